@@ -1,0 +1,16 @@
+"""afdsizer: size Attention–FFN disaggregated (AFD) LLM decoding.
+
+Stages (DESIGN.md §7), data flowing one way:
+
+- :mod:`afdsizer.workload` — request traces, θ and σ² of a slot's token load;
+- :mod:`afdsizer.cost` — per-step Attention / communication / FFN latency coefficients;
+- :mod:`afdsizer.theory` — the closed-form ratio r*, regimes, barrier refinement, (B, r) sizing;
+- :mod:`afdsizer.sim` — the step-level simulator of an rA–1F bundle;
+- :mod:`afdsizer.validate`, :mod:`afdsizer.report`, :mod:`afdsizer.sweep` — checks, HTML, grids.
+"""
+
+from afdsizer.errors import AfdsizerError, DataFileError, InputError, TraceError
+
+__all__ = ["AfdsizerError", "DataFileError", "InputError", "TraceError", "__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,143 @@
+"""Options and input resolution shared by several commands (size, simulate, report, validate).
+
+A command takes its workload from ``--trace`` (default: the bundled sample) or from
+``--theta/--slot-load-std``, and its cost coefficients from ``--coeffs FILE``, or
+``--profile FILE``, or ``--model/--hardware`` (roofline presets). These helpers turn the options
+into plain values; the commands call the public API with them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from afdsizer.errors import InputError
+
+if TYPE_CHECKING:
+    from afdsizer.cost import CostCoefficients
+
+__all__ = [
+    "DEFAULT_HARDWARE",
+    "DEFAULT_MODEL",
+    "AttnGpusOpt",
+    "CoeffsOpt",
+    "DropInvalidOpt",
+    "FfnGpusOpt",
+    "HardwareOpt",
+    "JsonOpt",
+    "KvDtypeOpt",
+    "ModelOpt",
+    "ProfileOpt",
+    "SlotLoadStdOpt",
+    "ThetaOpt",
+    "TraceOpt",
+    "coefficients_from_options",
+    "emit_json",
+    "jsonable",
+]
+
+DEFAULT_MODEL = "llama-3.1-70b"
+"""Model preset used when no --model, --profile or --coeffs is given."""
+DEFAULT_HARDWARE = "h100-sxm"
+"""Hardware preset used when no --hardware, --profile or --coeffs is given."""
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+TraceOpt = Annotated[
+    Path | None,
+    typer.Option("--trace", help="Request trace (CSV/JSONL/Parquet, .gz ok). Default: bundled sample."),
+]
+DropInvalidOpt = Annotated[
+    bool, typer.Option("--drop-invalid", help="Drop malformed trace rows instead of stopping.")
+]
+ThetaOpt = Annotated[
+    float | None, typer.Option("--theta", help="θ, mean slot load in tokens (instead of a trace).")
+]
+SlotLoadStdOpt = Annotated[
+    float | None,
+    typer.Option("--slot-load-std", help="σ, std of one slot's load in tokens (with --theta)."),
+]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Model preset name or HF config.json path.")
+]
+HardwareOpt = Annotated[
+    str | None, typer.Option("--hardware", help="Hardware preset name or YAML path.")
+]
+ProfileOpt = Annotated[
+    Path | None, typer.Option("--profile", help="profile.yaml written by `afdsizer calibrate`.")
+]
+CoeffsOpt = Annotated[
+    Path | None,
+    typer.Option("--coeffs", help="JSON/YAML file with the six cost coefficients (s, s/token)."),
+]
+KvDtypeOpt = Annotated[str, typer.Option("--kv-dtype", help="KV cache dtype: bf16 or fp8.")]
+AttnGpusOpt = Annotated[int, typer.Option("--attn-gpus", help="GPUs per Attention instance.")]
+FfnGpusOpt = Annotated[int, typer.Option("--ffn-gpus", help="GPUs per FFN instance.")]
+
+
+def coefficients_from_options(
+    *,
+    model: str | None,
+    hardware: str | None,
+    profile: Path | None,
+    coeffs: Path | None,
+    kv_dtype: str = "bf16",
+    attn_gpus: int = 1,
+    ffn_gpus: int = 1,
+) -> CostCoefficients:
+    """Resolve the cost options of a command into :class:`CostCoefficients`.
+
+    ``--coeffs`` wins and excludes ``--model/--hardware/--profile``; otherwise the model and
+    hardware presets (defaults :data:`DEFAULT_MODEL`, :data:`DEFAULT_HARDWARE`) go through the
+    roofline, or through the fitted ``--profile``.
+    """
+    # Imported here so that `afdsizer --help` stays fast.
+    from afdsizer.cost import cost_coefficients, load_coefficients
+
+    if coeffs is not None:
+        if model is not None or hardware is not None or profile is not None:
+            raise InputError("--coeffs excludes --model, --hardware and --profile; give one or the other")
+        return load_coefficients(coeffs)
+    return cost_coefficients(
+        model=model or DEFAULT_MODEL,
+        hardware=hardware or DEFAULT_HARDWARE,
+        kv_dtype=kv_dtype,
+        attn_gpus=attn_gpus,
+        ffn_gpus=ffn_gpus,
+        profile=profile,
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples, Paths and dataclass-like values to JSON types.
+
+    Non-finite floats become ``None`` so the output is strict JSON.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def emit_json(payload: Any) -> None:
+    """Print ``payload`` as indented strict JSON on stdout."""
+    sys.stdout.write(json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,3 @@
+"""workload stage (DESIGN.md §7)."""
+
+__all__: list[str] = []
