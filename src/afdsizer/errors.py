@@ -10,7 +10,8 @@ builtin it specialises, so callers can catch either::
 
 The CLI prints ``str(error)`` as a single line on stderr and exits with status 2.
 Messages name the thing (parameter, or file:line:column), the rule with its unit, and the value
-received, e.g. ``"decode_tokens must be >= 1 (trace.csv line 1207, column GeneratedTokens), got 0"``.
+received, e.g.
+``"decode_tokens must be >= 1 (trace.csv line 1207, column GeneratedTokens), got 0"``.
 """
 
 from __future__ import annotations

@@ -49,7 +49,9 @@ DEFAULT_HARDWARE = "h100-sxm"
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 TraceOpt = Annotated[
     Path | None,
-    typer.Option("--trace", help="Request trace (CSV/JSONL/Parquet, .gz ok). Default: bundled sample."),
+    typer.Option(
+        "--trace", help="Request trace (CSV/JSONL/Parquet, .gz ok). Default: bundled sample."
+    ),
 ]
 DropInvalidOpt = Annotated[
     bool, typer.Option("--drop-invalid", help="Drop malformed trace rows instead of stopping.")
@@ -100,7 +102,9 @@ def coefficients_from_options(
 
     if coeffs is not None:
         if model is not None or hardware is not None or profile is not None:
-            raise InputError("--coeffs excludes --model, --hardware and --profile; give one or the other")
+            raise InputError(
+                "--coeffs excludes --model, --hardware and --profile; give one or the other"
+            )
         return load_coefficients(coeffs)
     return cost_coefficients(
         model=model or DEFAULT_MODEL,
