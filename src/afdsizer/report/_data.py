@@ -1,0 +1,360 @@
+"""The values a report is drawn from: one frozen :class:`ReportData` assembled from stage values.
+
+Every panel is a plain frozen record of numpy arrays and floats, so the renderer never calls
+theory or the simulator itself, and tests can build a report from hand-made values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from afdsizer.cost import CostCoefficients
+from afdsizer.errors import InputError
+
+__all__ = [
+    "REGIMES",
+    "RatioCurves",
+    "RecommendationSummary",
+    "RegimeMap",
+    "ReportData",
+    "SimPoints",
+    "ThetaWindows",
+    "WorkloadSummary",
+]
+
+REGIMES = ("attention", "communication", "ffn")
+"""Regime names, in the order of the regime map's colour codes (DESIGN.md §4)."""
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def _float_array(name: str, values: Any, *, ndim: int = 1) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != ndim:
+        raise InputError(f"{name} must be a {ndim}-d array, got shape {array.shape}")
+    array.setflags(write=False)
+    return array
+
+
+def _same_length(owner: str, **arrays: npt.NDArray[Any]) -> None:
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise InputError(f"{owner} arrays must have equal lengths, got {lengths}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RecommendationSummary:
+    """The numbers shown on top of the report; field names are the ``size --json`` keys.
+
+    Parameters
+    ----------
+    r_int : int
+        Integer Attention-per-FFN ratio to deploy (r).
+    r_star : float
+        Barrier-aware continuous optimum r*.
+    r_star_mean_field : float
+        Mean-field r* = max{r_A, r_C, r_peak}.
+    regime : str
+        ``"attention"``, ``"communication"`` or ``"ffn"``: the binding term of r*.
+    batch : int
+        B, request slots per Attention instance.
+    throughput_per_instance : float
+        Λ(r_int), tokens/s per instance (Attention and FFN instances counted).
+    step_time_s : float
+        E[τ] at r_int, s.
+    attention_idle : float
+        Attention idle fraction at r_int (0–1).
+    ffn_idle : float
+        FFN idle fraction at r_int (0–1).
+    barrier_overhead : float
+        Barrier cost at r_int: fraction of the step the faster Attention workers wait (0–1).
+    theta : float
+        θ, mean slot load used, tokens.
+    """
+
+    r_int: int
+    r_star: float
+    r_star_mean_field: float
+    regime: str
+    batch: int
+    throughput_per_instance: float
+    step_time_s: float
+    attention_idle: float
+    ffn_idle: float
+    barrier_overhead: float
+    theta: float
+
+    def __post_init__(self) -> None:
+        if self.r_int < 1:
+            raise InputError(f"r_int must be >= 1, got {self.r_int}")
+        if self.batch < 1:
+            raise InputError(f"batch must be >= 1 slot, got {self.batch}")
+
+    @classmethod
+    def from_recommendation(cls, recommendation: Any) -> RecommendationSummary:
+        """Copy the shown fields from a :class:`afdsizer.theory.Recommendation`-like value."""
+        kwargs = {f.name: getattr(recommendation, f.name) for f in dataclasses.fields(cls)}
+        for key in ("r_int", "batch"):
+            kwargs[key] = int(kwargs[key])
+        for key, value in kwargs.items():
+            if key not in ("r_int", "batch", "regime"):
+                kwargs[key] = float(value)
+        kwargs["regime"] = str(kwargs["regime"])
+        return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ThetaWindows:
+    """θ estimated on consecutive time windows of a timestamped trace.
+
+    Parameters
+    ----------
+    start_s, end_s : ndarray of shape (n_windows,)
+        Window bounds, s since the first request.
+    theta_tokens : ndarray of shape (n_windows,)
+        θ per window, tokens (NaN where a window holds too few requests).
+    ci_low_tokens, ci_high_tokens : ndarray of shape (n_windows,)
+        Confidence interval of θ per window, tokens.
+    n_requests : ndarray of shape (n_windows,)
+        Requests arriving in each window.
+    """
+
+    start_s: FloatArray
+    end_s: FloatArray
+    theta_tokens: FloatArray
+    ci_low_tokens: FloatArray
+    ci_high_tokens: FloatArray
+    n_requests: IntArray
+
+    def __post_init__(self) -> None:
+        for f in ("start_s", "end_s", "theta_tokens", "ci_low_tokens", "ci_high_tokens"):
+            object.__setattr__(self, f, _float_array(f, getattr(self, f)))
+        object.__setattr__(self, "n_requests", np.asarray(self.n_requests, dtype=np.int64))
+        _same_length(
+            "ThetaWindows",
+            start_s=self.start_s,
+            end_s=self.end_s,
+            theta_tokens=self.theta_tokens,
+            ci_low_tokens=self.ci_low_tokens,
+            ci_high_tokens=self.ci_high_tokens,
+            n_requests=self.n_requests,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadSummary:
+    """The workload panel: the request lengths and the slot-load statistics drawn from them.
+
+    Parameters
+    ----------
+    prompt_tokens, decode_tokens : ndarray of shape (n_requests,)
+        P and D per request, tokens.
+    theta_tokens : float
+        θ, mean slot load, tokens.
+    theta_ci_tokens : tuple of float
+        (low, high) confidence interval of θ, tokens.
+    slot_load_std_tokens : float
+        σ, stationary std of one slot's load, tokens.
+    confidence : float
+        Confidence level of the interval (e.g. 0.95).
+    source : str
+        Trace file or description shown in the report.
+    windows : ThetaWindows or None
+        θ over time windows; None when the trace has no timestamps.
+    """
+
+    prompt_tokens: IntArray
+    decode_tokens: IntArray
+    theta_tokens: float
+    theta_ci_tokens: tuple[float, float]
+    slot_load_std_tokens: float
+    confidence: float
+    source: str
+    windows: ThetaWindows | None = None
+
+    def __post_init__(self) -> None:
+        prompt = np.asarray(self.prompt_tokens, dtype=np.int64)
+        decode = np.asarray(self.decode_tokens, dtype=np.int64)
+        if prompt.ndim != 1 or prompt.shape != decode.shape or prompt.size == 0:
+            raise InputError(
+                "prompt_tokens and decode_tokens must be non-empty 1-d arrays of equal length, "
+                f"got shapes {prompt.shape} and {decode.shape}"
+            )
+        object.__setattr__(self, "prompt_tokens", prompt)
+        object.__setattr__(self, "decode_tokens", decode)
+        low, high = (float(v) for v in self.theta_ci_tokens)
+        object.__setattr__(self, "theta_ci_tokens", (low, high))
+
+    @property
+    def n_requests(self) -> int:
+        """Number of requests in the trace."""
+        return int(self.prompt_tokens.size)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RatioCurves:
+    """Theory against the ratio r at fixed B: Λ(r), step-time parts and idle fractions.
+
+    Parameters
+    ----------
+    ratios : ndarray of shape (n,)
+        r values (Attention instances per FFN instance).
+    throughput_mean_field, throughput_barrier : ndarray of shape (n,)
+        Λ(r) = r·B / ((r+1)·τ), tokens/s per instance, mean field and barrier-aware.
+    attention_time_s : ndarray of shape (n,)
+        Mean-field t_A = α_A + β_A·B·θ, s.
+    attention_time_barrier_s : ndarray of shape (n,)
+        E[max_w t_A,w] of the slowest of r workers (Gaussian barrier), s.
+    comm_time_s, ffn_time_s : ndarray of shape (n,)
+        t_C(r) and t_F(r) = α_F + β_F·r·B, s.
+    step_time_s : ndarray of shape (n,)
+        Barrier-aware E[τ(r)], s.
+    attention_idle, ffn_idle : ndarray of shape (n,)
+        Idle fractions 1 − E[t_A,w]/E[τ] and 1 − t_F/E[τ] (0–1).
+    """
+
+    ratios: FloatArray
+    throughput_mean_field: FloatArray
+    throughput_barrier: FloatArray
+    attention_time_s: FloatArray
+    attention_time_barrier_s: FloatArray
+    comm_time_s: FloatArray
+    ffn_time_s: FloatArray
+    step_time_s: FloatArray
+    attention_idle: FloatArray
+    ffn_idle: FloatArray
+
+    def __post_init__(self) -> None:
+        arrays = {}
+        for f in dataclasses.fields(self):
+            arrays[f.name] = _float_array(f.name, getattr(self, f.name))
+            object.__setattr__(self, f.name, arrays[f.name])
+        _same_length("RatioCurves", **arrays)
+        if arrays["ratios"].size == 0:
+            raise InputError("RatioCurves needs at least one ratio, got 0")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SimPoints:
+    """Simulated points over r (common random numbers: one seed for every r).
+
+    Parameters
+    ----------
+    ratios : ndarray of shape (n,)
+        Integer r values simulated.
+    throughput_per_instance, throughput_stderr : ndarray of shape (n,)
+        Simulated Λ(r) and its standard error, tokens/s per instance.
+    attention_idle, ffn_idle, barrier_idle : ndarray of shape (n,)
+        Simulated idle fractions (0–1).
+    step_time_mean_s : ndarray of shape (n,)
+        Mean simulated step time, s.
+    steps : int
+        Measured steps per run (after warm-up).
+    seed : int
+        Seed shared by every run.
+    """
+
+    ratios: IntArray
+    throughput_per_instance: FloatArray
+    throughput_stderr: FloatArray
+    attention_idle: FloatArray
+    ffn_idle: FloatArray
+    barrier_idle: FloatArray
+    step_time_mean_s: FloatArray
+    steps: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ratios", np.asarray(self.ratios, dtype=np.int64))
+        arrays: dict[str, npt.NDArray[Any]] = {"ratios": self.ratios}
+        for name in (
+            "throughput_per_instance",
+            "throughput_stderr",
+            "attention_idle",
+            "ffn_idle",
+            "barrier_idle",
+            "step_time_mean_s",
+        ):
+            arrays[name] = _float_array(name, getattr(self, name))
+            object.__setattr__(self, name, arrays[name])
+        _same_length("SimPoints", **arrays)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RegimeMap:
+    """r* and its regime over a grid of θ × B (σ/θ held at the workload's value).
+
+    Parameters
+    ----------
+    theta_tokens : ndarray of shape (n_theta,)
+        θ grid, tokens.
+    batches : ndarray of shape (n_batch,)
+        B grid, slots per Attention instance.
+    r_star : ndarray of shape (n_batch, n_theta)
+        Barrier-aware r* at each cell.
+    regime_codes : ndarray of shape (n_batch, n_theta)
+        Index into :data:`REGIMES` of each cell's regime.
+    """
+
+    theta_tokens: FloatArray
+    batches: IntArray
+    r_star: FloatArray
+    regime_codes: IntArray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "theta_tokens", _float_array("theta_tokens", self.theta_tokens))
+        object.__setattr__(self, "batches", np.asarray(self.batches, dtype=np.int64))
+        object.__setattr__(self, "r_star", _float_array("r_star", self.r_star, ndim=2))
+        object.__setattr__(self, "regime_codes", np.asarray(self.regime_codes, dtype=np.int64))
+        shape = (self.batches.size, self.theta_tokens.size)
+        if self.r_star.shape != shape or self.regime_codes.shape != shape:
+            raise InputError(
+                f"RegimeMap grids must have shape (n_batch, n_theta) = {shape}, "
+                f"got r_star {self.r_star.shape} and regime_codes {self.regime_codes.shape}"
+            )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ReportData:
+    """Everything one report shows.
+
+    Parameters
+    ----------
+    title : str
+        Page title.
+    coefficients : CostCoefficients
+        The cost coefficients every number was computed with.
+    recommendation : RecommendationSummary
+        The recommendation shown on top.
+    curves : RatioCurves
+        Theory curves over r.
+    workload : WorkloadSummary or None
+        The trace panel; None when θ and σ were given directly.
+    sim : SimPoints or None
+        Simulated points; None when the simulation was skipped.
+    regime_map : RegimeMap or None
+        r* over θ × B; None when skipped.
+    notes : tuple of str
+        Free-text remarks shown under the recommendation (e.g. what was skipped).
+    """
+
+    title: str
+    coefficients: CostCoefficients
+    recommendation: RecommendationSummary
+    curves: RatioCurves
+    workload: WorkloadSummary | None = None
+    sim: SimPoints | None = None
+    regime_map: RegimeMap | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.recommendation.theta):
+            raise InputError(
+                f"recommendation theta must be finite, got {self.recommendation.theta}"
+            )

@@ -1,0 +1,333 @@
+"""The report's figures: each one an inline SVG plus the numbers it was drawn from.
+
+Every figure function takes the frozen report values and returns a :class:`FigureBlock`; the
+``data`` mapping is embedded next to the SVG as JSON, so a reader (or a test) can check the plot
+against the numbers without parsing the drawing. Times are shown in ms, loads in tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from afdsizer.report._data import REGIMES, ReportData, WorkloadSummary
+from afdsizer.report._svg import figure_to_inline_svg
+
+__all__ = ["FigureBlock", "build_figures"]
+
+HISTOGRAM_BINS = 40
+"""Log-spaced bins per length histogram."""
+FIGSIZE_IN = (7.2, 3.6)
+"""Width, height of one figure, inches."""
+MS_PER_S = 1e3
+REGIME_COLOURS = ("#4c72b0", "#dd8452", "#55a868")
+"""Attention, communication, FFN (order of :data:`REGIMES`)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FigureBlock:
+    """One rendered figure.
+
+    Parameters
+    ----------
+    figure_id : str
+        Short id, unique in the page (``throughput``, ``regime-map``, ...).
+    title : str
+        Heading shown above the figure.
+    caption : str
+        One or two sentences under the figure.
+    svg : str
+        Inline ``<svg>`` element.
+    data : Mapping
+        JSON-ready numbers the figure shows.
+    """
+
+    figure_id: str
+    title: str
+    caption: str
+    svg: str
+    data: Mapping[str, Any]
+
+
+def _new_figure(ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    # Figure() directly, not pyplot: no global figure registry, no GUI backend.
+    figure = Figure(figsize=FIGSIZE_IN, layout="constrained")
+    axes = figure.subplots(1, ncols, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _log_bins(values: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.array([low - 0.5, low + 0.5])
+    return np.geomspace(max(low, 1.0), high, HISTOGRAM_BINS + 1)
+
+
+def _workload_figure(workload: WorkloadSummary) -> FigureBlock:
+    figure, (ax_p, ax_d) = _new_figure(2)
+    theta = workload.theta_tokens
+    low, high = workload.theta_ci_tokens
+    data: dict[str, Any] = {
+        "n_requests": workload.n_requests,
+        "theta_tokens": theta,
+        "theta_ci_tokens": [low, high],
+        "slot_load_std_tokens": workload.slot_load_std_tokens,
+        "confidence": workload.confidence,
+    }
+    for ax, name, values in (
+        (ax_p, "prompt", workload.prompt_tokens),
+        (ax_d, "decode", workload.decode_tokens),
+    ):
+        edges = _log_bins(values)
+        counts, _ = np.histogram(values, bins=edges)
+        ax.stairs(counts, edges, fill=True, alpha=0.7)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{name} length, tokens ({'P' if name == 'prompt' else 'D'})")
+        ax.set_ylabel("requests")
+        data[name] = {"edges": edges, "counts": counts, "mean_tokens": float(values.mean())}
+    ax_p.axvspan(low, high, color="C3", alpha=0.25, lw=0)
+    ax_p.axvline(theta, color="C3", lw=1.5, label=f"θ = {theta:,.1f}")
+    ax_p.legend(loc="upper left", fontsize=8)
+    pct = round(100 * workload.confidence)
+    return FigureBlock(
+        figure_id="workload",
+        title="Workload: prompt and decode lengths",
+        caption=(
+            f"{workload.n_requests:,} requests. The red line is θ, the mean slot load "
+            f"({theta:,.1f} tokens, {pct}% CI {low:,.1f}–{high:,.1f}); σ = "
+            f"{workload.slot_load_std_tokens:,.1f} tokens."
+        ),
+        svg=figure_to_inline_svg(figure, prefix="fig-workload"),
+        data=data,
+    )
+
+
+def _mark_recommendation(ax: Axes, data: ReportData) -> None:
+    rec = data.recommendation
+    ax.axvline(rec.r_int, color="0.3", ls=":", lw=1, label=f"r = {rec.r_int}")
+
+
+def _throughput_figure(data: ReportData) -> FigureBlock:
+    curves, sim, rec = data.curves, data.sim, data.recommendation
+    figure, (ax,) = _new_figure()
+    ax.plot(curves.ratios, curves.throughput_mean_field, "--", label="theory, mean field")
+    ax.plot(curves.ratios, curves.throughput_barrier, "-", label="theory, barrier-aware")
+    payload: dict[str, Any] = {
+        "ratios": curves.ratios,
+        "throughput_mean_field": curves.throughput_mean_field,
+        "throughput_barrier": curves.throughput_barrier,
+        "r_int": rec.r_int,
+        "r_star": rec.r_star,
+        "r_star_mean_field": rec.r_star_mean_field,
+        "throughput_per_instance": rec.throughput_per_instance,
+    }
+    if sim is not None:
+        ax.errorbar(
+            sim.ratios,
+            sim.throughput_per_instance,
+            yerr=1.96 * sim.throughput_stderr,
+            fmt="o",
+            ms=4,
+            capsize=3,
+            color="k",
+            label="simulated (95% CI)",
+        )
+        payload["sim"] = {
+            "ratios": sim.ratios,
+            "throughput_per_instance": sim.throughput_per_instance,
+            "throughput_stderr": sim.throughput_stderr,
+        }
+    _mark_recommendation(ax, data)
+    ax.set_xlabel("r, Attention instances per FFN instance")
+    ax.set_ylabel("Λ(r), tokens/s per instance")
+    ax.legend(fontsize=8)
+    return FigureBlock(
+        figure_id="throughput",
+        title="Throughput per instance Λ(r)",
+        caption=(
+            f"Λ(r) = r·B/((r+1)·E[τ]) at B = {rec.batch}. The barrier-aware curve waits for the "
+            "slowest of r Attention workers; simulated points share one seed across r."
+        ),
+        svg=figure_to_inline_svg(figure, prefix="fig-throughput"),
+        data=payload,
+    )
+
+
+def _step_time_figure(data: ReportData) -> FigureBlock:
+    curves, sim = data.curves, data.sim
+    figure, (ax,) = _new_figure()
+    r = curves.ratios
+    ax.plot(r, curves.attention_time_s * MS_PER_S, "--", color="C0", label="t_A, mean field")
+    ax.plot(r, curves.attention_time_barrier_s * MS_PER_S, color="C0", label="E[max t_A], barrier")
+    ax.plot(r, curves.comm_time_s * MS_PER_S, color="C1", label="t_C")
+    ax.plot(r, curves.ffn_time_s * MS_PER_S, color="C2", label="t_F(r)")
+    ax.plot(r, curves.step_time_s * MS_PER_S, color="k", lw=2, alpha=0.5, label="E[τ]")
+    payload: dict[str, Any] = {
+        "ratios": r,
+        "attention_time_s": curves.attention_time_s,
+        "attention_time_barrier_s": curves.attention_time_barrier_s,
+        "comm_time_s": curves.comm_time_s,
+        "ffn_time_s": curves.ffn_time_s,
+        "step_time_s": curves.step_time_s,
+    }
+    if sim is not None:
+        ax.plot(sim.ratios, sim.step_time_mean_s * MS_PER_S, "ko", ms=4, label="simulated τ")
+        payload["sim"] = {"ratios": sim.ratios, "step_time_mean_s": sim.step_time_mean_s}
+    _mark_recommendation(ax, data)
+    ax.set_xlabel("r, Attention instances per FFN instance")
+    ax.set_ylabel("time per decode step, ms")
+    ax.legend(fontsize=8, ncols=2)
+    return FigureBlock(
+        figure_id="step-time",
+        title="Step time: Attention, communication, FFN",
+        caption=(
+            "Per decode step through all layers. With overlap, the step takes the largest part; "
+            "the FFN line rises with r and crosses Attention at r_A."
+        ),
+        svg=figure_to_inline_svg(figure, prefix="fig-step-time"),
+        data=payload,
+    )
+
+
+def _idle_figure(data: ReportData) -> FigureBlock:
+    curves, sim = data.curves, data.sim
+    figure, (ax,) = _new_figure()
+    ax.plot(curves.ratios, curves.attention_idle, color="C0", label="Attention idle (theory)")
+    ax.plot(curves.ratios, curves.ffn_idle, color="C2", label="FFN idle (theory)")
+    payload: dict[str, Any] = {
+        "ratios": curves.ratios,
+        "attention_idle": curves.attention_idle,
+        "ffn_idle": curves.ffn_idle,
+    }
+    if sim is not None:
+        ax.plot(sim.ratios, sim.attention_idle, "o", color="C0", ms=4, label="Attention (sim)")
+        ax.plot(sim.ratios, sim.ffn_idle, "s", color="C2", ms=4, label="FFN (sim)")
+        ax.plot(sim.ratios, sim.barrier_idle, "^", color="C3", ms=4, label="barrier (sim)")
+        payload["sim"] = {
+            "ratios": sim.ratios,
+            "attention_idle": sim.attention_idle,
+            "ffn_idle": sim.ffn_idle,
+            "barrier_idle": sim.barrier_idle,
+        }
+    _mark_recommendation(ax, data)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("r, Attention instances per FFN instance")
+    ax.set_ylabel("idle fraction of the step")
+    ax.legend(fontsize=8, ncols=2)
+    return FigureBlock(
+        figure_id="idle",
+        title="Idle time against r",
+        caption=(
+            "Attention idle 1 − E[t_A,w]/E[τ] and FFN idle 1 − t_F/E[τ]. The knee where FFN idle "
+            "reaches its floor is where Attention and FFN balance."
+        ),
+        svg=figure_to_inline_svg(figure, prefix="fig-idle"),
+        data=payload,
+    )
+
+
+def _regime_figure(data: ReportData) -> FigureBlock | None:
+    grid = data.regime_map
+    if grid is None:
+        return None
+    figure, (ax,) = _new_figure()
+    n_theta, n_batch = grid.theta_tokens.size, grid.batches.size
+    ax.imshow(
+        grid.regime_codes,
+        origin="lower",
+        aspect="auto",
+        cmap=ListedColormap(REGIME_COLOURS),
+        vmin=-0.5,
+        vmax=len(REGIMES) - 0.5,
+        interpolation="nearest",
+    )
+    for i in range(n_batch):
+        for j in range(n_theta):
+            ax.text(j, i, f"{grid.r_star[i, j]:.3g}", ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(n_theta), [f"{t:,.0f}" for t in grid.theta_tokens], rotation=45, fontsize=7)
+    ax.set_yticks(range(n_batch), [str(b) for b in grid.batches], fontsize=7)
+    ax.set_xlabel("θ, mean slot load, tokens")
+    ax.set_ylabel("B, slots per Attention instance")
+    for code, (name, colour) in enumerate(zip(REGIMES, REGIME_COLOURS, strict=True)):
+        present = bool((grid.regime_codes == code).any())
+        ax.bar(0, 0, color=colour, label=f"{name}-bound" + ("" if present else " (none)"))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    names = np.asarray(REGIMES)[grid.regime_codes]
+    return FigureBlock(
+        figure_id="regime-map",
+        title="Regime map: r* over θ × B",
+        caption=(
+            "Each cell is the barrier-aware r* (number) and its regime (colour), with σ/θ held at "
+            "the workload's value."
+        ),
+        svg=figure_to_inline_svg(figure, prefix="fig-regime-map"),
+        data={
+            "theta_tokens": grid.theta_tokens,
+            "batches": grid.batches,
+            "r_star": grid.r_star,
+            "regime": names,
+        },
+    )
+
+
+def _windows_figure(data: ReportData) -> FigureBlock | None:
+    workload = data.workload
+    if workload is None or workload.windows is None:
+        return None
+    win = workload.windows
+    figure, (ax,) = _new_figure()
+    mid_min = (win.start_s + win.end_s) / 2 / 60
+    low, high = workload.theta_ci_tokens
+    ax.axhspan(low, high, color="C3", alpha=0.2, lw=0)
+    ax.axhline(workload.theta_tokens, color="C3", lw=1, label="θ, whole trace")
+    yerr = np.vstack([win.theta_tokens - win.ci_low_tokens, win.ci_high_tokens - win.theta_tokens])
+    ax.errorbar(
+        mid_min,
+        win.theta_tokens,
+        yerr=yerr,
+        fmt="o",
+        ms=4,
+        capsize=3,
+        color="k",
+        label="θ per window",
+    )
+    ax.set_xlabel("time since the first request, min")
+    ax.set_ylabel("θ, tokens")
+    ax.legend(fontsize=8)
+    return FigureBlock(
+        figure_id="theta-windows",
+        title="θ over time",
+        caption=(
+            f"θ on {win.start_s.size} consecutive windows of the trace's arrival times, with "
+            "confidence intervals; a drift here means one θ does not describe the whole trace."
+        ),
+        svg=figure_to_inline_svg(figure, prefix="fig-theta-windows"),
+        data={
+            "start_s": win.start_s,
+            "end_s": win.end_s,
+            "theta_tokens": win.theta_tokens,
+            "ci_low_tokens": win.ci_low_tokens,
+            "ci_high_tokens": win.ci_high_tokens,
+            "n_requests": win.n_requests,
+        },
+    )
+
+
+def build_figures(data: ReportData) -> list[FigureBlock]:
+    """Render every figure ``data`` has values for, in page order."""
+    blocks: list[FigureBlock | None] = [
+        _workload_figure(data.workload) if data.workload is not None else None,
+        _throughput_figure(data),
+        _step_time_figure(data),
+        _idle_figure(data),
+        _regime_figure(data),
+        _windows_figure(data),
+    ]
+    return [b for b in blocks if b is not None]
