@@ -239,14 +239,16 @@ def _regime_figure(data: ReportData) -> FigureBlock | None:
         return None
     figure, (ax,) = _new_figure()
     n_theta, n_batch = grid.theta_tokens.size, grid.batches.size
-    ax.imshow(
+    # pcolormesh, not imshow: imshow would embed a raster PNG; cells stay vector this way.
+    ax.pcolormesh(
+        np.arange(n_theta + 1) - 0.5,
+        np.arange(n_batch + 1) - 0.5,
         grid.regime_codes,
-        origin="lower",
-        aspect="auto",
         cmap=ListedColormap(REGIME_COLOURS),
         vmin=-0.5,
         vmax=len(REGIMES) - 0.5,
-        interpolation="nearest",
+        edgecolors="white",
+        linewidth=0.5,
     )
     for i in range(n_batch):
         for j in range(n_theta):

@@ -1,0 +1,144 @@
+"""The rendered page: figures inline, nothing from the network, embedded numbers = inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from itertools import pairwise
+
+import numpy as np
+import pytest
+from _report_html import parse_report
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from afdsizer.report import ReportData, render_report, report_payload, write_report
+
+ALL_FIGURES = {"workload", "throughput", "step-time", "idle", "regime-map", "theta-windows"}
+
+
+def test_every_figure_is_inline_svg(standin_data: ReportData) -> None:
+    """With every panel present, each expected figure section holds exactly one inline <svg>."""
+    page = parse_report(render_report(standin_data))
+    assert set(page.figures) == ALL_FIGURES
+    assert all(count == 1 for count in page.figures.values()), page.figures
+    for figure_id in ALL_FIGURES:
+        assert f"fig-{figure_id}-data" in page.json_blocks
+
+
+def test_nothing_loaded_from_the_network(standin_data: ReportData) -> None:
+    """No src/href points outside the page, no <link>, <img> or executable script, no URL at all."""
+    html = render_report(standin_data)
+    page = parse_report(html)
+    assert page.references, "the SVGs reference their own glyphs; the reader must see them"
+    assert all(ref.startswith("#") for ref in page.references), page.references
+    assert not {"link", "img", "iframe", "object", "embed"} & set(page.tags)
+    assert set(page.script_types) == {"application/json"}
+    assert re.search(r"https?:|//[a-z]|@import|url\((?!#)", html, flags=re.IGNORECASE) is None
+
+
+def test_ids_are_unique_and_references_resolve(standin_data: ReportData) -> None:
+    """Six matplotlib SVGs share one id space: every id is unique and every #ref exists."""
+    page = parse_report(render_report(standin_data))
+    assert len(page.ids) == len(set(page.ids))
+    ids = set(page.ids)
+    url_refs = re.findall(r"url\(#([^)]+)\)", render_report(standin_data))
+    missing = {ref[1:] for ref in page.references} - ids | set(url_refs) - ids
+    assert not missing
+
+
+def test_cards_show_the_recommendation(standin_data: ReportData) -> None:
+    """Card values equal the recommendation fields, and the shown text rounds them as labelled."""
+    page = parse_report(render_report(standin_data))
+    rec = standin_data.recommendation
+    for field in dataclasses.fields(rec):
+        raw = getattr(rec, field.name)
+        shown = page.cards[field.name]
+        if isinstance(raw, str):
+            assert shown == raw
+        else:
+            assert float(shown) == pytest.approx(raw, rel=1e-12)
+    assert page.card_text["r_int"] == f"{rec.r_int} : 1"
+    assert float(page.card_text["step_time_s"]) == pytest.approx(rec.step_time_s * 1e3, abs=0.005)
+    assert float(page.card_text["ffn_idle"].rstrip("%")) == pytest.approx(
+        100 * rec.ffn_idle, abs=0.05
+    )
+    assert page.json_blocks["report-data"] == report_payload(standin_data) | {
+        "recommendation": dataclasses.asdict(rec)
+    }
+
+
+def test_figure_data_equals_the_inputs(standin_data: ReportData) -> None:
+    """The JSON beside each figure holds the very arrays the report was given."""
+    blocks = parse_report(render_report(standin_data)).json_blocks
+    curves, sim = standin_data.curves, standin_data.sim
+    assert sim is not None
+    throughput = blocks["fig-throughput-data"]
+    np.testing.assert_array_equal(throughput["ratios"], curves.ratios)
+    np.testing.assert_array_equal(throughput["throughput_barrier"], curves.throughput_barrier)
+    np.testing.assert_array_equal(throughput["sim"]["throughput_stderr"], sim.throughput_stderr)
+    assert throughput["r_int"] == standin_data.recommendation.r_int
+    step = blocks["fig-step-time-data"]
+    np.testing.assert_array_equal(step["ffn_time_s"], curves.ffn_time_s)
+    idle = blocks["fig-idle-data"]
+    np.testing.assert_array_equal(idle["sim"]["barrier_idle"], sim.barrier_idle)
+    regime = blocks["fig-regime-map-data"]
+    assert regime["regime"] == [
+        ["ffn", "attention", "attention"],
+        ["communication", "attention", "attention"],
+    ]
+
+
+def test_histograms_count_every_request(standin_data: ReportData) -> None:
+    """The histogram bins hold every request once, and agree with a direct count per bin."""
+    workload = standin_data.workload
+    assert workload is not None
+    data = parse_report(render_report(standin_data)).json_blocks["fig-workload-data"]
+    for name, values in (("prompt", workload.prompt_tokens), ("decode", workload.decode_tokens)):
+        edges = np.asarray(data[name]["edges"])
+        counts = np.asarray(data[name]["counts"])
+        assert counts.sum() == values.size
+        # Brute force: bin i holds edges[i] <= v < edges[i+1], the last bin closed on the right.
+        per_bin = [int(((values >= lo) & (values < hi)).sum()) for lo, hi in pairwise(edges)]
+        per_bin[-1] += int((values == edges[-1]).sum())
+        assert counts.tolist() == per_bin
+        assert data[name]["mean_tokens"] == pytest.approx(values.mean())
+    assert data["theta_ci_tokens"] == list(workload.theta_ci_tokens)
+
+
+def test_optional_panels_are_left_out(standin_data: ReportData) -> None:
+    """Without a trace, a simulation or a regime map, only the theory figures remain."""
+    bare = dataclasses.replace(standin_data, workload=None, sim=None, regime_map=None)
+    page = parse_report(render_report(bare))
+    assert set(page.figures) == {"throughput", "step-time", "idle"}
+    assert "sim" not in page.json_blocks["fig-throughput-data"]
+    assert page.json_blocks["report-data"]["workload"] is None
+
+
+def test_write_report_writes_the_rendered_page(standin_data: ReportData, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """write_report creates missing folders and leaves no temporary file behind."""
+    target = tmp_path / "sub" / "report.html"
+    assert write_report(target, standin_data) == target
+    assert target.read_text(encoding="utf-8") == render_report(standin_data)
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(min_size=1, max_size=40))
+def test_user_text_cannot_break_the_page(standin_data: ReportData, text: str) -> None:
+    """Any title, source or note text survives escaping: shown verbatim in the JSON, no new tags."""
+    assert standin_data.workload is not None
+    data = dataclasses.replace(
+        standin_data,
+        title=text,
+        notes=(text + "</script><script>alert(1)</script>",),
+        workload=dataclasses.replace(standin_data.workload, source=text),
+        regime_map=None,
+    )
+    page = parse_report(render_report(data))
+    payload = page.json_blocks["report-data"]
+    assert payload["title"] == text
+    assert payload["workload"]["source"] == text
+    assert set(page.script_types) == {"application/json"}
