@@ -1,3 +1,61 @@
-"""validate stage (DESIGN.md §7)."""
+"""Theory against the simulator across traces and cost cases (DESIGN.md §8, issue 6).
 
-__all__: list[str] = []
+- :func:`validate_case` / :func:`validate_cases`: r* of the theory (mean field, Gaussian barrier),
+  the simulation-optimal r from a common-random-numbers sweep, rel_error, throughput_loss with CIs,
+  the knee of the simulated FFN idle curve, and idle time against baselines.
+- :func:`search_best_ratio`, :func:`sweep_ratios`: the generic sweep driver over r.
+- :func:`find_knee`: hinge fit of an idle-fraction curve.
+- :func:`empirical_barrier`, :func:`sample_worker_loads`: the barrier from the trace's exact
+  worker-load law instead of a normal.
+- :func:`default_cases`: the model × hardware grid spanning the three regimes.
+"""
+
+from afdsizer.validate._barrier import EmpiricalBarrier, empirical_barrier, sample_worker_loads
+from afdsizer.validate._cases import CostCase, ModelShape, default_cases, roofline_case
+from afdsizer.validate._knee import Knee, find_knee
+from afdsizer.validate._render import result_rows, results_markdown, to_records
+from afdsizer.validate._run import (
+    GOAL_REL_ERROR,
+    GOAL_THROUGHPUT_LOSS,
+    QUICK_SETTINGS,
+    BaselineResult,
+    CaseResult,
+    ValidationSettings,
+    validate_case,
+    validate_cases,
+)
+from afdsizer.validate._sweep import (
+    RatioPoint,
+    RatioSweep,
+    paired_relative_loss,
+    search_best_ratio,
+    sweep_ratios,
+)
+
+__all__ = [
+    "GOAL_REL_ERROR",
+    "GOAL_THROUGHPUT_LOSS",
+    "QUICK_SETTINGS",
+    "BaselineResult",
+    "CaseResult",
+    "CostCase",
+    "EmpiricalBarrier",
+    "Knee",
+    "ModelShape",
+    "RatioPoint",
+    "RatioSweep",
+    "ValidationSettings",
+    "default_cases",
+    "empirical_barrier",
+    "find_knee",
+    "paired_relative_loss",
+    "result_rows",
+    "results_markdown",
+    "roofline_case",
+    "sample_worker_loads",
+    "search_best_ratio",
+    "sweep_ratios",
+    "to_records",
+    "validate_case",
+    "validate_cases",
+]

@@ -1,0 +1,138 @@
+"""Rows, markdown and JSON-ready records of validation results (the CLI and docs/validation.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from afdsizer.validate._run import CaseResult
+
+__all__ = ["TABLE_COLUMNS", "baseline_rows", "result_rows", "results_markdown", "to_records"]
+
+TABLE_COLUMNS = (
+    "trace",
+    "case",
+    "regime",
+    "B",
+    "r* (barrier)",
+    "r* (mean field)",
+    "r theory int",
+    "r empirical",
+    "r sim [tied]",
+    "rel. error",
+    "loss % [CI]",
+    "loss % empirical",
+    "knee sim / r_A",
+    "flat",
+    "goal",
+)
+"""Column headers of the summary table."""
+
+BASELINE_COLUMNS = (
+    "trace",
+    "case",
+    "rule",
+    "r",
+    "loss % [CI]",
+    "Attention idle %",
+    "FFN idle %",
+    "idle paid %",
+)
+"""Column headers of the idle-time table (theory's r first, then the baselines)."""
+
+
+def _pct(x: float, digits: int = 2) -> str:
+    return "n/a" if not math.isfinite(x) else f"{100 * x:.{digits}f}"
+
+
+def _ci(lo: float, hi: float) -> str:
+    return f"[{_pct(lo)}, {_pct(hi)}]"
+
+
+def result_rows(results: Sequence[CaseResult]) -> list[tuple[str, ...]]:
+    """One row of strings per result, in :data:`TABLE_COLUMNS` order."""
+    rows: list[tuple[str, ...]] = []
+    for r in results:
+        tied = f"{min(r.r_sim_tied)}–{max(r.r_sim_tied)}"
+        knee = "none" if r.knee is None else f"{r.knee:.1f}" + ("*" if r.knee_at_edge else "")
+        rows.append(
+            (
+                r.trace,
+                r.case,
+                r.regime,
+                str(r.batch),
+                f"{r.r_theory:.2f}",
+                f"{r.r_theory_mean_field:.2f}",
+                str(r.r_theory_int),
+                str(r.r_empirical),
+                f"{r.r_sim} [{tied}]",
+                f"{_pct(r.rel_error, 1)}%",
+                f"{_pct(r.throughput_loss)} {_ci(*r.throughput_loss_ci)}",
+                _pct(r.throughput_loss_empirical),
+                f"{knee} / {r.r_attention:.1f}",
+                "yes" if r.flat else "no",
+                "met" if r.meets_goal else "MISSED",
+            )
+        )
+    return rows
+
+
+def baseline_rows(results: Sequence[CaseResult]) -> list[tuple[str, ...]]:
+    """Idle time at the theory's integer r and at each baseline, :data:`BASELINE_COLUMNS` order."""
+    rows: list[tuple[str, ...]] = []
+    for r in results:
+        loss_ci = _ci(*r.throughput_loss_ci)
+        rows.append(
+            (
+                r.trace,
+                r.case,
+                "theory",
+                str(r.r_theory_int),
+                f"{_pct(r.throughput_loss)} {loss_ci}",
+                _pct(r.attention_idle_theory, 1),
+                _pct(r.ffn_idle_theory, 1),
+                _pct(r.idle_paid_frac_theory, 1),
+            )
+        )
+        for b in r.baselines:
+            rows.append(
+                (
+                    r.trace,
+                    r.case,
+                    b.name,
+                    str(b.ratio),
+                    f"{_pct(b.throughput_loss)} {_ci(*b.throughput_loss_ci)}",
+                    _pct(b.attention_idle, 1),
+                    _pct(b.ffn_idle, 1),
+                    _pct(b.idle_paid_frac, 1),
+                )
+            )
+    return rows
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def results_markdown(results: Sequence[CaseResult]) -> str:
+    """The two tables (summary, idle time vs baselines) as GitHub markdown."""
+    return (
+        _md_table(TABLE_COLUMNS, result_rows(results))
+        + "\n\n"
+        + _md_table(BASELINE_COLUMNS, baseline_rows(results))
+        + "\n"
+    )
+
+
+def to_records(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
+    """Plain dicts (``validate --json``): every CaseResult field, baselines as a list of dicts."""
+    out = []
+    for r in results:
+        record = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+        record["baselines"] = [dataclasses.asdict(b) for b in r.baselines]
+        out.append(record)
+    return out

@@ -1,0 +1,450 @@
+"""Theory against simulation, case by case (DESIGN.md §8; issue 6).
+
+For one trace and one cost case: the theory's r* (mean field and Gaussian barrier) and its integer
+r; an empirical-barrier r from the trace's exact worker-load law (:mod:`._barrier`); the
+simulation-optimal r from a common-random-numbers sweep (:mod:`._sweep`) with its tied set; the
+throughput lost by deploying the theory's integer r; the knee of the simulated FFN idle curve
+(:mod:`._knee`) against r_A; and baselines (1:1, the A:F <= 4 cap, ratios sized from mean lengths
+without θ).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from afdsizer.cost import CostCoefficients
+from afdsizer.errors import InputError
+from afdsizer.validate._barrier import empirical_barrier, sample_worker_loads
+from afdsizer.validate._cases import CostCase
+from afdsizer.validate._knee import find_knee
+from afdsizer.validate._sweep import DEFAULT_CONFIDENCE, RatioPoint, RatioSweep, search_best_ratio
+
+__all__ = [
+    "GOAL_REL_ERROR",
+    "GOAL_THROUGHPUT_LOSS",
+    "QUICK_SETTINGS",
+    "BaselineResult",
+    "CaseResult",
+    "ValidationSettings",
+    "validate_case",
+    "validate_cases",
+]
+
+GOAL_REL_ERROR = 0.10
+"""Issue 6 goal: |r_theory − r_sim| / r_sim <= 10%."""
+GOAL_THROUGHPUT_LOSS = 0.02
+"""Issue 6 goal: 1 − Λ_sim(r_theory_int)/Λ_sim(r_sim) <= 2%."""
+FLAT_TOLERANCE = 0.005
+"""A case is flat when some r more than 10% away from r_sim simulates within 0.5% of the best."""
+AF_CAP_RATIO = 4
+"""The A:F <= 4 cap other sizing tools use."""
+R_MAX_FACTOR = 2.0
+"""The first sweep grid reaches this multiple of the largest predicted ratio."""
+R_MAX_MIN = 8
+"""...and at least this ratio."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationSettings:
+    """How hard each case is simulated.
+
+    Parameters
+    ----------
+    steps : int
+        Simulated decode steps per run, warm-up included.
+    warmup_steps : int
+        Steps discarded at the start of each run.
+    seeds : tuple of int
+        Seeds; every ratio of a sweep runs with all of them (common random numbers).
+    batches : int
+        Batch means per run (replicates = seeds × batches).
+    confidence : float
+        Two-sided level of every interval.
+    coarse_points, refine_points : int
+        Sweep search grid sizes (:func:`search_best_ratio`).
+    load_samples : int
+        Worker loads drawn for the empirical barrier.
+    """
+
+    steps: int = 12_000
+    warmup_steps: int = 2_000
+    seeds: tuple[int, ...] = (0, 1, 2)
+    batches: int = 10
+    confidence: float = DEFAULT_CONFIDENCE
+    coarse_points: int = 10
+    refine_points: int = 4
+    load_samples: int = 20_000
+
+    def __post_init__(self) -> None:
+        if self.steps <= self.warmup_steps or self.warmup_steps < 0:
+            raise InputError(
+                f"steps must exceed warmup_steps >= 0, got steps={self.steps}, "
+                f"warmup_steps={self.warmup_steps}"
+            )
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise InputError(f"seeds must be distinct and non-empty, got {self.seeds}")
+        if self.batches < 1 or (self.steps - self.warmup_steps) < self.batches:
+            raise InputError(
+                f"batches must be in 1 … measured steps ({self.steps - self.warmup_steps}), "
+                f"got {self.batches}"
+            )
+        if not 0.5 <= self.confidence < 1.0:
+            raise InputError(f"confidence must be in [0.5, 1), got {self.confidence}")
+
+
+QUICK_SETTINGS = ValidationSettings(
+    steps=1_500, warmup_steps=300, seeds=(0, 1), batches=4, coarse_points=6, refine_points=3,
+    load_samples=4_000,
+)  # fmt: skip
+"""Settings of ``afdsizer validate --quick`` (seconds per case; for tests and smoke runs)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BaselineResult:
+    """A simple ratio rule, simulated on the same draws as the sweep.
+
+    Parameters
+    ----------
+    name : str
+        ``one-to-one``, ``af-cap-4``, ``mean-lengths`` (load B·(mean P + mean D/2)) or
+        ``mean-prompt`` (load B·mean P).
+    ratio : int
+        r the rule deploys.
+    throughput_per_instance : float
+        Simulated Λ, tokens/s per instance.
+    throughput_loss : float
+        1 − Λ_sim(ratio)/Λ_sim(r_sim).
+    throughput_loss_ci : tuple of float
+        Its paired CI.
+    attention_idle, ffn_idle : float
+        Simulated idle fractions.
+    idle_paid_frac : float
+        (r·attention_idle + ffn_idle)/(r + 1): idle share of all instance-time paid for.
+    """
+
+    name: str
+    ratio: int
+    throughput_per_instance: float
+    throughput_loss: float
+    throughput_loss_ci: tuple[float, float]
+    attention_idle: float
+    ffn_idle: float
+    idle_paid_frac: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CaseResult:
+    """Theory against simulation for one trace × cost case (the ``validate --json`` record).
+
+    Ratios are r (Attention instances per FFN instance); throughputs are tokens/s per instance;
+    losses and errors are fractions. ``*_ci`` are (low, high) at ``confidence``.
+    """
+
+    trace: str
+    case: str
+    description: str
+    batch: int
+    theta_tokens: float
+    slot_load_std_tokens: float
+    regime: str
+    r_theory: float
+    r_theory_mean_field: float
+    r_theory_int: int
+    r_attention: float
+    r_empirical: int
+    r_sim: int
+    r_sim_tied: tuple[int, ...]
+    rel_error: float
+    rel_error_to_tied: float
+    rel_error_mean_field: float
+    rel_error_empirical: float
+    throughput_sim_best: float
+    throughput_sim_best_ci: tuple[float, float]
+    throughput_theory: float
+    throughput_loss: float
+    throughput_loss_ci: tuple[float, float]
+    throughput_loss_mean_field: float
+    throughput_loss_empirical: float
+    throughput_loss_empirical_ci: tuple[float, float]
+    knee: float | None
+    knee_at_edge: bool
+    knee_theory_mean_field: float
+    knee_empirical: float
+    knee_rel_error: float | None
+    flat: bool
+    meets_goal: bool
+    attention_idle_theory: float
+    ffn_idle_theory: float
+    idle_paid_frac_theory: float
+    baselines: tuple[BaselineResult, ...]
+    curve_ratios: tuple[int, ...]
+    curve_throughput: tuple[float, ...]
+    curve_throughput_ci: tuple[tuple[float, float], ...]
+    curve_attention_idle: tuple[float, ...]
+    curve_ffn_idle: tuple[float, ...]
+    steps: int
+    seeds: tuple[int, ...]
+    replicates: int
+    confidence: float
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / b
+
+
+def _sim_point(
+    prompt_tokens: npt.NDArray[np.int64],
+    decode_tokens: npt.NDArray[np.int64],
+    coefficients: CostCoefficients,
+    *,
+    batch: int,
+    ratio: int,
+    seed: int,
+    settings: ValidationSettings,
+) -> RatioPoint:
+    """One simulator run → replicates of Λ (batch means when the simulator gives them)."""
+    from afdsizer.sim import SimConfig, simulate
+
+    config = SimConfig(
+        ratio=ratio,
+        batch=batch,
+        steps=settings.steps,
+        warmup_steps=settings.warmup_steps,
+        seed=seed,
+        **_batch_option(SimConfig, settings.batches),
+    )
+    result = simulate(prompt_tokens, decode_tokens, coefficients, config)
+    values = _batch_throughputs(result)
+    return RatioPoint(
+        throughput_per_instance=values,
+        attention_idle=float(result.attention_idle),
+        ffn_idle=float(result.ffn_idle),
+    )
+
+
+def _batch_option(config_cls: Any, batches: int) -> dict[str, int]:
+    # The simulator's batch-means option (name per its SimConfig), if it has one.
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    for name in ("n_batches", "batches", "batch_means"):
+        if name in fields:
+            return {name: batches}
+    return {}
+
+
+def _batch_throughputs(result: Any) -> npt.NDArray[np.float64]:
+    for name in ("batch_throughput_per_instance", "throughput_batches", "batch_throughputs"):
+        values = getattr(result, name, None)
+        if values is not None and np.size(values) > 0:
+            return np.asarray(values, dtype=np.float64).reshape(-1)
+    return np.array([float(result.throughput_per_instance)])
+
+
+def _theory(coefficients: CostCoefficients, *, theta: float, sigma: float, batch: int) -> Any:
+    from afdsizer.theory import recommend
+
+    return recommend(coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch)
+
+
+def _mean_length_ratio(coefficients: CostCoefficients, *, load_tokens: float, batch: int) -> int:
+    """r* by the mean-field rule with the worker load replaced by ``load_tokens`` (no θ)."""
+    c, B = coefficients, batch
+    r_attn = (float(c.attention_time_s(load_tokens)) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * B)
+    r_comm = (c.comm_time_s(B) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * B)
+    r_peak = math.sqrt(c.alpha_ffn_s / (c.beta_ffn_s_per_token * B))
+    return max(1, round(max(r_attn, r_comm, r_peak)))
+
+
+def _is_flat(sweep: RatioSweep) -> bool:
+    best = sweep.best_ratio
+    top = float(sweep.throughput_mean[sweep.index(best)])
+    far = np.abs(sweep.ratios - best) > 0.10 * best
+    near_best = sweep.throughput_mean >= (1.0 - FLAT_TOLERANCE) * top
+    tied_far = any(abs(r - best) > 0.10 * best for r in sweep.tied_ratios)
+    return bool(np.any(far & near_best)) or tied_far
+
+
+def _baseline(name: str, ratio: int, sweep: RatioSweep) -> BaselineResult:
+    i = sweep.index(ratio)
+    loss, lo, hi = sweep.loss(ratio)
+    a, f = float(sweep.attention_idle[i]), float(sweep.ffn_idle[i])
+    return BaselineResult(
+        name=name,
+        ratio=ratio,
+        throughput_per_instance=float(sweep.throughput_mean[i]),
+        throughput_loss=loss,
+        throughput_loss_ci=(lo, hi),
+        attention_idle=a,
+        ffn_idle=f,
+        idle_paid_frac=(ratio * a + f) / (ratio + 1),
+    )
+
+
+def validate_case(
+    trace_name: str,
+    prompt_tokens: npt.ArrayLike,
+    decode_tokens: npt.ArrayLike,
+    case: CostCase,
+    *,
+    settings: ValidationSettings = ValidationSettings(),
+) -> CaseResult:
+    """Compare the theory's ratio with the simulation optimum for one trace and one cost case.
+
+    Parameters
+    ----------
+    trace_name : str
+        Label of the trace (JSON ``trace``).
+    prompt_tokens, decode_tokens : array-like of int, shape (n_requests,)
+        P and D, paired; the simulator resamples them and θ, σ are estimated from them.
+    case : CostCase
+        Cost coefficients and batch B.
+    settings : ValidationSettings
+        Steps, seeds and search sizes.
+
+    Returns
+    -------
+    CaseResult
+    """
+    from afdsizer.workload import estimate_slot_load
+
+    P = np.asarray(prompt_tokens, dtype=np.int64)
+    D = np.asarray(decode_tokens, dtype=np.int64)
+    coefficients, B = case.coefficients, case.batch
+    est = estimate_slot_load(P, D)
+    theta, sigma = float(est.theta_tokens), float(est.slot_load_std_tokens)
+    rec = _theory(coefficients, theta=theta, sigma=sigma, batch=B)
+    r_theory = float(rec.r_star)
+    r_mf = float(rec.r_star_mean_field)
+    r_int = int(rec.r_int)
+    r_mf_int = _best_integer_mean_field(coefficients, theta=theta, batch=B, r_star=r_mf)
+
+    # Empirical barrier: exact order statistics of the sampled stationary worker load.
+    loads = sample_worker_loads(P, D, batch=B, n_samples=settings.load_samples, seed=0)
+    r_top = max(r_theory, r_mf, r_int, AF_CAP_RATIO)
+    emp = empirical_barrier(coefficients, loads, batch=B, r_max=math.ceil(3 * r_top) + 8)
+
+    baselines = {
+        "one-to-one": 1,
+        "af-cap-4": AF_CAP_RATIO,
+        "mean-lengths": _mean_length_ratio(
+            coefficients, load_tokens=B * (float(P.mean()) + float(D.mean()) / 2), batch=B
+        ),
+        "mean-prompt": _mean_length_ratio(coefficients, load_tokens=B * float(P.mean()), batch=B),
+    }
+
+    def evaluate(ratio: int, seed: int) -> RatioPoint:
+        return _sim_point(P, D, coefficients, batch=B, ratio=ratio, seed=seed, settings=settings)
+
+    r_max = max(R_MAX_MIN, math.ceil(R_MAX_FACTOR * max(r_top, emp.best_ratio)))
+    sweep = search_best_ratio(
+        evaluate,
+        r_max=r_max,
+        seeds=settings.seeds,
+        extra_ratios=[r_int, r_mf_int, emp.best_ratio, *baselines.values()],
+        coarse_points=settings.coarse_points,
+        refine_points=settings.refine_points,
+        confidence=settings.confidence,
+    )
+    r_sim = sweep.best_ratio
+    loss, loss_lo, loss_hi = sweep.loss(r_int)
+    loss_emp, emp_lo, emp_hi = sweep.loss(emp.best_ratio)
+    knee = find_knee(sweep.ratios, sweep.ffn_idle)
+    r_attention = float(rec.r_attention)
+    tied_lo, tied_hi = min(sweep.tied_ratios), max(sweep.tied_ratios)
+    dist_tied = max(tied_lo - r_theory, 0.0, r_theory - tied_hi)
+    i_best, i_th = sweep.index(r_sim), sweep.index(r_int)
+    ci = sweep.throughput_ci
+    a_th, f_th = float(sweep.attention_idle[i_th]), float(sweep.ffn_idle[i_th])
+    rel_error = _rel(r_theory, r_sim)
+    return CaseResult(
+        trace=trace_name,
+        case=case.name,
+        description=case.description,
+        batch=B,
+        theta_tokens=theta,
+        slot_load_std_tokens=sigma,
+        regime=str(rec.regime),
+        r_theory=r_theory,
+        r_theory_mean_field=r_mf,
+        r_theory_int=r_int,
+        r_attention=r_attention,
+        r_empirical=emp.best_ratio,
+        r_sim=r_sim,
+        r_sim_tied=sweep.tied_ratios,
+        rel_error=rel_error,
+        rel_error_to_tied=dist_tied / r_sim,
+        rel_error_mean_field=_rel(r_mf, r_sim),
+        rel_error_empirical=_rel(emp.best_ratio, r_sim),
+        throughput_sim_best=float(sweep.throughput_mean[i_best]),
+        throughput_sim_best_ci=(float(ci[i_best, 0]), float(ci[i_best, 1])),
+        throughput_theory=float(sweep.throughput_mean[i_th]),
+        throughput_loss=loss,
+        throughput_loss_ci=(loss_lo, loss_hi),
+        throughput_loss_mean_field=sweep.loss(r_mf_int)[0],
+        throughput_loss_empirical=loss_emp,
+        throughput_loss_empirical_ci=(emp_lo, emp_hi),
+        knee=knee.ratio,
+        knee_at_edge=knee.at_edge,
+        knee_theory_mean_field=r_attention,
+        knee_empirical=emp.knee_ratio,
+        knee_rel_error=None if knee.ratio is None else _rel(r_attention, knee.ratio),
+        flat=_is_flat(sweep),
+        meets_goal=rel_error <= GOAL_REL_ERROR and loss <= GOAL_THROUGHPUT_LOSS,
+        attention_idle_theory=a_th,
+        ffn_idle_theory=f_th,
+        idle_paid_frac_theory=(r_int * a_th + f_th) / (r_int + 1),
+        baselines=tuple(_baseline(n, r, sweep) for n, r in baselines.items()),
+        curve_ratios=tuple(int(r) for r in sweep.ratios),
+        curve_throughput=tuple(float(x) for x in sweep.throughput_mean),
+        curve_throughput_ci=tuple((float(lo), float(hi)) for lo, hi in ci),
+        curve_attention_idle=tuple(float(x) for x in sweep.attention_idle),
+        curve_ffn_idle=tuple(float(x) for x in sweep.ffn_idle),
+        steps=settings.steps,
+        seeds=settings.seeds,
+        replicates=int(sweep.replicates.shape[1]),
+        confidence=settings.confidence,
+    )
+
+
+def _best_integer_mean_field(
+    coefficients: CostCoefficients, *, theta: float, batch: int, r_star: float
+) -> int:
+    """⌊r*⌋ or ⌈r*⌉, whichever has the larger mean-field Λ (Λ is unimodal, DESIGN.md §4)."""
+    c, B = coefficients, batch
+    t_attn = c.attention_time_s(B * theta)
+
+    def lam(r: int) -> float:
+        tau = max(t_attn, c.comm_time_s(B, float(r)), c.ffn_time_s(float(r * B)))
+        return float(r * B / ((r + 1) * tau))
+
+    candidates = sorted({max(1, math.floor(r_star)), max(1, math.ceil(r_star))})
+    return int(max(candidates, key=lam))
+
+
+def validate_cases(
+    traces: Sequence[tuple[str, npt.ArrayLike, npt.ArrayLike]],
+    cases: Sequence[CostCase],
+    *,
+    settings: ValidationSettings = ValidationSettings(),
+) -> tuple[CaseResult, ...]:
+    """:func:`validate_case` over every (trace, case) pair, traces outermost.
+
+    Parameters
+    ----------
+    traces : sequence of (name, prompt_tokens, decode_tokens)
+        The workloads.
+    cases : sequence of CostCase
+        The cost cases.
+    settings : ValidationSettings
+        Shared by all pairs.
+    """
+    return tuple(
+        validate_case(name, P, D, case, settings=settings)
+        for name, P, D in traces
+        for case in cases
+    )
