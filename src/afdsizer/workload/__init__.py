@@ -1,5 +1,22 @@
 """workload stage (DESIGN.md §3, §7): request traces, the slot-load statistic θ and its spread σ."""
 
+from afdsizer.workload._estimators import SlotLoadEstimate, estimate_slot_load
+from afdsizer.workload._families import (
+    DiscreteDistribution,
+    FixedLengths,
+    GeometricDecode,
+    IndependentMarginals,
+)
 from afdsizer.workload._trace import Trace, bundled_trace_path, load_trace
 
-__all__ = ["Trace", "bundled_trace_path", "load_trace"]
+__all__ = [
+    "DiscreteDistribution",
+    "FixedLengths",
+    "GeometricDecode",
+    "IndependentMarginals",
+    "SlotLoadEstimate",
+    "Trace",
+    "bundled_trace_path",
+    "estimate_slot_load",
+    "load_trace",
+]
