@@ -1,5 +1,36 @@
-"""Cost model: per-step Attention, communication and FFN latency (DESIGN.md §2, §5)."""
+"""Cost model: per-step Attention, communication and FFN latency (DESIGN.md §2, §5).
 
+Model specs (HF config.json or presets), hardware specs (presets or YAML), the roofline, the
+least-squares calibration on measured kernel tables, and the optional PyTorch profiler.
+"""
+
+from afdsizer.cost._api import cost_coefficients, load_coefficients
 from afdsizer.cost._coefficients import COEFFICIENT_KEYS, CostCoefficients
+from afdsizer.cost._hardware import HARDWARE_PRESETS, HardwareSpec, load_hardware_spec
+from afdsizer.cost._model import KV_DTYPE_BYTES, MODEL_PRESETS, ModelSpec, load_model_spec
+from afdsizer.cost._roofline import (
+    DEFAULT_FFN_TOKENS_RANGE,
+    RooflineEfficiency,
+    ffn_roofline_time_s,
+    kv_capacity_tokens,
+    roofline_coefficients,
+)
 
-__all__ = ["COEFFICIENT_KEYS", "CostCoefficients"]
+__all__ = [
+    "COEFFICIENT_KEYS",
+    "DEFAULT_FFN_TOKENS_RANGE",
+    "HARDWARE_PRESETS",
+    "KV_DTYPE_BYTES",
+    "MODEL_PRESETS",
+    "CostCoefficients",
+    "HardwareSpec",
+    "ModelSpec",
+    "RooflineEfficiency",
+    "cost_coefficients",
+    "ffn_roofline_time_s",
+    "kv_capacity_tokens",
+    "load_coefficients",
+    "load_hardware_spec",
+    "load_model_spec",
+    "roofline_coefficients",
+]
