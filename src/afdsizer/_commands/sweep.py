@@ -1,9 +1,61 @@
-"""`afdsizer sweep` (placeholder until its issue lands)."""
+"""`afdsizer sweep SPEC.yaml -o results.parquet`: grids of cells, locally or on a Dask cluster."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from afdsizer._commands._common import JsonOpt, emit_json
 
 
 def register(app: typer.Typer) -> None:
     """Register the command(s) of this module on ``app``."""
+    app.command("sweep")(sweep)
+
+
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="Sweep spec (YAML); see docs/sweep.md.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Output: a directory of Parquet parts (polars.read_parquet reads it). "
+            "Running again resumes: recorded cells are skipped.",
+        ),
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address tcp://HOST:PORT (needs afdsizer[dask]); "
+            "default: local processes.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Local worker processes (default: CPU count; 1: inline)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a grid of theory (and simulation) cells and append the rows to Parquet."""
+    from afdsizer.sweep import run_sweep
+
+    summary = run_sweep(
+        spec,
+        output,
+        scheduler=scheduler,
+        workers=workers,
+        progress=sys.stderr.isatty(),
+    )
+    if json_out:
+        emit_json(summary)
+        return
+    rate = f"{summary.cells_per_s:.1f} cells/s" if summary.cells_run else "nothing to run"
+    typer.echo(
+        f"sweep → {summary.output}: {summary.cells_run} run ({summary.cells_failed} failed), "
+        f"{summary.cells_skipped} skipped of {summary.cells_total}; {rate}"
+    )

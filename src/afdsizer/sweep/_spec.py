@@ -1,0 +1,238 @@
+"""The sweep spec: a YAML file naming the axes of a grid, validated in one pass.
+
+A spec is a frozen pydantic model with ``extra="forbid"``: unknown keys, empty axes, duplicate axis
+values, out-of-range numbers and missing files are all reported as one line before any cell runs.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from afdsizer.errors import DataFileError, InputError
+
+__all__ = ["BUNDLED_PREFIX", "SimulateSpec", "SweepSpec", "load_spec", "resolve_data_path"]
+
+BUNDLED_PREFIX = "bundled:"
+"""A trace named ``bundled:NAME`` is the package's ``workload/data/NAME.csv.gz``."""
+
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Pipeline = Literal["overlapped", "serial", "microbatch"]
+Refill = Literal["resample", "replay"]
+
+
+def _unique(name: str, values: list[Any]) -> list[Any]:
+    """Reject an axis listing the same value twice (it would make duplicate cells)."""
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"axis {name} lists {value!r} twice")
+        seen.add(value)
+    return values
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SimulateSpec(_Frozen):
+    """Simulator options of a sweep; list-valued fields are grid axes.
+
+    Parameters
+    ----------
+    steps : int, default 2000
+        Measured decode steps per simulation (after warm-up).
+    warmup_steps : int, default 200
+        Steps discarded before measuring.
+    pipeline : list of {"overlapped", "serial", "microbatch"}, default ["overlapped"]
+        Axis: how Attention, communication and FFN share a step (DESIGN.md §6).
+    microbatches : list of int, default [2]
+        Axis, used only with ``pipeline: microbatch``: microbatches in flight, m.
+    jitter_cv : list of float, default [0.0]
+        Axis: coefficient of variation of per-worker Attention time noise, dimensionless.
+    refill : list of {"resample", "replay"}, default ["resample"]
+        Axis: how an emptied slot draws its next request from the trace.
+    """
+
+    steps: PositiveInt = 2000
+    warmup_steps: NonNegativeInt = 200
+    pipeline: Annotated[list[Pipeline], Field(min_length=1)] = ["overlapped"]
+    microbatches: Annotated[list[Annotated[int, Field(ge=2, strict=True)]], Field(min_length=1)] = [
+        2
+    ]
+    jitter_cv: Annotated[list[NonNegativeFloat], Field(min_length=1)] = [0.0]
+    refill: Annotated[list[Refill], Field(min_length=1)] = ["resample"]
+
+    @field_validator("pipeline", "microbatches", "jitter_cv", "refill")
+    @classmethod
+    def _no_duplicates(cls, values: list[Any], info: Any) -> list[Any]:
+        return _unique(f"simulate.{info.field_name}", values)
+
+
+class SweepSpec(_Frozen):
+    """A grid of sizing cells: traces × cost cases × B × r × seeds × simulator options.
+
+    Every cell gets the theory (``afdsizer.theory``); cells also get a simulation when
+    ``simulate`` is given. Cost cases are every ``models`` × ``hardware`` pair (roofline presets or
+    HF ``config.json`` / hardware YAML paths) plus every file in ``coefficients``.
+
+    Parameters
+    ----------
+    traces : list of str
+        Trace files (relative to the spec file) or ``bundled:NAME``, e.g.
+        ``bundled:azure_conv_2023``.
+    models, hardware : list of str, default []
+        Model presets / config.json paths and hardware presets / YAML paths; both or neither.
+    coefficients : list of str, default []
+        Files with the six cost coefficients (JSON or YAML), relative to the spec file.
+    kv_dtype : {"bf16", "fp8"}, default "bf16"
+        KV cache dtype for the roofline cost cases.
+    attn_gpus, ffn_gpus : int, default 1
+        GPUs per Attention / FFN instance for the roofline cost cases.
+    batch : list of int
+        Axis: slots per Attention instance, B.
+    ratio : list of int or "auto", default ["auto"]
+        Axis: Attention instances per FFN instance, r; ``auto`` is the theory's integer r.
+    seeds : list of int, default [0]
+        Axis: replicate seeds of the simulation (see :func:`afdsizer.sweep.cell_sim_seed`).
+    simulate : SimulateSpec or None, default None
+        Simulator options; None runs the theory only.
+    chunk_cells : int, default 64
+        Cells per Parquet part file: at most this many finished cells are held in memory.
+    """
+
+    traces: Annotated[list[str], Field(min_length=1)]
+    models: list[str] = []
+    hardware: list[str] = []
+    coefficients: list[str] = []
+    kv_dtype: Literal["bf16", "fp8"] = "bf16"
+    attn_gpus: PositiveInt = 1
+    ffn_gpus: PositiveInt = 1
+    batch: Annotated[list[PositiveInt], Field(min_length=1)]
+    ratio: Annotated[list[PositiveInt | Literal["auto"]], Field(min_length=1)] = ["auto"]
+    seeds: Annotated[list[NonNegativeInt], Field(min_length=1)] = [0]
+    simulate: SimulateSpec | None = None
+    chunk_cells: PositiveInt = 64
+
+    @field_validator(
+        "traces", "models", "hardware", "coefficients", "batch", "ratio", "seeds", mode="after"
+    )
+    @classmethod
+    def _no_duplicates(cls, values: list[Any], info: Any) -> list[Any]:
+        return _unique(str(info.field_name), values)
+
+    @model_validator(mode="after")
+    def _cost_cases(self) -> SweepSpec:
+        if bool(self.models) != bool(self.hardware):
+            raise ValueError("models and hardware must be given together (each non-empty)")
+        if not self.models and not self.coefficients:
+            raise ValueError("no cost case: give models and hardware, or coefficients files")
+        return self
+
+
+def resolve_data_path(entry: str, base_dir: Path) -> Path:
+    """Resolve a trace or coefficient entry of a spec to an existing file.
+
+    Parameters
+    ----------
+    entry : str
+        ``bundled:NAME`` or a path, relative to ``base_dir`` unless absolute.
+    base_dir : Path
+        Directory of the spec file.
+
+    Raises
+    ------
+    DataFileError
+        The file does not exist (or no bundled trace has that name).
+    """
+    if entry.startswith(BUNDLED_PREFIX):
+        name = entry[len(BUNDLED_PREFIX) :]
+        data = importlib.resources.files("afdsizer.workload") / "data"
+        path = Path(str(data / f"{name}.csv.gz"))
+        if not path.is_file():
+            known = sorted(p.name.removesuffix(".csv.gz") for p in Path(str(data)).glob("*.csv.gz"))
+            raise DataFileError(
+                f"sweep spec: no bundled trace {name!r}; known: {', '.join(known) or 'none'}"
+            )
+        return path
+    path = Path(entry).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    if not path.is_file():
+        raise DataFileError(f"sweep spec: file {entry!r} not found (looked at {path})")
+    return path
+
+
+def _first_error(exc: ValidationError, source: str) -> str:
+    """One line from a pydantic error: where (key path), what, the value received."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in err["loc"]).replace(
+        ".[", "["
+    )
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        text = f"unknown key {loc!r}"
+    elif err["type"] == "missing":
+        text = f"missing key {loc!r}"
+    else:
+        value = err.get("input")
+        where = f"{loc}: " if loc else ""
+        text = f"{where}{msg.removeprefix('Value error, ')}, got {value!r}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"sweep spec {source}: {text}{more}"
+
+
+def load_spec(path: str | os.PathLike[str]) -> tuple[SweepSpec, Path]:
+    """Read and validate a sweep spec YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The spec file.
+
+    Returns
+    -------
+    spec : SweepSpec
+        The validated spec.
+    base_dir : Path
+        The spec's directory, against which its relative paths resolve.
+
+    Raises
+    ------
+    DataFileError
+        The spec file, or a trace or coefficient file it names, is missing.
+    InputError
+        The YAML is malformed, or a key is unknown, missing, empty or out of range.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataFileError(f"sweep spec {path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise InputError(f"sweep spec {path}{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise InputError(
+            f"sweep spec {path}: must be a YAML mapping of axes, got {type(data).__name__}"
+        )
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_first_error(exc, str(path))) from None
+    base_dir = path.resolve().parent
+    for entry in (*spec.traces, *spec.coefficients):
+        resolve_data_path(entry, base_dir)
+    return spec, base_dir
