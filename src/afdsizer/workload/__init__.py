@@ -7,6 +7,13 @@ from afdsizer.workload._families import (
     GeometricDecode,
     IndependentMarginals,
 )
+from afdsizer.workload._summary import (
+    LengthStats,
+    TraceSummary,
+    WindowSummary,
+    parse_window,
+    summarize_trace,
+)
 from afdsizer.workload._trace import Trace, bundled_trace_path, load_trace
 
 __all__ = [
@@ -14,9 +21,14 @@ __all__ = [
     "FixedLengths",
     "GeometricDecode",
     "IndependentMarginals",
+    "LengthStats",
     "SlotLoadEstimate",
     "Trace",
+    "TraceSummary",
+    "WindowSummary",
     "bundled_trace_path",
     "estimate_slot_load",
     "load_trace",
+    "parse_window",
+    "summarize_trace",
 ]
