@@ -52,13 +52,21 @@ class Knee:
     rms_residual: float
 
 
-def _fit_at(r: npt.NDArray[np.float64], f: npt.NDArray[np.float64], k: float) -> tuple[float, ...]:
-    # For a fixed knee k the hinge is linear in (c, s): f = c + s·min(r − k, 0).
-    x = np.minimum(r - k, 0.0)
-    design = np.column_stack([np.ones_like(r), x])
-    coef, *_ = np.linalg.lstsq(design, f, rcond=None)
-    sse = float(np.sum((design @ coef - f) ** 2))
-    return sse, float(coef[0]), float(coef[1])
+def _fit_hinges(
+    r: npt.NDArray[np.float64], f: npt.NDArray[np.float64], knees: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Least squares of f = c + s·min(r − k, 0) for every candidate k at once: (sse, c, s)."""
+    # For a fixed knee the hinge is linear in (c, s); solve the 2×2 normal equations per k.
+    x = np.minimum(r[None, :] - knees[:, None], 0.0)  # (G, n)
+    n = r.size
+    sx, sxx = x.sum(axis=1), (x * x).sum(axis=1)
+    sy, sxy = f.sum(), x @ f
+    det = n * sxx - sx * sx
+    safe = np.where(det > 0, det, 1.0)
+    slope = np.where(det > 0, (n * sxy - sx * sy) / safe, 0.0)
+    floor = (sy - slope * sx) / n
+    resid = floor[:, None] + slope[:, None] * x - f[None, :]
+    return (resid * resid).sum(axis=1), floor, slope
 
 
 def find_knee(
@@ -104,13 +112,10 @@ def find_knee(
         floor = float(f.mean())
         rms = float(np.sqrt(np.mean((f - floor) ** 2)))
         return Knee(ratio=None, floor=floor, slope_per_ratio=0.0, at_edge=False, rms_residual=rms)
-    best: tuple[float, float, float, float] | None = None
-    for k in np.linspace(r[0], r[-1], grid_points):
-        sse, c, s = _fit_at(r, f, float(k))
-        if best is None or sse < best[0]:
-            best = (sse, float(k), c, s)
-    assert best is not None
-    sse, k, c, s = best
+    knees = np.linspace(r[0], r[-1], grid_points)
+    sse_all, floors, slopes = _fit_hinges(r, f, knees)
+    j = int(np.argmin(sse_all))
+    sse, k, c, s = float(sse_all[j]), float(knees[j]), float(floors[j]), float(slopes[j])
     edge = bool(np.isclose(k, r[0]) or np.isclose(k, r[-1]))
     return Knee(
         ratio=k, floor=c, slope_per_ratio=s, at_edge=edge, rms_residual=float(np.sqrt(sse / r.size))
