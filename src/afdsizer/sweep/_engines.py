@@ -129,7 +129,7 @@ def iter_dask(
     try:
         max_in_flight = 2 * max(1, sum(client.nthreads().values()))
         pending: dict[str, Batch] = {}
-        finished = distributed.as_completed()
+        finished = distributed.as_completed(loop=client.loop)
         todo = iter(batches)
 
         def submit_next() -> bool:
