@@ -14,13 +14,14 @@ from afdsizer.report import (
     SimPoints,
     ThetaWindows,
     WorkloadSummary,
+    render_report,
 )
 
 STANDIN_BATCH = 64
 STANDIN_THETA_TOKENS = 1226.5
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def coefficients() -> CostCoefficients:
     """Hand-picked coefficients with r_A ≈ 12 at B = 64, θ = 1226.5 (Attention-bound)."""
     return CostCoefficients(
@@ -59,7 +60,7 @@ def mean_field_curves(
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def standin_data(coefficients: CostCoefficients) -> ReportData:
     """A full ReportData: every optional panel present."""
     batch, theta = STANDIN_BATCH, STANDIN_THETA_TOKENS
@@ -127,3 +128,9 @@ def standin_data(coefficients: CostCoefficients) -> ReportData:
         regime_map=regime_map,
         notes=("stand-in values",),
     )
+
+
+@pytest.fixture(scope="session")
+def standin_html(standin_data: ReportData) -> str:
+    """The stand-in report rendered once (values are frozen, so sharing it is safe)."""
+    return render_report(standin_data)

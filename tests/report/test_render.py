@@ -5,30 +5,32 @@ from __future__ import annotations
 import dataclasses
 import re
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
 from _report_html import parse_report
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from afdsizer.report import ReportData, render_report, report_payload, write_report
+from afdsizer.report._render import _script_json
 
 ALL_FIGURES = {"workload", "throughput", "step-time", "idle", "regime-map", "theta-windows"}
 
 
-def test_every_figure_is_inline_svg(standin_data: ReportData) -> None:
+def test_every_figure_is_inline_svg(standin_html: str) -> None:
     """With every panel present, each expected figure section holds exactly one inline <svg>."""
-    page = parse_report(render_report(standin_data))
+    page = parse_report(standin_html)
     assert set(page.figures) == ALL_FIGURES
     assert all(count == 1 for count in page.figures.values()), page.figures
     for figure_id in ALL_FIGURES:
         assert f"fig-{figure_id}-data" in page.json_blocks
 
 
-def test_nothing_loaded_from_the_network(standin_data: ReportData) -> None:
+def test_nothing_loaded_from_the_network(standin_html: str) -> None:
     """No src/href points outside the page, no <link>, <img> or executable script, no URL at all."""
-    html = render_report(standin_data)
+    html = standin_html
     page = parse_report(html)
     assert page.references, "the SVGs reference their own glyphs; the reader must see them"
     assert all(ref.startswith("#") for ref in page.references), page.references
@@ -37,19 +39,19 @@ def test_nothing_loaded_from_the_network(standin_data: ReportData) -> None:
     assert re.search(r"https?:|//[a-z]|@import|url\((?!#)", html, flags=re.IGNORECASE) is None
 
 
-def test_ids_are_unique_and_references_resolve(standin_data: ReportData) -> None:
+def test_ids_are_unique_and_references_resolve(standin_html: str) -> None:
     """Six matplotlib SVGs share one id space: every id is unique and every #ref exists."""
-    page = parse_report(render_report(standin_data))
+    page = parse_report(standin_html)
     assert len(page.ids) == len(set(page.ids))
     ids = set(page.ids)
-    url_refs = re.findall(r"url\(#([^)]+)\)", render_report(standin_data))
+    url_refs = re.findall(r"url\(#([^)]+)\)", standin_html)
     missing = {ref[1:] for ref in page.references} - ids | set(url_refs) - ids
     assert not missing
 
 
-def test_cards_show_the_recommendation(standin_data: ReportData) -> None:
+def test_cards_show_the_recommendation(standin_data: ReportData, standin_html: str) -> None:
     """Card values equal the recommendation fields, and the shown text rounds them as labelled."""
-    page = parse_report(render_report(standin_data))
+    page = parse_report(standin_html)
     rec = standin_data.recommendation
     for field in dataclasses.fields(rec):
         raw = getattr(rec, field.name)
@@ -68,9 +70,9 @@ def test_cards_show_the_recommendation(standin_data: ReportData) -> None:
     }
 
 
-def test_figure_data_equals_the_inputs(standin_data: ReportData) -> None:
+def test_figure_data_equals_the_inputs(standin_data: ReportData, standin_html: str) -> None:
     """The JSON beside each figure holds the very arrays the report was given."""
-    blocks = parse_report(render_report(standin_data)).json_blocks
+    blocks = parse_report(standin_html).json_blocks
     curves, sim = standin_data.curves, standin_data.sim
     assert sim is not None
     throughput = blocks["fig-throughput-data"]
@@ -89,15 +91,15 @@ def test_figure_data_equals_the_inputs(standin_data: ReportData) -> None:
     ]
 
 
-def test_histograms_count_every_request(standin_data: ReportData) -> None:
+def test_histograms_count_every_request(standin_data: ReportData, standin_html: str) -> None:
     """The histogram bins hold every request once, and agree with a direct count per bin."""
     workload = standin_data.workload
     assert workload is not None
-    data = parse_report(render_report(standin_data)).json_blocks["fig-workload-data"]
+    data = parse_report(standin_html).json_blocks["fig-workload-data"]
     for name, values in (("prompt", workload.prompt_tokens), ("decode", workload.decode_tokens)):
         edges = np.asarray(data[name]["edges"])
         counts = np.asarray(data[name]["counts"])
-        assert counts.sum() == values.size
+        assert counts.sum() + data[name]["below_first_edge"] == values.size
         # Brute force: bin i holds edges[i] <= v < edges[i+1], the last bin closed on the right.
         per_bin = [int(((values >= lo) & (values < hi)).sum()) for lo, hi in pairwise(edges)]
         per_bin[-1] += int((values == edges[-1]).sum())
@@ -115,30 +117,47 @@ def test_optional_panels_are_left_out(standin_data: ReportData) -> None:
     assert page.json_blocks["report-data"]["workload"] is None
 
 
-def test_write_report_writes_the_rendered_page(standin_data: ReportData, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_report_writes_the_rendered_page(
+    standin_data: ReportData, standin_html: str, tmp_path: Path
+) -> None:
     """write_report creates missing folders and leaves no temporary file behind."""
     target = tmp_path / "sub" / "report.html"
     assert write_report(target, standin_data) == target
-    assert target.read_text(encoding="utf-8") == render_report(standin_data)
+    assert target.read_text(encoding="utf-8") == standin_html
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
 )
-@given(text=st.text(min_size=1, max_size=40))
-def test_user_text_cannot_break_the_page(standin_data: ReportData, text: str) -> None:
-    """Any title, source or note text survives escaping: shown verbatim in the JSON, no new tags."""
+def test_embedded_json_round_trips_through_an_html_parser(value: object) -> None:
+    """Any JSON value embedded as a data <script> parses back unchanged, whatever text it holds."""
+    html = f'<script type="application/json" id="x">{_script_json(value)}</script><p>after</p>'
+    page = parse_report(html)
+    assert page.json_blocks["x"] == value
+    assert page.tags == ["script", "p"]
+
+
+NASTY_TEXT = 'a</script><script>alert("x")</script><!-- & <b>é\u2028'
+
+
+def test_user_text_cannot_break_the_page(standin_data: ReportData) -> None:
+    """Title, source and note text with markup in it is shown verbatim and adds no element."""
     assert standin_data.workload is not None
     data = dataclasses.replace(
         standin_data,
-        title=text,
-        notes=(text + "</script><script>alert(1)</script>",),
-        workload=dataclasses.replace(standin_data.workload, source=text),
-        regime_map=None,
+        title=NASTY_TEXT,
+        notes=(NASTY_TEXT,),
+        workload=dataclasses.replace(standin_data.workload, source=NASTY_TEXT),
     )
-    page = parse_report(render_report(data))
+    html = render_report(data)
+    page = parse_report(html)
     payload = page.json_blocks["report-data"]
-    assert payload["title"] == text
-    assert payload["workload"]["source"] == text
+    assert payload["title"] == payload["workload"]["source"] == payload["notes"][0] == NASTY_TEXT
     assert set(page.script_types) == {"application/json"}
+    assert "<b>" not in html

@@ -255,7 +255,7 @@ class SimPoints:
     step_time_mean_s : ndarray of shape (n,)
         Mean simulated step time, s.
     steps : int
-        Measured steps per run (after warm-up).
+        Simulated steps per run (warm-up included).
     seed : int
         Seed shared by every run.
     """

@@ -87,11 +87,18 @@ def _workload_figure(workload: WorkloadSummary) -> FigureBlock:
     ):
         edges = _log_bins(values)
         counts, _ = np.histogram(values, bins=edges)
+        # A log axis cannot show 0-token prompts; they are counted here instead of drawn.
+        below = int((values < edges[0]).sum())
         ax.stairs(counts, edges, fill=True, alpha=0.7)
         ax.set_xscale("log")
         ax.set_xlabel(f"{name} length, tokens ({'P' if name == 'prompt' else 'D'})")
         ax.set_ylabel("requests")
-        data[name] = {"edges": edges, "counts": counts, "mean_tokens": float(values.mean())}
+        data[name] = {
+            "edges": edges,
+            "counts": counts,
+            "below_first_edge": below,
+            "mean_tokens": float(values.mean()),
+        }
     ax_p.axvspan(low, high, color="C3", alpha=0.25, lw=0)
     ax_p.axvline(theta, color="C3", lw=1.5, label=f"θ = {theta:,.1f}")
     ax_p.legend(loc="upper left", fontsize=8)
