@@ -1,9 +1,156 @@
-"""`afdsizer validate` (placeholder until its issue lands)."""
+"""`afdsizer validate`: the theory's ratio against the simulator, per trace and cost case (§8)."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json
+from afdsizer.errors import InputError
+
+if TYPE_CHECKING:
+    from afdsizer.validate import CaseResult
+
+__all__ = ["register"]
+
+DEFAULT_TRACES = ("azure_conv_2023", "azure_code_2023")
+"""Bundled traces validated when no --trace is given."""
+
+TracesOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trace", help="Request trace (repeatable). Default: the bundled Azure conv and code."
+    ),
+]
+StepsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--steps", help="Simulated steps per run (10% warm-up). Default 12000; quick 1500."
+    ),
+]
+SeedsOpt = Annotated[
+    int | None,
+    typer.Option("--seeds", help="Seeds per ratio (0 … K−1, shared by all r). Default 3; quick 2."),
+]
+QuickOpt = Annotated[
+    bool, typer.Option("--quick", help="Few steps and seeds: a smoke run in seconds.")
+]
+CaseOpt = Annotated[
+    list[str] | None,
+    typer.Option("--case", help="Only these cost cases (repeatable; names as in the table)."),
+]
+MarkdownOpt = Annotated[
+    Path | None,
+    typer.Option("--markdown", help="Also write the tables as markdown to this file."),
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Register the command(s) of this module on ``app``."""
+    """Register ``afdsizer validate`` on ``app``."""
+    app.command("validate")(validate)
+
+
+def _trace_label(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".csv", ".jsonl", ".json", ".parquet"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def validate(
+    trace: TracesOpt = None,
+    steps: StepsOpt = None,
+    seeds: SeedsOpt = None,
+    quick: QuickOpt = False,
+    case: CaseOpt = None,
+    markdown: MarkdownOpt = None,
+    drop_invalid: DropInvalidOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare the theory's r* with the simulation-optimal r on each trace × cost case.
+
+    Reports r* (barrier-aware and mean field), the simulated best r with the ratios statistically
+    tied with it, rel_error, the throughput lost by deploying the theory's integer r (with CI),
+    the knee of the simulated FFN idle curve, and idle time against baselines.
+    """
+    from afdsizer._io import atomic_write_text
+    from afdsizer.validate import (
+        QUICK_SETTINGS,
+        ValidationSettings,
+        default_cases,
+        results_markdown,
+        to_records,
+        validate_case,
+    )
+    from afdsizer.workload import bundled_trace_path, load_trace
+
+    settings = QUICK_SETTINGS if quick else ValidationSettings()
+    if steps is not None:
+        if steps < 20:
+            raise InputError(f"--steps must be >= 20, got {steps}")
+        settings = dataclasses.replace(
+            settings,
+            steps=steps,
+            warmup_steps=steps // 10,
+            batches=min(settings.batches, steps // 2),
+        )
+    if seeds is not None:
+        if seeds < 1:
+            raise InputError(f"--seeds must be >= 1, got {seeds}")
+        settings = dataclasses.replace(settings, seeds=tuple(range(seeds)))
+
+    cases = default_cases()
+    if case:
+        known = {c.name for c in cases}
+        unknown = [c for c in case if c not in known]
+        if unknown:
+            raise InputError(
+                f"--case must be one of {', '.join(sorted(known))}, got {', '.join(unknown)}"
+            )
+        cases = tuple(c for c in cases if c.name in case)
+
+    paths = list(trace) if trace else [bundled_trace_path(name) for name in DEFAULT_TRACES]
+    results = []
+    for path in paths:
+        loaded = load_trace(path, drop_invalid=drop_invalid)
+        label = _trace_label(Path(path))
+        for c in cases:
+            print(f"validate: {label} × {c.name} …", file=sys.stderr, flush=True)
+            results.append(
+                validate_case(
+                    label, loaded.prompt_tokens, loaded.decode_tokens, c, settings=settings
+                )
+            )
+
+    if markdown is not None:
+        atomic_write_text(markdown, results_markdown(results))
+    if json_out:
+        emit_json(to_records(results))
+    else:
+        _print_tables(results)
+
+
+def _print_tables(results: Sequence[CaseResult]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from afdsizer.validate import BASELINE_COLUMNS, TABLE_COLUMNS, baseline_rows, result_rows
+
+    console = Console()
+    summary = Table(title="Theory vs simulation (loss = 1 − Λ_sim(r_theory)/Λ_sim(r_sim))")
+    for col in TABLE_COLUMNS:
+        summary.add_column(col)
+    for row in result_rows(results):
+        summary.add_row(*row)
+    console.print(summary)
+    idle = Table(title="Idle time at the theory's r and at baselines")
+    for col in BASELINE_COLUMNS:
+        idle.add_column(col)
+    for row in baseline_rows(results):
+        idle.add_row(*row)
+    console.print(idle)

@@ -13,7 +13,14 @@
 from afdsizer.validate._barrier import EmpiricalBarrier, empirical_barrier, sample_worker_loads
 from afdsizer.validate._cases import CostCase, ModelShape, default_cases, roofline_case
 from afdsizer.validate._knee import Knee, find_knee
-from afdsizer.validate._render import result_rows, results_markdown, to_records
+from afdsizer.validate._render import (
+    BASELINE_COLUMNS,
+    TABLE_COLUMNS,
+    baseline_rows,
+    result_rows,
+    results_markdown,
+    to_records,
+)
 from afdsizer.validate._run import (
     GOAL_REL_ERROR,
     GOAL_THROUGHPUT_LOSS,
@@ -33,9 +40,11 @@ from afdsizer.validate._sweep import (
 )
 
 __all__ = [
+    "BASELINE_COLUMNS",
     "GOAL_REL_ERROR",
     "GOAL_THROUGHPUT_LOSS",
     "QUICK_SETTINGS",
+    "TABLE_COLUMNS",
     "BaselineResult",
     "CaseResult",
     "CostCase",
@@ -45,6 +54,7 @@ __all__ = [
     "RatioPoint",
     "RatioSweep",
     "ValidationSettings",
+    "baseline_rows",
     "default_cases",
     "empirical_barrier",
     "find_knee",

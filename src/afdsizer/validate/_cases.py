@@ -2,7 +2,7 @@
 
 Each case is built here by a small, explicit roofline (DESIGN.md §5) from public model shapes and
 H100 SXM datasheet numbers, so that validate depends on no other stage's presets and every number
-can be checked by hand. The same four cases run on every trace; which regime each lands in is the
+can be checked by hand. The same five cases run on every trace; which regime each lands in is the
 theory's verdict on that trace (reported, never forced):
 
 ==========================  ======================================================  ==========
@@ -16,6 +16,9 @@ case                        how it is made                                      
                             InfiniBand NIC per Attention instance, B = 256
 ``qwen3moe-h100-b32``       Qwen3-235B-A22B shapes, fp8 experts on an 8-GPU FFN     FFN
                             instance (all experts read per step), B = 32
+``deepseekv3-ep32-b128``    DeepSeek-V3 shapes (MLA cache, fp8 MoE) with a 32-GPU   Attention
+                            EP FFN instance, 400 Gb/s IB, B = 128: cheap FFN per
+                            token, so r is large and Λ(r) flat near the optimum
 ==========================  ======================================================  ==========
 """
 
@@ -46,6 +49,8 @@ KERNEL_OVERHEAD_S = 10e-6
 """Fixed launch/sync time per layer per side, s."""
 NVLINK_LATENCY_S = 5e-6
 """One NVLink message, s (one each way per layer)."""
+IB400_BYTES_PER_S = 50e9
+"""One 400 Gb/s InfiniBand NIC, B/s."""
 IB_LATENCY_S = 10e-6
 """One InfiniBand message, s."""
 
@@ -110,6 +115,33 @@ def _qwen3_235b() -> ModelShape:
         # fp8 experts (1 B/param); a batch of >= 32 tokens touches ~all 128 experts per layer.
         ffn_weight_bytes_read=1 * L * experts * expert_params,
         ffn_flop_per_token=2 * L * top_k * expert_params,
+    )
+
+
+def _deepseek_v3() -> ModelShape:
+    L, h, dense_layers, dense_inter = 61, 7168, 3, 18432
+    routed, shared, top_k, expert_inter = 256, 1, 8, 2048
+    heads, q_rank, kv_rank, rope_dim, nope_dim, v_dim = 128, 1536, 512, 64, 128, 128
+    # MLA projections per layer: q_a, q_b, kv_a (latent + rope key), kv_b, o.
+    attn_per_layer = (
+        h * q_rank
+        + q_rank * heads * (nope_dim + rope_dim)
+        + h * (kv_rank + rope_dim)
+        + kv_rank * heads * (nope_dim + v_dim)
+        + heads * v_dim * h
+    )
+    expert = 3 * h * expert_inter
+    dense = dense_layers * 3 * h * dense_inter
+    moe_layers = L - dense_layers
+    return ModelShape(
+        name="deepseek-v3",
+        layers=L,
+        hidden=h,
+        kv_bytes_per_token=L * (kv_rank + rope_dim) * 2,  # MLA latent cache, bf16
+        attn_weight_bytes=2 * L * attn_per_layer,
+        # fp8 weights, all routed experts read per step (a batch of >= 128 tokens touches ~all).
+        ffn_weight_bytes_read=moe_layers * (routed + shared) * expert + dense,
+        ffn_flop_per_token=2 * (moe_layers * (top_k + shared) * expert + dense),
     )
 
 
@@ -181,14 +213,14 @@ def roofline_case(
 
 
 def default_cases() -> tuple[CostCase, ...]:
-    """The four default cases (module docstring), Attention-, communication- and FFN-bound.
+    """The five default cases (module docstring), Attention-, communication- and FFN-bound.
 
     Examples
     --------
-    >>> [c.name for c in default_cases()]
-    ['dense70b-h100-b128', 'dense70b-h100-b16', 'dense70b-ib200-b256', 'qwen3moe-h100-b32']
+    >>> [c.batch for c in default_cases()]
+    [128, 16, 256, 32, 128]
     """
-    llama, qwen = _llama70b(), _qwen3_235b()
+    llama, qwen, deepseek = _llama70b(), _qwen3_235b(), _deepseek_v3()
     nv = {"link_bytes_per_s": NVLINK_BYTES_PER_S, "link_latency_s": NVLINK_LATENCY_S}
     return (
         roofline_case(
@@ -207,5 +239,10 @@ def default_cases() -> tuple[CostCase, ...]:
         roofline_case(
             "qwen3moe-h100-b32", qwen, batch=32, attn_gpus=1, ffn_gpus=8, **nv,
             description="Qwen3-235B-A22B, fp8 experts all read per step; 8-GPU FFN; B=32",
+        ),
+        roofline_case(
+            "deepseekv3-ep32-b128", deepseek, batch=128, attn_gpus=1, ffn_gpus=32,
+            link_bytes_per_s=IB400_BYTES_PER_S, link_latency_s=IB_LATENCY_S,
+            description="DeepSeek-V3 (MLA, fp8 MoE) on a 32-GPU EP FFN; 400 Gb/s IB; B=128",
         ),
     )  # fmt: skip

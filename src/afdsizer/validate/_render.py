@@ -9,7 +9,14 @@ from typing import Any
 
 from afdsizer.validate._run import CaseResult
 
-__all__ = ["TABLE_COLUMNS", "baseline_rows", "result_rows", "results_markdown", "to_records"]
+__all__ = [
+    "BASELINE_COLUMNS",
+    "TABLE_COLUMNS",
+    "baseline_rows",
+    "result_rows",
+    "results_markdown",
+    "to_records",
+]
 
 TABLE_COLUMNS = (
     "trace",
@@ -24,7 +31,7 @@ TABLE_COLUMNS = (
     "rel. error",
     "loss % [CI]",
     "loss % empirical",
-    "knee sim / r_A",
+    "knee sim / theory",
     "flat",
     "goal",
 )
@@ -71,7 +78,7 @@ def result_rows(results: Sequence[CaseResult]) -> list[tuple[str, ...]]:
                 f"{_pct(r.rel_error, 1)}%",
                 f"{_pct(r.throughput_loss)} {_ci(*r.throughput_loss_ci)}",
                 _pct(r.throughput_loss_empirical),
-                f"{knee} / {r.r_attention:.1f}",
+                f"{knee} / {r.knee_theory_barrier:.1f}",
                 "yes" if r.flat else "no",
                 "met" if r.meets_goal else "MISSED",
             )

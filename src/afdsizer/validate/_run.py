@@ -157,10 +157,13 @@ class CaseResult:
     r_theory_mean_field: float
     r_theory_int: int
     r_attention: float
+    r_communication: float
+    r_peak: float
     r_empirical: int
     r_sim: int
     r_sim_tied: tuple[int, ...]
     rel_error: float
+    rel_error_int: float
     rel_error_to_tied: float
     rel_error_mean_field: float
     rel_error_empirical: float
@@ -175,8 +178,10 @@ class CaseResult:
     knee: float | None
     knee_at_edge: bool
     knee_theory_mean_field: float
+    knee_theory_barrier: float
     knee_empirical: float
     knee_rel_error: float | None
+    knee_rel_error_mean_field: float | None
     flat: bool
     meets_goal: bool
     attention_idle_theory: float
@@ -208,7 +213,7 @@ def _sim_point(
     seed: int,
     settings: ValidationSettings,
 ) -> RatioPoint:
-    """One simulator run → replicates of Λ (batch means when the simulator gives them)."""
+    """One simulator run → Λ per batch of consecutive measured steps (batch means)."""
     from afdsizer.sim import SimConfig, simulate
 
     config = SimConfig(
@@ -217,32 +222,22 @@ def _sim_point(
         steps=settings.steps,
         warmup_steps=settings.warmup_steps,
         seed=seed,
-        **_batch_option(SimConfig, settings.batches),
+        record_series=True,
     )
     result = simulate(prompt_tokens, decode_tokens, coefficients, config)
-    values = _batch_throughputs(result)
+    series = result.series
+    assert series is not None  # record_series=True
+    # Batches are aligned on the step index, so batch i of every r covers the same steps: the
+    # same requests per slot (CRN), which is what makes the paired comparison work.
+    w = settings.warmup_steps
+    tau = np.array_split(series.step_time_s[w:], settings.batches)
+    tokens = np.array_split(series.active_slots[w:].astype(np.float64), settings.batches)
+    values = np.array([n.sum() / t.sum() / (ratio + 1) for n, t in zip(tokens, tau, strict=True)])
     return RatioPoint(
         throughput_per_instance=values,
         attention_idle=float(result.attention_idle),
         ffn_idle=float(result.ffn_idle),
     )
-
-
-def _batch_option(config_cls: Any, batches: int) -> dict[str, int]:
-    # The simulator's batch-means option (name per its SimConfig), if it has one.
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    for name in ("n_batches", "batches", "batch_means"):
-        if name in fields:
-            return {name: batches}
-    return {}
-
-
-def _batch_throughputs(result: Any) -> npt.NDArray[np.float64]:
-    for name in ("batch_throughput_per_instance", "throughput_batches", "batch_throughputs"):
-        values = getattr(result, name, None)
-        if values is not None and np.size(values) > 0:
-            return np.asarray(values, dtype=np.float64).reshape(-1)
-    return np.array([float(result.throughput_per_instance)])
 
 
 def _theory(coefficients: CostCoefficients, *, theta: float, sigma: float, batch: int) -> Any:
@@ -261,11 +256,13 @@ def _mean_length_ratio(coefficients: CostCoefficients, *, load_tokens: float, ba
 
 
 def _is_flat(sweep: RatioSweep) -> bool:
+    """Some r farther from r_sim than max(1, 10%·r_sim) simulates within 0.5% (or is tied)."""
     best = sweep.best_ratio
     top = float(sweep.throughput_mean[sweep.index(best)])
-    far = np.abs(sweep.ratios - best) > 0.10 * best
+    reach = max(1.0, GOAL_REL_ERROR * best)
+    far = np.abs(sweep.ratios - best) > reach
     near_best = sweep.throughput_mean >= (1.0 - FLAT_TOLERANCE) * top
-    tied_far = any(abs(r - best) > 0.10 * best for r in sweep.tied_ratios)
+    tied_far = any(abs(r - best) > reach for r in sweep.tied_ratios)
     return bool(np.any(far & near_best)) or tied_far
 
 
@@ -321,7 +318,7 @@ def validate_case(
     r_theory = float(rec.r_star)
     r_mf = float(rec.r_star_mean_field)
     r_int = int(rec.r_int)
-    r_mf_int = _best_integer_mean_field(coefficients, theta=theta, batch=B, r_star=r_mf)
+    r_mf_int = int(rec.r_int_mean_field)
 
     # Empirical barrier: exact order statistics of the sampled stationary worker load.
     loads = sample_worker_loads(P, D, batch=B, n_samples=settings.load_samples, seed=0)
@@ -354,7 +351,9 @@ def validate_case(
     loss, loss_lo, loss_hi = sweep.loss(r_int)
     loss_emp, emp_lo, emp_hi = sweep.loss(emp.best_ratio)
     knee = find_knee(sweep.ratios, sweep.ffn_idle)
-    r_attention = float(rec.r_attention)
+    # The FFN stops idling where it catches up with the slower of Attention and communication.
+    knee_mf = max(float(rec.r_attention), float(rec.r_communication))
+    knee_barrier = max(float(rec.r_attention_barrier), float(rec.r_communication))
     tied_lo, tied_hi = min(sweep.tied_ratios), max(sweep.tied_ratios)
     dist_tied = max(tied_lo - r_theory, 0.0, r_theory - tied_hi)
     i_best, i_th = sweep.index(r_sim), sweep.index(r_int)
@@ -372,11 +371,14 @@ def validate_case(
         r_theory=r_theory,
         r_theory_mean_field=r_mf,
         r_theory_int=r_int,
-        r_attention=r_attention,
+        r_attention=float(rec.r_attention),
+        r_communication=float(rec.r_communication),
+        r_peak=float(rec.r_peak),
         r_empirical=emp.best_ratio,
         r_sim=r_sim,
         r_sim_tied=sweep.tied_ratios,
         rel_error=rel_error,
+        rel_error_int=_rel(r_int, r_sim),
         rel_error_to_tied=dist_tied / r_sim,
         rel_error_mean_field=_rel(r_mf, r_sim),
         rel_error_empirical=_rel(emp.best_ratio, r_sim),
@@ -390,9 +392,11 @@ def validate_case(
         throughput_loss_empirical_ci=(emp_lo, emp_hi),
         knee=knee.ratio,
         knee_at_edge=knee.at_edge,
-        knee_theory_mean_field=r_attention,
-        knee_empirical=emp.knee_ratio,
-        knee_rel_error=None if knee.ratio is None else _rel(r_attention, knee.ratio),
+        knee_theory_mean_field=knee_mf,
+        knee_theory_barrier=knee_barrier,
+        knee_empirical=max(emp.knee_ratio, float(rec.r_communication)),
+        knee_rel_error=None if knee.ratio is None else _rel(knee_barrier, knee.ratio),
+        knee_rel_error_mean_field=None if knee.ratio is None else _rel(knee_mf, knee.ratio),
         flat=_is_flat(sweep),
         meets_goal=rel_error <= GOAL_REL_ERROR and loss <= GOAL_THROUGHPUT_LOSS,
         attention_idle_theory=a_th,
@@ -409,21 +413,6 @@ def validate_case(
         replicates=int(sweep.replicates.shape[1]),
         confidence=settings.confidence,
     )
-
-
-def _best_integer_mean_field(
-    coefficients: CostCoefficients, *, theta: float, batch: int, r_star: float
-) -> int:
-    """⌊r*⌋ or ⌈r*⌉, whichever has the larger mean-field Λ (Λ is unimodal, DESIGN.md §4)."""
-    c, B = coefficients, batch
-    t_attn = c.attention_time_s(B * theta)
-
-    def lam(r: int) -> float:
-        tau = max(t_attn, c.comm_time_s(B, float(r)), c.ffn_time_s(float(r * B)))
-        return float(r * B / ((r + 1) * tau))
-
-    candidates = sorted({max(1, math.floor(r_star)), max(1, math.ceil(r_star))})
-    return int(max(candidates, key=lam))
 
 
 def validate_cases(
