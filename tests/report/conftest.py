@@ -100,9 +100,10 @@ def standin_data(coefficients: CostCoefficients) -> ReportData:
         seed=3,
     )
     regime_map = RegimeMap(
-        theta_tokens=[500.0, 1000.0, 2000.0],
-        batches=[32, 64],
-        r_star=[[4.0, 6.5, 11.0], [7.0, 12.0, 20.0]],
+        theta_tokens=[500.0, theta, 2000.0],
+        batches=[32, batch],
+        r_int=[[4, 7, 11], [7, 12, 20]],
+        r_star_mean_field=[[4.0, 6.5, 11.0], [7.0, 12.0, 20.0]],
         regime_codes=[[2, 0, 0], [1, 0, 0]],
     )
     recommendation = RecommendationSummary(

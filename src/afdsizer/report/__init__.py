@@ -5,6 +5,13 @@ theory and sim; :func:`write_report` renders it as one HTML file with inline SVG
 the numbers behind each figure embedded as JSON.
 """
 
+from afdsizer.report._build import (
+    DEFAULT_SIM_STEPS,
+    build_report_data,
+    make_report,
+    sim_ratios_around,
+    theta_windows,
+)
 from afdsizer.report._data import (
     REGIMES,
     RatioCurves,
@@ -19,6 +26,7 @@ from afdsizer.report._figures import FigureBlock, build_figures
 from afdsizer.report._render import render_report, report_payload, write_report
 
 __all__ = [
+    "DEFAULT_SIM_STEPS",
     "REGIMES",
     "FigureBlock",
     "RatioCurves",
@@ -29,7 +37,11 @@ __all__ = [
     "ThetaWindows",
     "WorkloadSummary",
     "build_figures",
+    "build_report_data",
+    "make_report",
     "render_report",
     "report_payload",
+    "sim_ratios_around",
+    "theta_windows",
     "write_report",
 ]

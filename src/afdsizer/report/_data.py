@@ -288,7 +288,7 @@ class SimPoints:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class RegimeMap:
-    """r* and its regime over a grid of θ × B (σ/θ held at the workload's value).
+    """The recommended r and the regime over a grid of θ × B (σ/θ held at the workload's value).
 
     Parameters
     ----------
@@ -296,27 +296,46 @@ class RegimeMap:
         θ grid, tokens.
     batches : ndarray of shape (n_batch,)
         B grid, slots per Attention instance.
-    r_star : ndarray of shape (n_batch, n_theta)
-        Barrier-aware r* at each cell.
+    r_int : ndarray of shape (n_batch, n_theta)
+        Barrier-aware integer r at each cell.
+    r_star_mean_field : ndarray of shape (n_batch, n_theta)
+        Mean-field r* = max{r_A, r_C, r_peak} at each cell.
     regime_codes : ndarray of shape (n_batch, n_theta)
         Index into :data:`REGIMES` of each cell's regime.
     """
 
     theta_tokens: FloatArray
     batches: IntArray
-    r_star: FloatArray
+    r_int: IntArray
+    r_star_mean_field: FloatArray
     regime_codes: IntArray
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "theta_tokens", _float_array("theta_tokens", self.theta_tokens))
         object.__setattr__(self, "batches", np.asarray(self.batches, dtype=np.int64))
-        object.__setattr__(self, "r_star", _float_array("r_star", self.r_star, ndim=2))
+        object.__setattr__(self, "r_int", np.asarray(self.r_int, dtype=np.int64))
+        object.__setattr__(
+            self,
+            "r_star_mean_field",
+            _float_array("r_star_mean_field", self.r_star_mean_field, ndim=2),
+        )
         object.__setattr__(self, "regime_codes", np.asarray(self.regime_codes, dtype=np.int64))
         shape = (self.batches.size, self.theta_tokens.size)
-        if self.r_star.shape != shape or self.regime_codes.shape != shape:
+        grids = {
+            "r_int": self.r_int,
+            "r_star_mean_field": self.r_star_mean_field,
+            "regime_codes": self.regime_codes,
+        }
+        bad = {name: g.shape for name, g in grids.items() if g.shape != shape}
+        if bad:
             raise InputError(
-                f"RegimeMap grids must have shape (n_batch, n_theta) = {shape}, "
-                f"got r_star {self.r_star.shape} and regime_codes {self.regime_codes.shape}"
+                f"RegimeMap grids must have shape (n_batch, n_theta) = {shape}, got {bad}"
+            )
+        codes = self.regime_codes
+        if codes.size and (codes.min() < 0 or codes.max() >= len(REGIMES)):
+            raise InputError(
+                f"regime_codes must index REGIMES (0 to {len(REGIMES) - 1}), "
+                f"got values {int(codes.min())} to {int(codes.max())}"
             )
 
 

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from afdsizer.report._data import REGIMES, ReportData, WorkloadSummary
+from afdsizer.report._data import REGIMES, RecommendationSummary, ReportData, WorkloadSummary
 from afdsizer.report._svg import figure_to_inline_svg
 
 __all__ = ["FigureBlock", "build_figures"]
@@ -240,6 +240,15 @@ def _idle_figure(data: ReportData) -> FigureBlock:
     )
 
 
+def _grid_cell(
+    thetas: npt.NDArray[np.float64], batches: npt.NDArray[np.int64], rec: RecommendationSummary
+) -> tuple[int, int] | None:
+    """(column, row) of the grid cell holding the recommendation's own θ and B, if any."""
+    cols = np.flatnonzero(np.isclose(thetas, rec.theta, rtol=1e-9))
+    rows = np.flatnonzero(batches == rec.batch)
+    return (int(cols[0]), int(rows[0])) if cols.size and rows.size else None
+
+
 def _regime_figure(data: ReportData) -> FigureBlock | None:
     grid = data.regime_map
     if grid is None:
@@ -259,7 +268,10 @@ def _regime_figure(data: ReportData) -> FigureBlock | None:
     )
     for i in range(n_batch):
         for j in range(n_theta):
-            ax.text(j, i, f"{grid.r_star[i, j]:.3g}", ha="center", va="center", fontsize=6)
+            ax.text(j, i, f"{grid.r_int[i, j]}", ha="center", va="center", fontsize=7)
+    here = _grid_cell(grid.theta_tokens, grid.batches, data.recommendation)
+    if here is not None:
+        ax.plot(*here, "o", ms=14, mfc="none", mec="k", mew=1.5)
     ax.set_xticks(range(n_theta), [f"{t:,.0f}" for t in grid.theta_tokens], rotation=45, fontsize=7)
     ax.set_yticks(range(n_batch), [str(b) for b in grid.batches], fontsize=7)
     ax.set_xlabel("θ, mean slot load, tokens")
@@ -271,16 +283,17 @@ def _regime_figure(data: ReportData) -> FigureBlock | None:
     names = np.asarray(REGIMES)[grid.regime_codes]
     return FigureBlock(
         figure_id="regime-map",
-        title="Regime map: r* over θ × B",
+        title="Regime map: r over θ × B",
         caption=(
-            "Each cell is the barrier-aware r* (number) and its regime (colour), with σ/θ held at "
-            "the workload's value."
+            "Each cell is the barrier-aware integer r (number) and the mean-field regime (colour), "
+            "with σ/θ held at the workload's value. The ringed cell is this report's (θ, B)."
         ),
         svg=figure_to_inline_svg(figure, prefix="fig-regime-map"),
         data={
             "theta_tokens": grid.theta_tokens,
             "batches": grid.batches,
-            "r_star": grid.r_star,
+            "r_int": grid.r_int,
+            "r_star_mean_field": grid.r_star_mean_field,
             "regime": names,
         },
     )

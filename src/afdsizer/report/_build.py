@@ -1,0 +1,373 @@
+"""Assemble :class:`ReportData` through the public APIs of workload, theory and sim.
+
+One call computes everything a report shows: θ and σ (with a CI) from the trace, the
+recommendation, the theory curves over r, a small simulated sweep around the recommended r
+(common random numbers: one seed for every r) and the regime map over θ × B.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from afdsizer.cost import CostCoefficients
+from afdsizer.errors import InputError
+from afdsizer.report._data import (
+    REGIMES,
+    RatioCurves,
+    RecommendationSummary,
+    RegimeMap,
+    ReportData,
+    SimPoints,
+    ThetaWindows,
+    WorkloadSummary,
+)
+from afdsizer.report._render import write_report
+from afdsizer.sim import SimConfig, sweep_ratios
+from afdsizer.theory import (
+    attention_idle_fraction,
+    expected_max_std_normal,
+    expected_step_time_s,
+    ffn_idle_fraction,
+    recommend,
+    sensitivity_grid,
+    throughput_barrier,
+    throughput_mean_field,
+)
+from afdsizer.workload import Trace, estimate_slot_load
+
+__all__ = [
+    "DEFAULT_SIM_STEPS",
+    "build_report_data",
+    "make_report",
+    "sim_ratios_around",
+    "theta_windows",
+]
+
+DEFAULT_SIM_STEPS = 20_000
+"""Simulated decode steps per r (the simulator's warm-up included)."""
+SIM_RATIO_FACTORS = (0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
+"""Simulated r values are the recommended integer r times these factors, rounded."""
+CURVE_SPAN = 2.5
+"""The theory curves run from r = 1 to this many times the largest r of interest."""
+CURVE_MAX_POINTS = 400
+"""At most this many r values on the theory curves (integers, thinned when r* is large)."""
+MIN_WINDOW_REQUESTS = 30
+"""A time window with fewer requests gets no θ (its CI would be meaningless)."""
+DEFAULT_WINDOWS = 12
+"""Time windows for θ over time."""
+REGIME_THETA_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Regime-map θ values are the workload's θ times these factors."""
+REGIME_BATCH_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+"""Regime-map batch sizes B are the report's B times these factors (rounded)."""
+
+
+def sim_ratios_around(r_int: int) -> npt.NDArray[np.int64]:
+    """Integer r values to simulate around the recommended ``r_int`` (sorted, unique, >= 1).
+
+    Examples
+    --------
+    >>> sim_ratios_around(10).tolist()
+    [5, 7, 8, 10, 12, 13, 16]
+    >>> sim_ratios_around(1).tolist()
+    [1, 2]
+    """
+    if r_int < 1:
+        raise InputError(f"r_int must be >= 1, got {r_int}")
+    picks = {max(1, round(r_int * f)) for f in SIM_RATIO_FACTORS}
+    return np.array(sorted(picks), dtype=np.int64)
+
+
+def theta_windows(
+    trace: Trace, *, n_windows: int = DEFAULT_WINDOWS, confidence: float = 0.95
+) -> ThetaWindows | None:
+    """θ on ``n_windows`` equal time windows of the trace's arrivals; None without timestamps.
+
+    Parameters
+    ----------
+    trace : Trace
+        The trace; its ``arrival_s`` (s since the first request) defines the windows.
+    n_windows : int, default 12
+        Number of equal-width windows over [0, last arrival].
+    confidence : float, default 0.95
+        Confidence level of each window's interval (delta method).
+
+    Returns
+    -------
+    ThetaWindows or None
+        Per-window θ and CI in tokens (NaN where a window has fewer than
+        :data:`MIN_WINDOW_REQUESTS` requests); None when the trace has no timestamps or spans
+        no time.
+    """
+    if n_windows < 1:
+        raise InputError(f"n_windows must be >= 1, got {n_windows}")
+    arrival = trace.arrival_s
+    if arrival is None or arrival.size == 0 or not float(arrival.max()) > 0:
+        return None
+    edges = np.linspace(0.0, float(arrival.max()), n_windows + 1)
+    # The last window is closed on the right so the last arrival is counted.
+    index = np.clip(np.searchsorted(edges, arrival, side="right") - 1, 0, n_windows - 1)
+    theta = np.full(n_windows, np.nan)
+    low = np.full(n_windows, np.nan)
+    high = np.full(n_windows, np.nan)
+    counts = np.bincount(index, minlength=n_windows).astype(np.int64)
+    for w in range(n_windows):
+        if counts[w] < MIN_WINDOW_REQUESTS:
+            continue
+        mask = index == w
+        est = estimate_slot_load(
+            trace.prompt_tokens[mask], trace.decode_tokens[mask], confidence=confidence
+        )
+        theta[w] = est.theta_tokens
+        low[w], high[w] = est.theta_ci_tokens
+    return ThetaWindows(
+        start_s=edges[:-1],
+        end_s=edges[1:],
+        theta_tokens=theta,
+        ci_low_tokens=low,
+        ci_high_tokens=high,
+        n_requests=counts,
+    )
+
+
+def _curve_ratios(r_of_interest: float) -> npt.NDArray[np.float64]:
+    r_max = max(8, math.ceil(CURVE_SPAN * r_of_interest))
+    ratios = np.unique(np.round(np.linspace(1, r_max, min(r_max, CURVE_MAX_POINTS))))
+    return ratios.astype(np.float64)
+
+
+def _theory_curves(
+    coefficients: CostCoefficients,
+    *,
+    theta_tokens: float,
+    sigma_tokens: float,
+    batch: int,
+    ratios: npt.NDArray[np.float64],
+) -> RatioCurves:
+    c = coefficients
+    stats = {"theta_tokens": theta_tokens, "slot_load_std_tokens": sigma_tokens}
+    B = float(batch)
+    t_attn = np.full_like(ratios, c.alpha_attn_s + c.beta_attn_s_per_token * B * theta_tokens)
+    # E[max_w t_A,w] = μ_A + σ_A·m_r under the Gaussian worker loads (DESIGN.md §4).
+    sd_attn = c.beta_attn_s_per_token * math.sqrt(B) * sigma_tokens
+    return RatioCurves(
+        ratios=ratios,
+        throughput_mean_field=throughput_mean_field(
+            c, theta_tokens=theta_tokens, batch=B, ratio=ratios
+        ),
+        throughput_barrier=throughput_barrier(c, **stats, batch=B, ratio=ratios),
+        attention_time_s=t_attn,
+        attention_time_barrier_s=t_attn + sd_attn * expected_max_std_normal(ratios),
+        comm_time_s=np.array([c.comm_time_s(B, r) for r in ratios]),
+        ffn_time_s=np.asarray(c.ffn_time_s(ratios * B), dtype=np.float64),
+        step_time_s=expected_step_time_s(c, **stats, batch=B, ratio=ratios),
+        attention_idle=attention_idle_fraction(c, **stats, batch=B, ratio=ratios),
+        ffn_idle=ffn_idle_fraction(c, **stats, batch=B, ratio=ratios),
+    )
+
+
+def _sim_points(
+    trace: Trace,
+    coefficients: CostCoefficients,
+    *,
+    batch: int,
+    ratios: npt.NDArray[np.int64],
+    steps: int,
+    seed: int,
+) -> SimPoints:
+    # One seed for every r: sweep_ratios gives each slot the same request sequence whatever r
+    # is (common random numbers), so neighbouring points differ by r, not by draws. The
+    # simulator's own warm-up rule applies.
+    config = SimConfig(ratio=int(ratios[0]), batch=batch, steps=steps, seed=seed)
+    sweep = sweep_ratios(
+        trace.prompt_tokens, trace.decode_tokens, coefficients, config, [int(r) for r in ratios]
+    )
+    rows = sweep.results
+
+    def column(name: str) -> npt.NDArray[np.float64]:
+        return np.array([getattr(res, name) for res in rows], dtype=np.float64)
+
+    return SimPoints(
+        ratios=np.array([res.ratio for res in rows], dtype=np.int64),
+        throughput_per_instance=column("throughput_per_instance"),
+        throughput_stderr=column("throughput_stderr"),
+        attention_idle=column("attention_idle"),
+        ffn_idle=column("ffn_idle"),
+        barrier_idle=column("barrier_idle"),
+        step_time_mean_s=column("step_time_mean_s"),
+        steps=steps,
+        seed=seed,
+    )
+
+
+def _regime_map(
+    coefficients: CostCoefficients, *, theta_tokens: float, sigma_tokens: float, batch: int
+) -> RegimeMap:
+    # sensitivity_grid scales σ with θ (σ/θ held at the workload's value) and returns grids
+    # indexed (θ, B); the map draws B upwards, so they are transposed to (B, θ).
+    grid = sensitivity_grid(
+        coefficients,
+        theta_tokens=theta_tokens,
+        slot_load_std_tokens=sigma_tokens,
+        batch=batch,
+        theta_factors=REGIME_THETA_FACTORS,
+        batch_factors=REGIME_BATCH_FACTORS,
+    )
+    codes = np.array([[REGIMES.index(str(name)) for name in row] for row in grid.regime])
+    return RegimeMap(
+        theta_tokens=grid.theta_tokens,
+        batches=grid.batch,
+        r_int=np.asarray(grid.r_int).T,
+        r_star_mean_field=np.asarray(grid.r_star_mean_field).T,
+        regime_codes=codes.T,
+    )
+
+
+def build_report_data(
+    coefficients: CostCoefficients,
+    *,
+    trace: Trace | None = None,
+    theta_tokens: float | None = None,
+    slot_load_std_tokens: float | None = None,
+    batch: int | None = None,
+    sim_steps: int = DEFAULT_SIM_STEPS,
+    sim_ratios: Sequence[int] | None = None,
+    seed: int = 0,
+    regime_map: bool = True,
+    n_windows: int = DEFAULT_WINDOWS,
+    title: str | None = None,
+) -> ReportData:
+    """Compute every value a report shows.
+
+    Parameters
+    ----------
+    coefficients : CostCoefficients
+        α, β (γ) of Attention, communication and FFN, s and s/token.
+    trace : Trace, optional
+        Request trace: θ and σ are estimated from it, the simulator replays its lengths, and
+        its histograms and θ over time are drawn. Give either a trace or ``theta_tokens``.
+    theta_tokens, slot_load_std_tokens : float, optional
+        θ and σ, tokens, when there is no trace (then nothing is simulated).
+    batch : int, optional
+        B, slots per Attention instance; None lets the theory choose (B, r) jointly.
+    sim_steps : int, default :data:`DEFAULT_SIM_STEPS`
+        Simulated steps per r (warm-up included); 0 skips the simulation.
+    sim_ratios : sequence of int, optional
+        r values to simulate; default :func:`sim_ratios_around` the recommended r.
+    seed : int, default 0
+        Seed of the bootstrap-free estimators and of every simulation (the same for every r).
+    regime_map : bool, default True
+        Compute r* over θ × B (a few dozen theory calls).
+    n_windows : int, default 12
+        Time windows for θ over time (when the trace has timestamps).
+    title : str, optional
+        Page title.
+
+    Returns
+    -------
+    ReportData
+
+    Raises
+    ------
+    InputError
+        Neither or both of ``trace`` and ``theta_tokens`` given, or a bad option value.
+    """
+    if (trace is None) == (theta_tokens is None):
+        raise InputError("give either a trace or theta_tokens (θ, tokens), not both or neither")
+    if sim_steps < 0:
+        raise InputError(f"sim_steps must be >= 0 steps, got {sim_steps}")
+    notes: list[str] = []
+    workload: WorkloadSummary | None = None
+    if trace is not None:
+        est = estimate_slot_load(trace.prompt_tokens, trace.decode_tokens, seed=seed)
+        theta, sigma = float(est.theta_tokens), float(est.slot_load_std_tokens)
+        workload = WorkloadSummary(
+            prompt_tokens=trace.prompt_tokens,
+            decode_tokens=trace.decode_tokens,
+            theta_tokens=theta,
+            theta_ci_tokens=est.theta_ci_tokens,
+            slot_load_std_tokens=sigma,
+            confidence=est.confidence,
+            source=trace.source,
+            windows=theta_windows(trace, n_windows=n_windows, confidence=est.confidence),
+        )
+        if workload.windows is None:
+            notes.append("The trace has no timestamps: no θ over time.")
+    else:
+        assert theta_tokens is not None  # checked above; narrows the type for mypy
+        theta = float(theta_tokens)
+        sigma = float(slot_load_std_tokens or 0.0)
+        notes.append("θ and σ were given directly: no workload histograms and no simulation.")
+
+    rec = recommend(coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch)
+    summary = RecommendationSummary.from_recommendation(rec)
+    B = summary.batch
+    ratios = _curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
+    curves = _theory_curves(
+        coefficients, theta_tokens=theta, sigma_tokens=sigma, batch=B, ratios=ratios
+    )
+    sim: SimPoints | None = None
+    if trace is not None and sim_steps > 0:
+        picks = (
+            sim_ratios_around(summary.r_int)
+            if sim_ratios is None
+            else np.array(sorted(set(sim_ratios)), dtype=np.int64)
+        )
+        sim = _sim_points(trace, coefficients, batch=B, ratios=picks, steps=sim_steps, seed=seed)
+    elif trace is not None:
+        notes.append("Simulation skipped (sim_steps = 0).")
+    grid = (
+        _regime_map(coefficients, theta_tokens=theta, sigma_tokens=sigma, batch=B)
+        if regime_map
+        else None
+    )
+    return ReportData(
+        title=title or "afdsizer report",
+        coefficients=coefficients,
+        recommendation=summary,
+        curves=curves,
+        workload=workload,
+        sim=sim,
+        regime_map=grid,
+        notes=tuple(notes),
+    )
+
+
+def make_report(
+    path: str | os.PathLike[str],
+    coefficients: CostCoefficients,
+    *,
+    trace: Trace | None = None,
+    theta_tokens: float | None = None,
+    slot_load_std_tokens: float | None = None,
+    batch: int | None = None,
+    sim_steps: int = DEFAULT_SIM_STEPS,
+    seed: int = 0,
+    title: str | None = None,
+) -> tuple[Path, ReportData]:
+    """Build the report values and write the HTML file to ``path`` (atomically).
+
+    The one call behind ``afdsizer report`` and ``afdsizer size --report FILE``; parameters are
+    those of :func:`build_report_data`.
+
+    Returns
+    -------
+    (pathlib.Path, ReportData)
+        The path written and the values shown.
+    """
+    data = build_report_data(
+        coefficients,
+        trace=trace,
+        theta_tokens=theta_tokens,
+        slot_load_std_tokens=slot_load_std_tokens,
+        batch=batch,
+        sim_steps=sim_steps,
+        seed=seed,
+        title=title,
+    )
+    return write_report(path, data), data
