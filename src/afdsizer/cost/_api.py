@@ -106,7 +106,7 @@ def cost_coefficients(
         Charge the FFN side's ingress as γ_C (0 in the paper's first version).
     efficiency : RooflineEfficiency, optional
         Efficiency factors of the roofline.
-    ffn_tokens_range : (int, int), default (64, 4096)
+    ffn_tokens_range : (int, int), default (128, 4096)
         Range of FFN batch sizes N = r·B over which t_F is linearised, tokens.
 
     Returns

@@ -44,8 +44,9 @@ __all__ = [
 
 LinkKind = Literal["auto", "scale-up", "scale-out"]
 
-DEFAULT_FFN_TOKENS_RANGE: tuple[int, int] = (64, 4096)
-"""Operating range of the FFN batch N = r·B over which t_F(N) is linearised, tokens."""
+DEFAULT_FFN_TOKENS_RANGE: tuple[int, int] = (128, 4096)
+"""Operating range of the FFN batch N = r·B over which t_F(N) is linearised, tokens
+(B = 128 slots, r = 1 … 32 Attention instances per FFN instance)."""
 
 ACTIVATION_BYTES = 2
 """Bytes per activation element sent between Attention and FFN (bf16)."""

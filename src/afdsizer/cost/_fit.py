@@ -1,0 +1,231 @@
+"""Least-squares fit of the affine per-step model to measured times (DESIGN.md §2, §5).
+
+:class:`CostFitter` follows the scikit-learn estimator rules: ``__init__`` stores the operating
+ranges, :meth:`CostFitter.fit` returns ``self``, fitted attributes end in ``_``.
+Each of t_A = α_A + β_A·L, t_C = α_C + β_C·B and t_F = α_F + β_F·N is fitted separately, in
+relative error (:func:`affine_fit_rel`), on the measured points inside its operating range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from afdsizer.cost._coefficients import CostCoefficients
+from afdsizer.cost._roofline import DEFAULT_FFN_TOKENS_RANGE, affine_fit_rel
+from afdsizer.cost._silicon import StepMeasurements
+from afdsizer.errors import InputError
+
+__all__ = [
+    "DEFAULT_ATTENTION_BATCH_RANGE",
+    "DEFAULT_ATTENTION_CONTEXT_RANGE",
+    "DEFAULT_COMM_BATCH_RANGE",
+    "CostFitter",
+]
+
+DEFAULT_ATTENTION_BATCH_RANGE: tuple[float, float] = (16, 256)
+"""Slots per Attention instance B fitted by default (typical AFD decode batches)."""
+DEFAULT_ATTENTION_CONTEXT_RANGE: tuple[float, float] = (256, 32768)
+"""KV tokens per request fitted by default."""
+DEFAULT_COMM_BATCH_RANGE: tuple[float, float] = (8, 512)
+"""Tokens per Attention instance B for the communication fit."""
+
+
+def _in(x: npt.NDArray[np.float64], bounds: tuple[float, float]) -> npt.NDArray[np.bool_]:
+    return (x >= bounds[0]) & (x <= bounds[1])
+
+
+def _check_range(name: str, bounds: tuple[float, float]) -> None:
+    lo, hi = bounds
+    if not 0 < lo <= hi:
+        raise InputError(f"{name} must satisfy 0 < low <= high, got ({lo}, {hi})")
+
+
+class CostFitter:
+    """Fit α, β of Attention, communication and FFN to measured per-step times.
+
+    Parameters
+    ----------
+    attention_batch_range : (float, float), default (16, 256)
+        B range of the attention points used, requests.
+    attention_context_range : (float, float), default (256, 32768)
+        KV tokens per request (L/B) of the attention points used.
+    ffn_tokens_range : (float, float), default (128, 4096)
+        N range of the FFN points used, tokens.
+    comm_batch_range : (float, float), default (8, 512)
+        B range of the communication points used, tokens.
+
+    Attributes
+    ----------
+    alpha_attn_s_, beta_attn_s_per_token_ : float
+        α_A (s) and β_A (s per KV token).
+    alpha_ffn_s_, beta_ffn_s_per_token_ : float
+        α_F (s) and β_F (s per token).
+    alpha_comm_s_, beta_comm_s_per_token_ : float or None
+        α_C, β_C; None when the measurements have no communication points.
+    attention_fit_median_rel_error_, attention_fit_max_rel_error_ : float
+        Median and max of |fit − measured| / measured over the attention points used.
+    ffn_fit_median_rel_error_, ffn_fit_max_rel_error_ : float
+        The same for the FFN points.
+    comm_fit_median_rel_error_, comm_fit_max_rel_error_ : float or None
+        The same for communication.
+    n_points_ : dict of str to int
+        Points used per part.
+    ranges_fitted_ : dict of str to list of float
+        The [min, max] actually covered by the points used, per variable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from afdsizer.cost._silicon import StepMeasurements
+    >>> L = np.array([1e4, 2e4, 4e4]); N = np.array([64.0, 128.0, 256.0])
+    >>> m = StepMeasurements(attention_batch=np.full(3, 32.0), attention_load_tokens=L,
+    ...     attention_time_s=1e-3 + 1e-8 * L, ffn_tokens=N, ffn_time_s=2e-3 + 1e-6 * N)
+    >>> fitter = CostFitter(attention_context_range=(1, 1e6)).fit(m)
+    >>> round(fitter.beta_attn_s_per_token_ * 1e8, 6), round(fitter.alpha_ffn_s_ * 1e3, 6)
+    (1.0, 2.0)
+    """
+
+    alpha_attn_s_: float
+    beta_attn_s_per_token_: float
+    alpha_ffn_s_: float
+    beta_ffn_s_per_token_: float
+    alpha_comm_s_: float | None
+    beta_comm_s_per_token_: float | None
+    attention_fit_median_rel_error_: float
+    attention_fit_max_rel_error_: float
+    ffn_fit_median_rel_error_: float
+    ffn_fit_max_rel_error_: float
+    comm_fit_median_rel_error_: float | None
+    comm_fit_max_rel_error_: float | None
+    n_points_: dict[str, int]
+    ranges_fitted_: dict[str, list[float]]
+
+    def __init__(
+        self,
+        *,
+        attention_batch_range: tuple[float, float] = DEFAULT_ATTENTION_BATCH_RANGE,
+        attention_context_range: tuple[float, float] = DEFAULT_ATTENTION_CONTEXT_RANGE,
+        ffn_tokens_range: tuple[float, float] = DEFAULT_FFN_TOKENS_RANGE,
+        comm_batch_range: tuple[float, float] = DEFAULT_COMM_BATCH_RANGE,
+    ) -> None:
+        self.attention_batch_range = attention_batch_range
+        self.attention_context_range = attention_context_range
+        self.ffn_tokens_range = ffn_tokens_range
+        self.comm_batch_range = comm_batch_range
+
+    def fit(self, measurements: StepMeasurements) -> CostFitter:
+        """Fit all parts to ``measurements``; return ``self``.
+
+        Raises
+        ------
+        InputError
+            A range is invalid, or fewer than two distinct points of a part fall inside it.
+        """
+        m = measurements
+        for name in (
+            "attention_batch_range",
+            "attention_context_range",
+            "ffn_tokens_range",
+            "comm_batch_range",
+        ):
+            _check_range(name, getattr(self, name))
+        B, L = m.attention_batch, m.attention_load_tokens
+        sel = _in(B, self.attention_batch_range) & _in(L / B, self.attention_context_range)
+        self._need(
+            sel,
+            L,
+            "attention",
+            f"B in {self.attention_batch_range} and context in "
+            f"{self.attention_context_range} tokens",
+        )
+        a, b, rel = affine_fit_rel(L[sel], m.attention_time_s[sel])
+        self.alpha_attn_s_, self.beta_attn_s_per_token_ = a, b
+        self.attention_fit_median_rel_error_ = float(np.median(rel))
+        self.attention_fit_max_rel_error_ = float(rel.max())
+        self.n_points_ = {"attention": int(sel.sum())}
+        self.ranges_fitted_ = {
+            "attention_batch": [float(B[sel].min()), float(B[sel].max())],
+            "attention_context_tokens": [float((L / B)[sel].min()), float((L / B)[sel].max())],
+            "attention_load_tokens": [float(L[sel].min()), float(L[sel].max())],
+        }
+
+        N = m.ffn_tokens
+        sel = _in(N, self.ffn_tokens_range)
+        self._need(sel, N, "FFN", f"N in {self.ffn_tokens_range} tokens")
+        a, b, rel = affine_fit_rel(N[sel], m.ffn_time_s[sel])
+        self.alpha_ffn_s_, self.beta_ffn_s_per_token_ = a, b
+        self.ffn_fit_median_rel_error_ = float(np.median(rel))
+        self.ffn_fit_max_rel_error_ = float(rel.max())
+        self.n_points_["ffn"] = int(sel.sum())
+        self.ranges_fitted_["ffn_tokens"] = [float(N[sel].min()), float(N[sel].max())]
+
+        self.alpha_comm_s_ = self.beta_comm_s_per_token_ = None
+        self.comm_fit_median_rel_error_ = self.comm_fit_max_rel_error_ = None
+        if m.comm_batch is not None and m.comm_time_s is not None:
+            cB = m.comm_batch
+            sel = _in(cB, self.comm_batch_range)
+            self._need(sel, cB, "communication", f"B in {self.comm_batch_range} tokens")
+            a, b, rel = affine_fit_rel(cB[sel], m.comm_time_s[sel])
+            self.alpha_comm_s_, self.beta_comm_s_per_token_ = a, b
+            self.comm_fit_median_rel_error_ = float(np.median(rel))
+            self.comm_fit_max_rel_error_ = float(rel.max())
+            self.n_points_["comm"] = int(sel.sum())
+            self.ranges_fitted_["comm_batch"] = [float(cB[sel].min()), float(cB[sel].max())]
+        return self
+
+    @staticmethod
+    def _need(sel: npt.NDArray[np.bool_], x: npt.NDArray[np.float64], part: str, rule: str) -> None:
+        if np.unique(x[sel]).size < 2:
+            have = f"[{x.min():.4g}, {x.max():.4g}]" if x.size else "none"
+            raise InputError(
+                f"{part} fit needs >= 2 distinct measured points with {rule}; "
+                f"got {np.unique(x[sel]).size} (measured range {have})"
+            )
+
+    def coefficients(
+        self,
+        *,
+        comm: CostCoefficients | None = None,
+        kv_capacity_tokens: float | None = None,
+        source: str = "",
+    ) -> CostCoefficients:
+        """The fitted :class:`CostCoefficients`; α_C, β_C from ``comm`` when none were measured.
+
+        Raises
+        ------
+        InputError
+            Not fitted, or no communication measured and no ``comm`` fallback given.
+        """
+        if not hasattr(self, "alpha_attn_s_"):
+            raise InputError("CostFitter is not fitted; call fit() first")
+        alpha_c, beta_c = self.alpha_comm_s_, self.beta_comm_s_per_token_
+        if alpha_c is None or beta_c is None:
+            if comm is None:
+                raise InputError("no communication points were measured; give comm coefficients")
+            alpha_c, beta_c = comm.alpha_comm_s, comm.beta_comm_s_per_token
+        return CostCoefficients(
+            alpha_attn_s=self.alpha_attn_s_,
+            beta_attn_s_per_token=self.beta_attn_s_per_token_,
+            alpha_comm_s=alpha_c,
+            beta_comm_s_per_token=beta_c,
+            alpha_ffn_s=self.alpha_ffn_s_,
+            beta_ffn_s_per_token=self.beta_ffn_s_per_token_,
+            kv_capacity_tokens=kv_capacity_tokens,
+            source=source,
+        )
+
+    def fit_report(self) -> dict[str, Any]:
+        """Fit quality as the ``calibrate --json`` keys (errors are fractions, not %)."""
+        return {
+            "attention_fit_median_rel_error": self.attention_fit_median_rel_error_,
+            "attention_fit_max_rel_error": self.attention_fit_max_rel_error_,
+            "ffn_fit_median_rel_error": self.ffn_fit_median_rel_error_,
+            "ffn_fit_max_rel_error": self.ffn_fit_max_rel_error_,
+            "comm_fit_median_rel_error": self.comm_fit_median_rel_error_,
+            "comm_fit_max_rel_error": self.comm_fit_max_rel_error_,
+            "n_points": dict(self.n_points_),
+            "ranges_fitted": {k: list(v) for k, v in self.ranges_fitted_.items()},
+        }
