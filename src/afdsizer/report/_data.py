@@ -74,8 +74,14 @@ class RecommendationSummary:
         FFN idle fraction at r_int (0–1).
     barrier_overhead : float
         Barrier cost at r_int: fraction of the step the faster Attention workers wait (0–1).
+    barrier_throughput_loss : float
+        Throughput lost to the barrier against the mean-field Λ at r_int (0–1).
+    rounding_loss : float
+        Throughput lost by deploying the integer r instead of the continuous optimum (0–1).
     theta : float
         θ, mean slot load used, tokens.
+    batch_limit : str
+        What set B: ``given``, ``default``, ``kv_capacity``, ``tpot`` (theory's wording).
     """
 
     r_int: int
@@ -88,7 +94,10 @@ class RecommendationSummary:
     attention_idle: float
     ffn_idle: float
     barrier_overhead: float
+    barrier_throughput_loss: float
+    rounding_loss: float
     theta: float
+    batch_limit: str = "given"
 
     def __post_init__(self) -> None:
         if self.r_int < 1:
@@ -103,9 +112,10 @@ class RecommendationSummary:
         for key in ("r_int", "batch"):
             kwargs[key] = int(kwargs[key])
         for key, value in kwargs.items():
-            if key not in ("r_int", "batch", "regime"):
+            if key not in ("r_int", "batch", "regime", "batch_limit"):
                 kwargs[key] = float(value)
-        kwargs["regime"] = str(kwargs["regime"])
+        for key in ("regime", "batch_limit"):
+            kwargs[key] = str(kwargs[key])
         return cls(**kwargs)
 
 

@@ -84,8 +84,11 @@ _CARDS: tuple[tuple[str, str, str, bool], ...] = (
     ("step_time_s", "step time E[τ], ms", "ms:{:.2f}", False),
     ("attention_idle", "Attention idle", "pct:{:.1f}%", False),
     ("ffn_idle", "FFN idle", "pct:{:.1f}%", False),
-    ("barrier_overhead", "barrier cost", "pct:{:.1f}%", False),
+    ("barrier_overhead", "barrier idle (faster workers)", "pct:{:.1f}%", False),
+    ("barrier_throughput_loss", "throughput lost to the barrier", "pct:{:.1f}%", False),
+    ("rounding_loss", "throughput lost to integer r", "pct:{:.2f}%", False),
     ("theta", "θ, mean slot load, tokens", "{:,.1f}", False),
+    ("batch_limit", "B set by", "{}", False),
 )
 """The recommendation cards; a ``ms:`` or ``pct:`` format scales the value before formatting."""
 

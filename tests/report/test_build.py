@@ -1,0 +1,254 @@
+"""build_report_data: the values a report shows, checked against closed forms and brute force."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from _report_oracles import mean_field_curves
+from hypothesis import given
+from hypothesis import strategies as st
+
+from afdsizer.cost import CostCoefficients
+from afdsizer.errors import InputError
+from afdsizer.report import (
+    REGIMES,
+    ReportData,
+    build_report_data,
+    sim_ratios_around,
+    theta_windows,
+)
+from afdsizer.report._build import MIN_WINDOW_REQUESTS
+from afdsizer.theory import recommend
+from afdsizer.workload import Trace
+
+SMALL_SIM_STEPS = 3000
+BATCH = 32
+
+
+def _theta_direct(prompt: np.ndarray, decode: np.ndarray) -> float:
+    """θ = E[P·D + D(D−1)/2] / E[D] written out (DESIGN.md §3)."""
+    p, d = prompt.astype(np.float64), decode.astype(np.float64)
+    return float((p * d + d * (d - 1) / 2).sum() / d.sum())
+
+
+def _synthetic_trace(n: int, *, seed: int, timestamps: bool) -> Trace:
+    rng = np.random.default_rng(seed)
+    prompt = rng.integers(50, 3000, size=n)
+    decode = rng.geometric(1 / 150, size=n)
+    arrival = np.sort(rng.uniform(0, 3600, size=n)) if timestamps else None
+    if arrival is not None:
+        arrival -= arrival[0]
+    return Trace(prompt_tokens=prompt, decode_tokens=decode, arrival_s=arrival, source="synthetic")
+
+
+@pytest.fixture(scope="module")
+def trace() -> Trace:
+    return _synthetic_trace(3000, seed=7, timestamps=True)
+
+
+@pytest.fixture(scope="module")
+def built(coefficients: CostCoefficients, trace: Trace) -> ReportData:
+    return build_report_data(
+        coefficients, trace=trace, batch=BATCH, sim_steps=SMALL_SIM_STEPS, seed=5
+    )
+
+
+@pytest.mark.parametrize(
+    ("r_int", "expected"),
+    [
+        (1, [1, 2]),
+        (2, [1, 2, 3]),
+        (10, [5, 7, 8, 10, 12, 13, 16]),
+        (40, [20, 28, 34, 40, 46, 52, 64]),
+    ],
+)
+def test_sim_ratios_around_table(r_int: int, expected: list[int]) -> None:
+    """The simulated r values spread from half to 1.6 times the recommended r."""
+    assert sim_ratios_around(r_int).tolist() == expected
+
+
+@given(r_int=st.integers(1, 10_000))
+def test_sim_ratios_around_properties(r_int: int) -> None:
+    """Always sorted, unique, >= 1, and holding r_int itself."""
+    picks = sim_ratios_around(r_int)
+    assert picks.min() >= 1 and r_int in picks
+    assert np.all(np.diff(picks) > 0)
+
+
+def test_sim_ratios_around_rejects_zero() -> None:
+    """r_int below 1 is refused with its value."""
+    with pytest.raises(InputError, match="r_int must be >= 1, got 0"):
+        sim_ratios_around(0)
+
+
+def test_theta_windows_match_direct_formula(trace: Trace) -> None:
+    """Each window's θ is the closed form on the requests arriving in it; counts cover all."""
+    windows = theta_windows(trace, n_windows=6)
+    assert windows is not None
+    assert windows.n_requests.sum() == trace.n_requests
+    assert trace.arrival_s is not None
+    for w in range(6):
+        last = w == 5
+        inside = (trace.arrival_s >= windows.start_s[w]) & (
+            (trace.arrival_s <= windows.end_s[w]) if last else (trace.arrival_s < windows.end_s[w])
+        )
+        assert windows.n_requests[w] == inside.sum()
+        direct = _theta_direct(trace.prompt_tokens[inside], trace.decode_tokens[inside])
+        assert windows.theta_tokens[w] == pytest.approx(direct, rel=1e-9)
+        assert windows.ci_low_tokens[w] < direct < windows.ci_high_tokens[w]
+
+
+def test_theta_windows_sparse_and_missing() -> None:
+    """Windows with too few requests get NaN; a trace without timestamps gets no windows."""
+    sparse = _synthetic_trace(MIN_WINDOW_REQUESTS * 2, seed=1, timestamps=True)
+    windows = theta_windows(sparse, n_windows=8)
+    assert windows is not None
+    assert np.all(np.isnan(windows.theta_tokens[windows.n_requests < MIN_WINDOW_REQUESTS]))
+    assert theta_windows(_synthetic_trace(100, seed=1, timestamps=False)) is None
+
+
+def test_recommendation_is_theorys(built: ReportData, trace: Trace) -> None:
+    """The card numbers are theory.recommend's at the trace's θ (closed form) and σ."""
+    workload = built.workload
+    assert workload is not None
+    assert workload.theta_tokens == pytest.approx(
+        _theta_direct(trace.prompt_tokens, trace.decode_tokens), rel=1e-9
+    )
+    rec = recommend(
+        built.coefficients,
+        theta_tokens=workload.theta_tokens,
+        slot_load_std_tokens=workload.slot_load_std_tokens,
+        batch=BATCH,
+    )
+    for field in dataclasses.fields(built.recommendation):
+        assert getattr(built.recommendation, field.name) == getattr(rec, field.name), field.name
+
+
+def test_mean_field_curve_is_the_closed_form(built: ReportData) -> None:
+    """Λ(r) mean field equals r·B/((r+1)·max(t_A, t_C, t_F)) written out by hand."""
+    curves = built.curves
+    theta = built.recommendation.theta
+    r_max = int(curves.ratios.max())
+    hand = mean_field_curves(built.coefficients, batch=BATCH, theta_tokens=theta, r_max=r_max)
+    np.testing.assert_allclose(curves.ratios, hand.ratios)
+    np.testing.assert_allclose(curves.throughput_mean_field, hand.throughput_mean_field, rtol=1e-12)
+    np.testing.assert_allclose(curves.ffn_time_s, hand.ffn_time_s, rtol=1e-12)
+    np.testing.assert_allclose(curves.attention_time_s, hand.attention_time_s, rtol=1e-12)
+    # The barrier only slows a step down, and E[τ]·Λ·(r+1) = r·B by definition.
+    assert np.all(curves.throughput_barrier <= curves.throughput_mean_field * (1 + 1e-12))
+    np.testing.assert_allclose(
+        curves.step_time_s * curves.throughput_barrier * (curves.ratios + 1),
+        curves.ratios * BATCH,
+        rtol=1e-12,
+    )
+    assert curves.ratios.max() >= 2 * built.recommendation.r_star
+
+
+def test_slowest_worker_time_matches_monte_carlo(built: ReportData) -> None:
+    """E[max_w t_A,w] equals a seeded Monte Carlo of r Gaussian worker loads within 4 SE."""
+    workload = built.workload
+    assert workload is not None
+    c, curves = built.coefficients, built.curves
+    rng = np.random.default_rng(11)
+    for r in (2, 7, 16):
+        i = int(np.flatnonzero(curves.ratios == r)[0])
+        loads = rng.normal(
+            BATCH * workload.theta_tokens,
+            math.sqrt(BATCH) * workload.slot_load_std_tokens,
+            size=(200_000, r),
+        )
+        slowest = c.alpha_attn_s + c.beta_attn_s_per_token * loads.max(axis=1)
+        se = slowest.std() / math.sqrt(slowest.size)
+        assert abs(curves.attention_time_barrier_s[i] - slowest.mean()) < 4 * se
+
+
+def test_sim_points_use_common_random_numbers(
+    coefficients: CostCoefficients, trace: Trace, built: ReportData
+) -> None:
+    """One seed for every r: simulating a subset of the ratios reproduces those points exactly."""
+    sim = built.sim
+    assert sim is not None
+    assert sim.ratios.tolist() == sim_ratios_around(built.recommendation.r_int).tolist()
+    subset = [int(sim.ratios[0]), int(sim.ratios[-1])]
+    again = build_report_data(
+        coefficients,
+        trace=trace,
+        batch=BATCH,
+        sim_steps=SMALL_SIM_STEPS,
+        sim_ratios=subset,
+        seed=5,
+        regime_map=False,
+    ).sim
+    assert again is not None
+    assert again.ratios.tolist() == subset
+    np.testing.assert_array_equal(
+        again.throughput_per_instance, sim.throughput_per_instance[[0, -1]]
+    )
+
+
+def test_sim_points_are_full_bundles(built: ReportData) -> None:
+    """Closed loop keeps every slot busy: Λ = r·B/((r+1)·mean step time) at each point."""
+    sim = built.sim
+    assert sim is not None
+    expected = sim.ratios * BATCH / ((sim.ratios + 1) * sim.step_time_mean_s)
+    np.testing.assert_allclose(sim.throughput_per_instance, expected, rtol=1e-6)
+    assert np.all((sim.ffn_idle >= 0) & (sim.ffn_idle <= 1))
+
+
+def test_regime_map_holds_the_report_cell(built: ReportData) -> None:
+    """The map's cell at the report's (θ, B) repeats the recommendation; r* is the closed form."""
+    grid = built.regime_map
+    assert grid is not None
+    rec = built.recommendation
+    row = int(np.flatnonzero(grid.batches == BATCH)[0])
+    col = int(np.flatnonzero(np.isclose(grid.theta_tokens, rec.theta))[0])
+    assert grid.r_int[row, col] == rec.r_int
+    assert REGIMES[grid.regime_codes[row, col]] == rec.regime
+    c = built.coefficients
+    for i, b in enumerate(grid.batches):
+        for j, theta in enumerate(grid.theta_tokens):
+            t_a = c.alpha_attn_s + c.beta_attn_s_per_token * b * theta
+            r_a = (t_a - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * b)
+            r_c = (c.comm_time_s(b) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * b)
+            r_peak = math.sqrt(c.alpha_ffn_s / (c.beta_ffn_s_per_token * b))
+            assert grid.r_star_mean_field[i, j] == pytest.approx(max(r_a, r_c, r_peak), rel=1e-9)
+
+
+def test_theta_given_directly(coefficients: CostCoefficients) -> None:
+    """With θ and σ instead of a trace: no workload panel, no simulation, a note says so."""
+    data = build_report_data(
+        coefficients, theta_tokens=1500.0, slot_load_std_tokens=700.0, batch=BATCH
+    )
+    assert data.workload is None and data.sim is None
+    assert data.recommendation.theta == 1500.0
+    assert any("given directly" in note for note in data.notes)
+
+
+def test_no_timestamps_no_windows(coefficients: CostCoefficients) -> None:
+    """A trace without arrival times gets no θ-over-time panel and a note."""
+    trace = _synthetic_trace(500, seed=3, timestamps=False)
+    data = build_report_data(coefficients, trace=trace, batch=BATCH, sim_steps=0)
+    assert data.workload is not None and data.workload.windows is None
+    assert data.sim is None
+    assert any("no timestamps" in note for note in data.notes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "either a trace or theta_tokens"),
+        ({"theta_tokens": 10.0, "trace": "T"}, "either a trace or theta_tokens"),
+        ({"theta_tokens": 10.0, "sim_steps": -5}, "sim_steps must be >= 0 steps, got -5"),
+    ],
+)
+def test_bad_options(
+    coefficients: CostCoefficients, trace: Trace, kwargs: dict, match: str
+) -> None:
+    """Contradictory or negative options raise InputError naming the option and value."""
+    if kwargs.get("trace") == "T":
+        kwargs = {**kwargs, "trace": trace}
+    with pytest.raises(InputError, match=match):
+        build_report_data(coefficients, **kwargs)
