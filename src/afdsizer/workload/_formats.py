@@ -38,6 +38,9 @@ FileKind = Literal["csv", "jsonl", "parquet"]
 TimeKind = Literal["none", "seconds", "milliseconds", "datetime"]
 """How the arrival-time column is written."""
 
+_JSONL_KEY_RECORDS = 100
+"""JSON Lines records whose keys are pooled to recognise the format."""
+
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 """Azure's absolute wall clock, e.g. ``2023-11-16 18:15:46.6805900`` (7 fractional digits)."""
 
@@ -147,7 +150,7 @@ def plain_file(path: Path) -> Iterator[Path]:
             with gzip.open(path, "rb") as src, plain.open("wb") as dst:
                 shutil.copyfileobj(src, dst, length=1 << 20)
         except (OSError, EOFError, zlib.error) as exc:
-            raise TraceError(f"{path.name}: not a readable gzip file ({exc})") from None
+            raise TraceError(f"{path.name} line 1: not a readable gzip file ({exc})") from None
         yield plain
 
 
@@ -183,6 +186,9 @@ def read_columns(plain: Path, kind: FileKind, display_name: str) -> list[str]:
 
 
 def _jsonl_keys(plain: Path, display_name: str) -> list[str]:
+    """Union of the keys of the first records (a key absent from line 1 is still recognised)."""
+    keys: dict[str, None] = {}
+    seen = 0
     with plain.open("rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             text = raw.decode("utf-8", errors="replace").strip()
@@ -200,8 +206,15 @@ def _jsonl_keys(plain: Path, display_name: str) -> list[str]:
                     f"{display_name} line {line_no}: expected a JSON object, "
                     f"got {type(record).__name__}"
                 )
-            return [str(k) for k in record]
-    raise TraceError(f"{display_name} has no JSON records (line 1): expected one object per line")
+            keys.update(dict.fromkeys(str(k) for k in record))
+            seen += 1
+            if seen >= _JSONL_KEY_RECORDS:
+                break
+    if not seen:
+        raise TraceError(
+            f"{display_name} has no JSON records (line 1): expected one object per line"
+        )
+    return list(keys)
 
 
 def detect_format(
