@@ -91,6 +91,24 @@ def _coeff_rows(d: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _profile_context(profile: Path) -> tuple[str | None, str | None]:
+    """Model and hardware a profile.yaml names, when they still resolve here."""
+    import yaml
+
+    from afdsizer.cost import HARDWARE_PRESETS, MODEL_PRESETS
+
+    try:
+        data = yaml.safe_load(profile.read_text())
+    except (OSError, yaml.YAMLError):
+        return None, None  # load_coefficients reports the problem
+    if not isinstance(data, dict):
+        return None, None
+    model, hardware = data.get("model"), data.get("hardware")
+    model_ok = isinstance(model, str) and (model in MODEL_PRESETS or Path(model).is_file())
+    hardware_ok = isinstance(hardware, str) and hardware in HARDWARE_PRESETS
+    return (model if model_ok else None), (hardware if hardware_ok else None)
+
+
 def cost(
     model: ModelOpt = None,
     hardware: HardwareOpt = None,
@@ -109,6 +127,10 @@ def cost(
     _check_kv_dtype(kv_dtype)
     if link not in ("auto", "scale-up", "scale-out"):
         raise InputError(f"--link must be auto, scale-up or scale-out, got {link!r}")
+    if profile is not None:
+        # A profile records what it was fitted for; use that unless told otherwise.
+        fitted_model, fitted_hardware = _profile_context(profile)
+        model, hardware = model or fitted_model, hardware or fitted_hardware
     spec = load_model_spec(model or DEFAULT_MODEL)
     hw = load_hardware_spec(hardware or DEFAULT_HARDWARE)
     coeffs = cost_coefficients(
@@ -137,6 +159,7 @@ def cost(
         "attention_flop_per_kv_token": spec.attention_flop_per_kv_token,
         "ffn_flop_per_token": spec.ffn_flop_per_token,
         "ffn_weights_fit": spec.ffn_weight_bytes <= ffn_gpus * hw.hbm_capacity_bytes,
+        "profile": None if profile is None else str(profile),
     }
     if json_out:
         emit_json(payload)

@@ -1,0 +1,196 @@
+"""Roofline coefficients: hand-worked numbers, exact FFN roofline, the linearisation."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from afdsizer.cost import (
+    HARDWARE_PRESETS,
+    MODEL_PRESETS,
+    RooflineEfficiency,
+    cost_coefficients,
+    ffn_roofline_time_s,
+    kv_capacity_tokens,
+    load_hardware_spec,
+    load_model_spec,
+    roofline_coefficients,
+)
+from afdsizer.cost._roofline import affine_fit_rel
+from afdsizer.errors import InputError
+
+EFF = RooflineEfficiency(
+    hbm_bandwidth_frac=0.8,
+    gemm_flops_frac=0.7,
+    attention_flops_frac=0.5,
+    link_bandwidth_frac=0.8,
+    attention_overhead_s_per_layer=20e-6,
+    ffn_overhead_s_per_layer=15e-6,
+    memory_reserve_frac=0.1,
+)
+"""Explicit factors so the hand arithmetic below does not depend on the defaults."""
+
+
+def test_llama_8b_on_h100_by_hand() -> None:
+    """α_A, β_A, α_C, β_C and KV capacity of Llama-3.1-8B on one H100, worked by hand."""
+    c = roofline_coefficients(
+        load_model_spec("llama-3.1-8b"), load_hardware_spec("h100-sxm"), efficiency=EFF
+    )
+    bw = 3.35e12 * 0.8  # achieved HBM bandwidth, bytes/s
+    # Streamed per step: 32 layers x (q 4096² + k,v 4096x1024 each + o 4096²) + LM head
+    # 128256 x 4096, 2 bytes each.
+    streamed = (32 * (2 * 4096**2 + 2 * 4096 * 1024) + 128_256 * 4096) * 2
+    assert streamed == 3_735_027_712
+    assert c.alpha_attn_s == pytest.approx(32 * 20e-6 + streamed / bw, rel=1e-12)
+    # KV read per token: 2 x 8 x 128 x 32 x 2 = 131072 bytes; compute 32 x 4 x 32 x 128 FLOP
+    # at 989.5 TFLOP/s x 0.5 is 40x faster, so memory binds.
+    assert c.beta_attn_s_per_token == pytest.approx(131_072 / bw, rel=1e-12)
+    # 8-GPU boards -> the bundle spans nodes -> 400 Gb/s NIC (50 GB/s), 10 us per message,
+    # two directions per layer, 4096 bf16 activations per token.
+    assert c.alpha_comm_s == pytest.approx(2 * 32 * 10e-6, rel=1e-12)
+    assert c.beta_comm_s_per_token == pytest.approx(2 * 32 * 4096 * 2 / (50e9 * 0.8), rel=1e-12)
+    assert c.gamma_comm_s_per_token == 0.0
+    # KV capacity: 80 GB x 0.9 minus weights held (projections, embedding, LM head).
+    held = (32 * (2 * 4096**2 + 2 * 4096 * 1024) + 2 * 128_256 * 4096) * 2
+    assert c.kv_capacity_tokens == (80e9 * 0.9 - held) // 131_072
+
+
+def test_mla_attention_is_compute_bound_on_h100() -> None:
+    """DeepSeek-V3's absorbed MLA reads 1152 B but does 278,528 FLOP per cached token per layer."""
+    m, hw = load_model_spec("deepseek-v3"), load_hardware_spec("h100-sxm")
+    c = roofline_coefficients(m, hw, efficiency=EFF, ffn_gpus=8)
+    per_token_s = 61 * 278_528 / (989.5e12 * 0.5)
+    assert per_token_s > 61 * 1152 / (3.35e12 * 0.8)
+    assert c.beta_attn_s_per_token == pytest.approx(per_token_s, rel=1e-12)
+
+
+def test_ffn_roofline_by_hand() -> None:
+    """Exact t_F(N): dense max(weights/BW, FLOP/F); MoE reads the distinct experts only."""
+    hw = load_hardware_spec("h100-sxm")
+    bw, f = 3.35e12 * 0.8, 989.5e12 * 0.7
+    dense = load_model_spec("llama-3.1-8b")
+    P = 3 * 4096 * 14336
+    t = ffn_roofline_time_s(dense, hw, [1, 4096], efficiency=EFF)
+    assert t[0] == pytest.approx(32 * 15e-6 + 32 * P * 2 / bw, rel=1e-12)
+    assert t[1] == pytest.approx(32 * 15e-6 + 32 * 2 * 4096 * P / f, rel=1e-12)
+    moe = load_model_spec("mixtral-8x7b")
+    # One token activates top-2 of 8 experts: reads 2 experts and the router.
+    t1 = ffn_roofline_time_s(moe, hw, [1], efficiency=EFF)[0]
+    read = (2 * 3 * 4096 * 14336 + 4096 * 8) * 2
+    assert t1 == pytest.approx(32 * 15e-6 + 32 * read / bw, rel=1e-12)
+
+
+def test_linearisation_recovers_an_affine_roofline() -> None:
+    """When t_F is exactly affine over the range (compute-bound), the fit returns its α, β."""
+    m = load_model_spec("llama-3.1-8b")
+    hw = dataclasses.replace(load_hardware_spec("h100-sxm"), hbm_bandwidth_bytes_per_s=1e18)
+    c = roofline_coefficients(m, hw, efficiency=EFF, ffn_tokens_range=(128, 4096))
+    P = 3 * 4096 * 14336
+    assert c.alpha_ffn_s == pytest.approx(32 * 15e-6, rel=1e-6)
+    assert c.beta_ffn_s_per_token == pytest.approx(32 * 2 * P / (989.5e12 * 0.7), rel=1e-6)
+
+
+def test_moe_linearisation_is_close_to_exact_curve() -> None:
+    """The MoE line stays within 20% of the exact expert-counting roofline over its range."""
+    m, hw = load_model_spec("qwen3-235b-a22b"), load_hardware_spec("h100-sxm")
+    c = roofline_coefficients(m, hw, ffn_gpus=8)
+    N = np.geomspace(128, 4096, 40)
+    exact = ffn_roofline_time_s(m, hw, N, ffn_gpus=8)
+    rel = np.abs(c.ffn_time_s(N) - exact) / exact
+    assert np.median(rel) < 0.05 and rel.max() < 0.2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    alpha=st.floats(1e-6, 1.0),
+    beta=st.floats(1e-9, 1e-2),
+    xs=st.lists(st.floats(1.0, 1e6), min_size=2, max_size=30, unique=True),
+)
+def test_affine_fit_rel_recovers_exact_lines(alpha: float, beta: float, xs: list[float]) -> None:
+    """Points on a line α + β·x are fitted with zero relative error, whatever the scale."""
+    x = np.array(xs)
+    a, b, rel = affine_fit_rel(x, alpha + beta * x)
+    assert rel.max() < 1e-6
+    t_hat = a + b * x
+    assert np.allclose(t_hat, alpha + beta * x, rtol=1e-6)
+
+
+def test_affine_fit_rel_scales_with_the_data() -> None:
+    """Scaling every time by c scales α and β by c (the fit is in relative error)."""
+    rng = np.random.default_rng(0)
+    x = np.geomspace(10, 1e4, 25)
+    t = 1e-3 + 2e-6 * x * rng.lognormal(0, 0.1, x.size)
+    a1, b1, r1 = affine_fit_rel(x, t)
+    a2, b2, r2 = affine_fit_rel(x, 3.7 * t)
+    assert (a2, b2) == pytest.approx((3.7 * a1, 3.7 * b1), rel=1e-6)
+    assert np.allclose(r1, r2)
+
+
+def test_every_preset_pair_is_positive() -> None:
+    """Each model × hardware preset gives positive coefficients (or a clear memory error)."""
+    for model, hardware in itertools.product(MODEL_PRESETS, HARDWARE_PRESETS):
+        c = cost_coefficients(model=model, hardware=hardware, ffn_gpus=8)
+        for key in ("alpha_attn_s", "beta_attn_s_per_token", "alpha_ffn_s"):
+            assert getattr(c, key) > 0
+        assert c.kv_capacity_tokens is not None and c.kv_capacity_tokens > 1000
+
+
+def test_defaults_other_stages_use_are_sensible() -> None:
+    """llama-3.1-70b on h100-sxm: milliseconds per step, KV room for ~100k+ tokens."""
+    c = cost_coefficients(model="llama-3.1-70b", hardware="h100-sxm")
+    assert 5e-3 < c.alpha_attn_s < 50e-3
+    assert 5e-8 < c.beta_attn_s_per_token < 5e-7
+    assert 1e-4 < c.alpha_comm_s < 1e-2
+    assert 1e-3 < c.alpha_ffn_s < 0.1
+    assert 1e-5 < c.beta_ffn_s_per_token < 1e-3
+    assert 1e5 < c.kv_capacity_tokens < 2e5  # type: ignore[operator]
+
+
+def test_more_gpus_and_fp8_kv_move_the_right_way() -> None:
+    """Doubling Attention GPUs halves β_A; fp8 KV halves it too; fp8 doubles KV capacity room."""
+    base = cost_coefficients(model="llama-3.1-70b", hardware="h100-sxm")
+    two = cost_coefficients(model="llama-3.1-70b", hardware="h100-sxm", attn_gpus=2)
+    fp8 = cost_coefficients(model="llama-3.1-70b", hardware="h100-sxm", kv_dtype="fp8")
+    assert two.beta_attn_s_per_token == pytest.approx(base.beta_attn_s_per_token / 2)
+    assert fp8.beta_attn_s_per_token == pytest.approx(base.beta_attn_s_per_token / 2)
+    assert fp8.kv_capacity_tokens == pytest.approx(2 * base.kv_capacity_tokens, abs=2)  # type: ignore[operator]
+
+
+def test_link_choice_and_ffn_ingress() -> None:
+    """NVL72 uses scale-up by default; --ffn-ingress charges γ_C on the FFN side's links."""
+    gb = cost_coefficients(model="llama-3.1-8b", hardware="gb200")
+    out = cost_coefficients(model="llama-3.1-8b", hardware="gb200", link="scale-out")
+    assert gb.beta_comm_s_per_token == pytest.approx(2 * 32 * 4096 * 2 / (900e9 * 0.8))
+    assert out.beta_comm_s_per_token > 5 * gb.beta_comm_s_per_token
+    ing = cost_coefficients(model="llama-3.1-8b", hardware="h100-sxm", ffn_ingress=True, ffn_gpus=2)
+    assert ing.gamma_comm_s_per_token == pytest.approx(ing.beta_comm_s_per_token / 2)
+
+
+def test_mixed_pools_use_ffn_hardware_for_ffn() -> None:
+    """--ffn-hardware changes the FFN terms only."""
+    same = cost_coefficients(model="llama-3.1-8b", hardware="h100-sxm")
+    mixed = cost_coefficients(model="llama-3.1-8b", hardware="h100-sxm", ffn_hardware="b200")
+    assert mixed.alpha_attn_s == same.alpha_attn_s
+    assert mixed.alpha_ffn_s < same.alpha_ffn_s
+    assert "FFN b200" in mixed.source
+
+
+def test_errors() -> None:
+    """Bad GPU counts, link, range and weights that do not fit give one-line InputErrors."""
+    m, hw = load_model_spec("llama-3.1-8b"), load_hardware_spec("h100-sxm")
+    with pytest.raises(InputError, match=r"attn_gpus must be an integer >= 1.*got 0"):
+        roofline_coefficients(m, hw, attn_gpus=0)
+    with pytest.raises(InputError, match="link must be"):
+        roofline_coefficients(m, hw, link="ib")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="ffn_tokens_range must satisfy"):
+        roofline_coefficients(m, hw, ffn_tokens_range=(100, 10))
+    tiny = dataclasses.replace(hw, hbm_capacity_bytes=4e9)
+    with pytest.raises(InputError, match=r"attention weights of llama-3.1-8b .* must fit"):
+        kv_capacity_tokens(m, tiny)
+    with pytest.raises(InputError, match=r"hbm_bandwidth_frac must be in \(0, 1\], got 1.5"):
+        RooflineEfficiency(hbm_bandwidth_frac=1.5)
