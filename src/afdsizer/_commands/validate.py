@@ -44,6 +44,12 @@ CaseOpt = Annotated[
     list[str] | None,
     typer.Option("--case", help="Only these cost cases (repeatable; names as in the table)."),
 ]
+StressOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stress", help="Add a synthetic long-context heavy-tailed workload (barrier stress)."
+    ),
+]
 MarkdownOpt = Annotated[
     Path | None,
     typer.Option("--markdown", help="Also write the tables as markdown to this file."),
@@ -68,6 +74,7 @@ def validate(
     seeds: SeedsOpt = None,
     quick: QuickOpt = False,
     case: CaseOpt = None,
+    stress: StressOpt = False,
     markdown: MarkdownOpt = None,
     drop_invalid: DropInvalidOpt = False,
     json_out: JsonOpt = False,
@@ -81,9 +88,11 @@ def validate(
     from afdsizer._io import atomic_write_text
     from afdsizer.validate import (
         QUICK_SETTINGS,
+        STRESS_TRACE_NAME,
         ValidationSettings,
         default_cases,
         results_markdown,
+        synthetic_long_context,
         to_records,
         validate_case,
     )
@@ -115,17 +124,17 @@ def validate(
         cases = tuple(c for c in cases if c.name in case)
 
     paths = list(trace) if trace else [bundled_trace_path(name) for name in DEFAULT_TRACES]
-    results = []
+    workloads = []
     for path in paths:
         loaded = load_trace(path, drop_invalid=drop_invalid)
-        label = _trace_label(Path(path))
+        workloads.append((_trace_label(Path(path)), loaded.prompt_tokens, loaded.decode_tokens))
+    if stress:
+        workloads.append((STRESS_TRACE_NAME, *synthetic_long_context()))
+    results = []
+    for label, prompt, decode in workloads:
         for c in cases:
             print(f"validate: {label} × {c.name} …", file=sys.stderr, flush=True)
-            results.append(
-                validate_case(
-                    label, loaded.prompt_tokens, loaded.decode_tokens, c, settings=settings
-                )
-            )
+            results.append(validate_case(label, prompt, decode, c, settings=settings))
 
     if markdown is not None:
         atomic_write_text(markdown, results_markdown(results))

@@ -7,7 +7,8 @@
 - :func:`find_knee`: hinge fit of an idle-fraction curve.
 - :func:`empirical_barrier`, :func:`sample_worker_loads`: the barrier from the trace's exact
   worker-load law instead of a normal.
-- :func:`default_cases`: the model × hardware grid spanning the three regimes.
+- :func:`default_cases`: the model × hardware grid spanning the three regimes;
+  :func:`synthetic_long_context`: a heavy-tailed long-context workload that stresses the barrier.
 """
 
 from afdsizer.validate._barrier import EmpiricalBarrier, empirical_barrier, sample_worker_loads
@@ -38,12 +39,14 @@ from afdsizer.validate._sweep import (
     search_best_ratio,
     sweep_ratios,
 )
+from afdsizer.validate._workloads import STRESS_TRACE_NAME, synthetic_long_context
 
 __all__ = [
     "BASELINE_COLUMNS",
     "GOAL_REL_ERROR",
     "GOAL_THROUGHPUT_LOSS",
     "QUICK_SETTINGS",
+    "STRESS_TRACE_NAME",
     "TABLE_COLUMNS",
     "BaselineResult",
     "CaseResult",
@@ -65,6 +68,7 @@ __all__ = [
     "sample_worker_loads",
     "search_best_ratio",
     "sweep_ratios",
+    "synthetic_long_context",
     "to_records",
     "validate_case",
     "validate_cases",
