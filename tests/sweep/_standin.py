@@ -6,6 +6,7 @@ cell's own seed, so a row is a deterministic function of the cell — what the e
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -60,3 +61,22 @@ class InterruptAfter:
         if self.calls > self.n:
             raise KeyboardInterrupt
         return standin_cell(task)
+
+
+CRASH_BATCH = 29
+"""A cell with this B kills its worker process (as an out-of-memory kill would)."""
+
+
+def crashing_cell(task: CellTask) -> dict[str, Any]:
+    """:func:`standin_cell`, except that B = ``CRASH_BATCH`` ends the process at once.
+
+    Only for process pools: run inline it would end the test run.
+    """
+    if task.cell.batch == CRASH_BATCH:
+        os._exit(3)
+    return standin_cell(task)
+
+
+def always_crashing_cell(task: CellTask) -> dict[str, Any]:
+    """Ends its worker process for every cell (a broken setup, not a bad cell)."""
+    os._exit(3)

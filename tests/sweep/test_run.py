@@ -18,9 +18,17 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from afdsizer.errors import InputError
-from afdsizer.sweep import read_results, run_sweep
+from afdsizer.sweep import EngineError, read_results, run_sweep
 
-from ._standin import FAILING_BATCH, InterruptAfter, slow_cell, standin_cell
+from ._standin import (
+    CRASH_BATCH,
+    FAILING_BATCH,
+    InterruptAfter,
+    always_crashing_cell,
+    crashing_cell,
+    slow_cell,
+    standin_cell,
+)
 
 
 def _comparable(path: Path) -> pl.DataFrame:
@@ -47,7 +55,7 @@ def test_local_inline_pool_and_dask_give_the_same_table(
         coefficients=["coeffs.json", "coeffs_slow.yaml"],
         ratio=["auto", 1, 3],
         seeds=[0, 1],
-        simulate={"steps": 10, "jitter_cv": [0.0, 0.2]},
+        simulate={"steps": 10, "warmup_steps": 2, "jitter_cv": [0.0, 0.2]},
     )
     inline = run_sweep(spec, tmp_path / "inline", workers=1, cell_function=standin_cell)
     pool = run_sweep(spec, tmp_path / "pool", workers=2, cell_function=standin_cell)
@@ -200,3 +208,30 @@ def test_unreachable_scheduler_is_one_clear_error(
     monkeypatch.setattr("afdsizer.sweep._engines._CONNECT_TIMEOUT_S", 1)
     with pytest.raises(InputError, match=r"--scheduler tcp://127\.0\.0\.1:9: cannot connect"):
         run_sweep(write_spec(), tmp_path / "o", scheduler="tcp://127.0.0.1:9")
+
+
+def test_lost_worker_loses_only_its_batches_and_the_rerun_retries_them(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A worker killed mid-cell: its batches are not recorded (not the cells' fault), the sweep
+    finishes the rest on a fresh pool, and the next run completes the table."""
+    spec = write_spec(batch=[8, CRASH_BATCH, 32], ratio=[2, 8])
+    first = run_sweep(spec, tmp_path / "o", workers=2, cell_function=crashing_cell)
+    assert first.cells_lost >= 2
+    assert first.cells_run + first.cells_lost == 6
+    assert first.cells_failed == 0
+    assert first.lost_error is not None and "BrokenProcessPool" in first.lost_error
+    assert CRASH_BATCH not in read_results(tmp_path / "o")["batch"].to_list()
+    second = run_sweep(spec, tmp_path / "o", workers=2, cell_function=standin_cell)
+    assert (second.cells_skipped, second.cells_run) == (first.cells_run, first.cells_lost)
+    run_sweep(spec, tmp_path / "ref", workers=1, cell_function=standin_cell)
+    assert_frame_equal(_comparable(tmp_path / "o"), _comparable(tmp_path / "ref"))
+
+
+def test_pool_that_keeps_breaking_stops_with_engine_error(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """When every worker dies, the sweep stops after a few fresh pools with one clear error."""
+    spec = write_spec(batch=[1, 2, 3, 4], ratio=[1, 2, 3, 4])
+    with pytest.raises(EngineError, match="local worker processes died 2 times in a row"):
+        run_sweep(spec, tmp_path / "o", workers=2, cell_function=always_crashing_cell)

@@ -44,6 +44,11 @@ def test_bundled_trace_name_resolves(write_spec: Callable[..., Path]) -> None:
         ({"ratio": [2, "max"]}, InputError, "ratio[1]"),
         ({"simulate": {"jitter_cv": [-0.1]}}, InputError, "simulate.jitter_cv[0]"),
         ({"simulate": {"pipeline": ["fast"]}}, InputError, "simulate.pipeline[0]"),
+        (
+            {"simulate": {"steps": 100, "warmup_steps": 100}},
+            InputError,
+            "simulate: warmup_steps must be < steps (100), got 100",
+        ),
         ({"models": ["llama-3.1-70b"]}, InputError, "models and hardware must be given together"),
         ({"coefficients": []}, InputError, "no cost case"),
         ({"traces": ["nope.csv"]}, DataFileError, "file 'nope.csv' not found"),

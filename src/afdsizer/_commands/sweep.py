@@ -59,3 +59,9 @@ def sweep(
         f"sweep → {summary.output}: {summary.cells_run} run ({summary.cells_failed} failed), "
         f"{summary.cells_skipped} skipped of {summary.cells_total}; {rate}"
     )
+    if summary.cells_lost:
+        typer.echo(
+            f"{summary.cells_lost} cells lost with their worker ({summary.lost_error}); "
+            "run the same command again to retry them",
+            err=True,
+        )

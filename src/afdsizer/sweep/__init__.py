@@ -14,6 +14,7 @@ Examples
 """
 
 from afdsizer.sweep._cells import SweepCell, cell_sim_seed, enumerate_cells
+from afdsizer.sweep._engines import EngineError
 from afdsizer.sweep._evaluate import CellFunction, CellTask, evaluate_cell, run_batch
 from afdsizer.sweep._run import SweepSummary, prepare_tasks, run_sweep
 from afdsizer.sweep._spec import BUNDLED_PREFIX, SimulateSpec, SweepSpec, load_spec
@@ -25,6 +26,7 @@ __all__ = [
     "SCHEMA",
     "CellFunction",
     "CellTask",
+    "EngineError",
     "ResultStore",
     "SimulateSpec",
     "SweepCell",

@@ -1,13 +1,16 @@
 """Engines that run batches of cells: this process, a local process pool, or a Dask cluster.
 
-Each engine is a generator of finished batches (lists of rows) in completion order. It keeps at
-most ``max_in_flight`` batches submitted, so an interrupted run loses only those, and memory stays
-bounded however large the grid. A batch whose task fails as a whole (a worker lost, say) comes back
-as rows with ``error`` set rather than stopping the sweep.
+Each engine is a generator of :class:`BatchOutcome` in completion order. It keeps at most
+``max_in_flight`` batches submitted, so an interrupted run loses only those, and memory stays
+bounded however large the grid. A cell that raises is recorded with its ``error`` (inside
+:func:`run_batch`). A batch lost as a whole — its worker killed, out of memory, or the cluster
+gone — is *not* recorded: it is counted as lost and the next run retries it, because the cause
+is the machine, not the cell.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import multiprocessing
 from collections.abc import Generator, Iterable, Sequence
@@ -15,28 +18,58 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from afdsizer.errors import InputError
-from afdsizer.sweep._evaluate import CellFunction, CellTask, _base_row, _error_text, run_batch
+from afdsizer.errors import AfdsizerError, InputError
+from afdsizer.sweep._evaluate import CellFunction, CellTask, _error_text, run_batch
 
-__all__ = ["iter_dask", "iter_local"]
+__all__ = ["BatchOutcome", "EngineError", "iter_dask", "iter_local"]
 
 Batch = Sequence[CellTask]
 Rows = list[dict[str, Any]]
 
+_MAX_BREAKS_IN_A_ROW = 2
+"""Pools that break this many times with no batch finishing in between mean a broken setup (the
+workers cannot even start), not a bad cell: stop instead of losing every cell."""
+_PRELOAD_MODULES = (
+    "afdsizer.sweep._evaluate",
+    "afdsizer.theory",
+    "afdsizer.sim",
+    "afdsizer.workload",
+)
+"""Modules a fork server imports before forking workers (a missing one is skipped silently)."""
+_CONNECT_TIMEOUT_S = 10
+"""How long to wait for a Dask scheduler before giving up, s."""
 
-def _failed_rows(batch: Batch, exc: BaseException) -> Rows:
-    """Rows recording that a whole batch failed outside the cell function."""
-    rows = []
-    for task in batch:
-        row = _base_row(task)
-        row["error"] = _error_text(exc)
-        rows.append(row)
-    return rows
+
+class EngineError(AfdsizerError, RuntimeError):
+    """Raised when the engine itself keeps failing (worker processes cannot start, say)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BatchOutcome:
+    """One finished engine task.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows of the batch (empty when the batch was lost).
+    lost : int
+        Cells of the batch lost with their worker (not recorded; the next run retries them).
+    lost_error : str or None
+        ``"Type: message"`` of what took the batch down.
+    """
+
+    rows: Rows
+    lost: int = 0
+    lost_error: str | None = None
+
+
+def _lost(batch: Batch, exc: BaseException) -> BatchOutcome:
+    return BatchOutcome(rows=[], lost=len(batch), lost_error=_error_text(exc))
 
 
 def iter_local(
     batches: Iterable[Batch], cell_function: CellFunction, *, workers: int
-) -> Generator[Rows, None, None]:
+) -> Generator[BatchOutcome, None, None]:
     """Run batches here (``workers == 1``) or on a pool of ``workers`` local processes.
 
     Worker processes are started with ``forkserver`` where the platform has it (``spawn``
@@ -53,18 +86,22 @@ def iter_local(
 
     Yields
     ------
-    list of dict
-        The rows of one finished batch.
+    BatchOutcome
+        One finished (or lost) batch.
     """
     if workers == 1:
         for batch in batches:
-            yield run_batch(batch, cell_function)
+            yield BatchOutcome(rows=run_batch(batch, cell_function))
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        # Import the heavy stages once in the fork server; each worker forks from it warm.
+        context.set_forkserver_preload(list(_PRELOAD_MODULES))  # type: ignore[attr-defined]
     max_in_flight = 2 * workers
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     generation = 0  # bumped when a broken pool is replaced
+    breaks_in_a_row = 0
     pending: dict[Future[Rows], tuple[Batch, int]] = {}
     todo = iter(batches)
     try:
@@ -77,13 +114,22 @@ def iter_local(
             for future in done:
                 batch, born = pending.pop(future)
                 exc = future.exception()
-                if isinstance(exc, BrokenProcessPool) and born == generation:
+                if exc is None:
+                    breaks_in_a_row = 0
+                elif isinstance(exc, BrokenProcessPool) and born == generation:
                     # A worker died (killed, out of memory, crashed in native code): the batches
-                    # it took down are recorded as failed and a fresh pool runs the rest.
+                    # it took down are lost, and a fresh pool runs the rest.
+                    breaks_in_a_row += 1
+                    if breaks_in_a_row == _MAX_BREAKS_IN_A_ROW:
+                        raise EngineError(
+                            f"local worker processes died {breaks_in_a_row} times in a row "
+                            f"({_error_text(exc)}); finished cells are saved; rerun to resume, "
+                            "or use --workers 1 to see the cause"
+                        )
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
                     generation += 1
-                yield future.result() if exc is None else _failed_rows(batch, exc)
+                yield BatchOutcome(rows=future.result()) if exc is None else _lost(batch, exc)
     finally:
         # Cells not yet started are dropped; the next run resumes them.
         pool.shutdown(wait=False, cancel_futures=True)
@@ -91,7 +137,7 @@ def iter_local(
 
 def iter_dask(
     batches: Iterable[Batch], cell_function: CellFunction, *, scheduler: str
-) -> Generator[Rows, None, None]:
+) -> Generator[BatchOutcome, None, None]:
     """Run batches on the Dask distributed cluster at ``scheduler``.
 
     Parameters
@@ -105,8 +151,8 @@ def iter_dask(
 
     Yields
     ------
-    list of dict
-        The rows of one finished batch.
+    BatchOutcome
+        One finished (or lost) batch.
 
     Raises
     ------
@@ -149,15 +195,11 @@ def iter_dask(
         for future in finished:
             batch = pending.pop(future.key)
             try:
-                rows: Rows = future.result()
-            except Exception as exc:  # a lost worker or a pickling failure: record, go on
-                rows = _failed_rows(batch, exc)
+                outcome = BatchOutcome(rows=future.result())
+            except Exception as exc:  # a killed worker, a pickling failure: retried next run
+                outcome = _lost(batch, exc)
             future.release()
-            yield rows
+            yield outcome
             submit_next()
     finally:
         client.close()
-
-
-_CONNECT_TIMEOUT_S = 10
-"""How long to wait for a Dask scheduler before giving up, s."""

@@ -122,35 +122,40 @@ def _trace_arrays(path: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
 
 
 def _theory_columns(task: CellTask) -> dict[str, Any]:
-    """Theory for the cell: r*, regime and Λ at the cell's r (DESIGN.md §4)."""
+    """Theory for the cell: r*, regime at B, and Λ, E[τ], idle fractions at the cell's r (§4)."""
     from afdsizer import theory
 
     cell = task.cell
-    rec = theory.recommend(
-        task.coefficients,
-        theta_tokens=task.theta_tokens,
-        slot_load_std_tokens=task.slot_load_std_tokens,
-        batch=cell.batch,
-    )
+    stats: dict[str, Any] = {
+        "theta_tokens": task.theta_tokens,
+        "slot_load_std_tokens": task.slot_load_std_tokens,
+        "batch": cell.batch,
+    }
+    rec = theory.recommend(task.coefficients, **stats)
     ratio = rec.r_int if cell.ratio is None else cell.ratio
-    out: dict[str, Any] = {
+    at_r = {**stats, "ratio": ratio}
+    coefficients = task.coefficients
+    return {
         "ratio": ratio,
         "r_star": rec.r_star,
         "r_star_mean_field": rec.r_star_mean_field,
         "r_int": rec.r_int,
+        "r_int_mean_field": rec.r_int_mean_field,
         "regime": str(rec.regime),
         "r_attention": rec.r_attention,
+        "r_attention_barrier": rec.r_attention_barrier,
         "r_communication": rec.r_communication,
         "r_peak": rec.r_peak,
+        "theory_throughput_per_instance": float(theory.throughput_barrier(coefficients, **at_r)),
+        "theory_throughput_per_instance_mean_field": float(
+            theory.throughput_mean_field(
+                coefficients, theta_tokens=task.theta_tokens, batch=cell.batch, ratio=ratio
+            )
+        ),
+        "theory_step_time_s": float(theory.expected_step_time_s(coefficients, **at_r)),
+        "theory_attention_idle": float(theory.attention_idle_fraction(coefficients, **at_r)),
+        "theory_ffn_idle": float(theory.ffn_idle_fraction(coefficients, **at_r)),
     }
-    if cell.ratio is None:
-        out.update(
-            theory_throughput_per_instance=rec.throughput_per_instance,
-            theory_step_time_s=rec.step_time_s,
-            theory_attention_idle=rec.attention_idle,
-            theory_ffn_idle=rec.ffn_idle,
-        )
-    return out
 
 
 def _sim_columns(task: CellTask, ratio: int) -> dict[str, Any]:
@@ -174,7 +179,8 @@ def _sim_columns(task: CellTask, ratio: int) -> dict[str, Any]:
     result = simulate(prompt_tokens, decode_tokens, task.coefficients, SimConfig(**options))
     return {
         "sim_throughput_per_instance": result.throughput_per_instance,
-        "sim_throughput_stderr": getattr(result, "throughput_stderr", None),
+        "sim_throughput_stderr": result.throughput_stderr,
+        "sim_tokens_per_s": result.tokens_per_s,
         "sim_step_time_mean_s": result.step_time_mean_s,
         "sim_step_time_p99_s": result.step_time_p99_s,
         "sim_attention_idle": result.attention_idle,
@@ -183,6 +189,7 @@ def _sim_columns(task: CellTask, ratio: int) -> dict[str, Any]:
         "sim_mean_slot_load_tokens": result.mean_slot_load,
         "sim_tpot_p50_s": result.tpot_p50_s,
         "sim_tpot_p99_s": result.tpot_p99_s,
+        "sim_completed_requests": result.completed_requests,
     }
 
 

@@ -50,7 +50,12 @@ class SweepSummary:
     cells_skipped : int
         Cells already recorded by an earlier run, not run again.
     cells_failed : int
-        Cells of this call whose ``error`` is set.
+        Cells of this call whose ``error`` is set (recorded; not rerun on resume).
+    cells_lost : int
+        Cells whose worker was lost (killed, out of memory): not recorded, so the next run
+        retries them.
+    lost_error : str or None
+        What took the first lost batch down.
     parts_written : int
         Part files this call added.
     wall_s : float
@@ -66,6 +71,8 @@ class SweepSummary:
     cells_run: int
     cells_skipped: int
     cells_failed: int
+    cells_lost: int
+    lost_error: str | None
     parts_written: int
     wall_s: float
     cells_per_s: float
@@ -204,6 +211,8 @@ def run_sweep(
     ------
     InputError, DataFileError
         A bad spec, file, option or scheduler address — before any cell runs.
+    EngineError
+        Local worker processes keep dying (cells finished so far are saved).
 
     Notes
     -----
@@ -238,7 +247,8 @@ def run_sweep(
         rows_iter = iter_local(_batches(todo, n_workers), cell_function, workers=n_workers)
 
     buffer: list[dict[str, Any]] = []
-    counts = {"run": 0, "failed": 0, "parts": 0}
+    counts = {"run": 0, "failed": 0, "parts": 0, "lost": 0}
+    lost_error: str | None = None
 
     def flush() -> None:
         if store.append(buffer) is not None:
@@ -248,12 +258,15 @@ def run_sweep(
     bar = _progress_bar(len(todo)) if progress and todo else None
     last_flush = time.monotonic()
     try:
-        for rows in rows_iter:
+        for outcome in rows_iter:
+            rows = outcome.rows
             buffer.extend(rows)
             counts["run"] += len(rows)
             counts["failed"] += sum(row.get("error") is not None for row in rows)
+            counts["lost"] += outcome.lost
+            lost_error = lost_error or outcome.lost_error
             if bar is not None:
-                bar[0].advance(bar[1], len(rows))
+                bar[0].advance(bar[1], len(rows) + outcome.lost)
             if len(buffer) >= spec.chunk_cells or time.monotonic() - last_flush > _FLUSH_INTERVAL_S:
                 flush()
                 last_flush = time.monotonic()
@@ -272,6 +285,8 @@ def run_sweep(
         cells_run=counts["run"],
         cells_skipped=len(tasks) - len(todo),
         cells_failed=counts["failed"],
+        cells_lost=counts["lost"],
+        lost_error=lost_error,
         parts_written=counts["parts"],
         wall_s=wall_s,
         cells_per_s=counts["run"] / wall_s if counts["run"] else 0.0,

@@ -48,9 +48,9 @@ class SimulateSpec(_Frozen):
     Parameters
     ----------
     steps : int, default 2000
-        Measured decode steps per simulation (after warm-up).
+        Decode steps per simulation, warm-up included (as :class:`afdsizer.sim.SimConfig`).
     warmup_steps : int, default 200
-        Steps discarded before measuring.
+        Leading steps discarded from the metrics; < ``steps``.
     pipeline : list of {"overlapped", "serial", "microbatch"}, default ["overlapped"]
         Axis: how Attention, communication and FFN share a step (DESIGN.md §6).
     microbatches : list of int, default [2]
@@ -74,6 +74,14 @@ class SimulateSpec(_Frozen):
     @classmethod
     def _no_duplicates(cls, values: list[Any], info: Any) -> list[Any]:
         return _unique(f"simulate.{info.field_name}", values)
+
+    @model_validator(mode="after")
+    def _warmup_inside_run(self) -> SimulateSpec:
+        if self.warmup_steps >= self.steps:
+            raise ValueError(
+                f"warmup_steps must be < steps ({self.steps}), got {self.warmup_steps}"
+            )
+        return self
 
 
 class SweepSpec(_Frozen):
@@ -185,7 +193,9 @@ def _first_error(exc: ValidationError, source: str) -> str:
     else:
         value = err.get("input")
         where = f"{loc}: " if loc else ""
-        text = f"{where}{msg.removeprefix('Value error, ')}, got {value!r}"
+        # A rule spanning several keys already says what it got; its input is a whole mapping.
+        got = "" if isinstance(value, dict) else f", got {value!r}"
+        text = f"{where}{msg.removeprefix('Value error, ')}{got}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"sweep spec {source}: {text}{more}"
 
