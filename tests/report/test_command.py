@@ -1,0 +1,139 @@
+"""`afdsizer report`: the CLI writes the page and reports the numbers the page shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _report_html import parse_report
+
+from afdsizer._commands import report as report_command
+from afdsizer.cost import CostCoefficients
+from afdsizer.report import DEFAULT_SIM_STEPS
+from afdsizer.theory import recommend
+from afdsizer.workload import estimate_slot_load, load_trace
+
+COEFFS = {
+    "alpha_attn_s": 2e-3,
+    "beta_attn_s_per_token": 1e-7,
+    "alpha_comm_s": 1e-3,
+    "beta_comm_s_per_token": 1e-6,
+    "alpha_ffn_s": 1e-3,
+    "beta_ffn_s_per_token": 1.2e-5,
+}
+
+
+@pytest.fixture
+def coeffs_file(tmp_path: Path) -> Path:
+    path = tmp_path / "coeffs.json"
+    path.write_text(json.dumps(COEFFS), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def trace_file(tmp_path: Path) -> Path:
+    """A small Azure-format trace (timestamps, ContextTokens, GeneratedTokens)."""
+    rng = np.random.default_rng(2)
+    n = 800
+    seconds = np.sort(rng.uniform(0, 1800, size=n))
+    lines = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+    for s, p, d in zip(seconds, rng.integers(10, 4000, n), rng.geometric(1 / 120, n), strict=True):
+        minute, sec = divmod(s, 60)
+        lines.append(f"2023-11-16 18:{int(minute):02d}:{sec:010.7f},{p},{d}")
+    path = tmp_path / "trace.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_json_matches_the_page_and_theory(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, trace_file: Path, tmp_path: Path
+) -> None:
+    """--json path and numbers = the page's = theory.recommend's at the trace's θ and σ."""
+    out = tmp_path / "out" / "report.html"
+    result = run_cli(
+        "report", "--coeffs", coeffs_file, "--trace", trace_file, "--batch", "32",
+        "--sim-steps", "1500", "--seed", "4", "-o", out, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["path"] == str(out)
+    page = parse_report(out.read_text(encoding="utf-8"))
+    shown = page.json_blocks["report-data"]["recommendation"]
+    assert shown == payload["recommendation"]
+    assert {k: str(v) for k, v in payload["recommendation"].items()} == page.cards
+    trace = load_trace(trace_file)
+    est = estimate_slot_load(trace.prompt_tokens, trace.decode_tokens)
+    rec = recommend(
+        CostCoefficients.from_mapping(COEFFS),
+        theta_tokens=est.theta_tokens,
+        slot_load_std_tokens=est.slot_load_std_tokens,
+        batch=32,
+    )
+    assert payload["recommendation"]["r_int"] == rec.r_int
+    assert payload["recommendation"]["throughput_per_instance"] == rec.throughput_per_instance
+    assert set(page.figures) == {
+        "workload", "throughput", "step-time", "idle", "regime-map", "theta-windows",
+    }  # fmt: skip
+    assert page.json_blocks["report-data"]["sim"] == {"steps": 1500, "seed": 4}
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
+def test_theta_without_trace(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, tmp_path: Path
+) -> None:
+    """--theta/--slot-load-std replace the trace: theory figures only, human summary line."""
+    out = tmp_path / "theta.html"
+    result = run_cli(
+        "report", "--coeffs", coeffs_file, "--theta", "1500", "--slot-load-std", "600",
+        "--batch", "16", "-o", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"report → {out}: r = ")
+    page = parse_report(out.read_text(encoding="utf-8"))
+    assert set(page.figures) == {"throughput", "step-time", "idle", "regime-map"}
+    assert float(page.cards["theta"]) == 1500.0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--slot-load-std", "3"], "--slot-load-std needs --theta"),
+        (["--theta", "100", "--trace", "x.csv"], "--theta excludes --trace"),
+        (["--model", "llama-3.1-70b"], "--coeffs excludes --model"),
+        (["--sim-steps", "-1"], "sim_steps must be >= 0 steps, got -1"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    """Contradictory options: one line on stderr naming the problem, exit 2, no file written."""
+    out = tmp_path / "never.html"
+    result = run_cli("report", "--coeffs", coeffs_file, *args, "-o", out)
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not out.exists()
+
+
+def test_missing_trace_file(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, tmp_path: Path
+) -> None:
+    """A trace path that does not exist is named in the error."""
+    missing = tmp_path / "nope.csv"
+    result = run_cli(
+        "report", "--coeffs", coeffs_file, "--trace", missing, "-o", tmp_path / "r.html"
+    )
+    assert result.exit_code == 2
+    assert "nope.csv" in result.stderr
+
+
+def test_output_is_required(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Without -o typer reports a usage error (exit 2)."""
+    assert run_cli("report").exit_code == 2
+
+
+def test_cli_default_steps_follow_the_library() -> None:
+    """The CLI's --sim-steps default is the library's (the CLI keeps its own copy for speed)."""
+    assert report_command.DEFAULT_SIM_STEPS == DEFAULT_SIM_STEPS
