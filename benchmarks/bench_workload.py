@@ -1,0 +1,147 @@
+"""Benchmark: summarise a 10-million-row trace by streaming; time and peak memory.
+
+Generates a seeded Azure-format CSV (TIMESTAMP, ContextTokens, GeneratedTokens) in a temporary
+directory (never in the repository), then runs each case in a fresh subprocess so that its peak
+resident memory (``ru_maxrss``) is its own:
+
+- ``summarize_trace``: the streaming summary (validation, θ sums, exact percentiles, clock);
+- ``summarize_trace --window 10min``: the same plus the second, per-window pass;
+- baseline ``polars.read_csv + mean``: an eager read of the same file and a plain mean of D;
+- baseline ``load_trace + estimate_slot_load``: the in-memory path.
+
+Run: ``python benchmarks/bench_workload.py [--rows N] [--seed S]``; writes
+``benchmarks/results/workload.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from afdsizer._io import atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results" / "workload.json"
+
+_CASES = {
+    "summarize_trace": (
+        "from afdsizer.workload import summarize_trace as f; s = f(PATH);"
+        " r = s.slot_load.theta_tokens"
+    ),
+    "summarize_trace_window_10min": (
+        "from afdsizer.workload import summarize_trace as f; s = f(PATH, window_s=600.0);"
+        " r = s.slot_load.theta_tokens"
+    ),
+    "baseline_polars_read_csv_mean": (
+        "import polars as pl; df = pl.read_csv(PATH); r = df['GeneratedTokens'].mean()"
+    ),
+    "baseline_load_trace_estimate": (
+        "from afdsizer.workload import load_trace, estimate_slot_load; t = load_trace(PATH);"
+        " r = estimate_slot_load(t.prompt_tokens, t.decode_tokens).theta_tokens"
+    ),
+}
+
+_RUNNER = """
+import json, resource, sys, time
+PATH = sys.argv[1]
+t0 = time.perf_counter()
+{code}
+wall = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"wall_s": wall, "peak_rss_bytes": rss, "result": float(r)}}))
+"""
+
+
+def generate(path: Path, rows: int, seed: int) -> float:
+    """Write a seeded Azure-format trace of ``rows`` requests; return the exact θ of its pairs."""
+    rng = np.random.default_rng(seed)
+    prompt = np.maximum(1, rng.lognormal(mean=6.8, sigma=0.9, size=rows)).astype(np.int64)
+    decode = np.maximum(1, rng.lognormal(mean=4.9, sigma=1.0, size=rows)).astype(np.int64)
+    gaps_us = rng.exponential(scale=1e6 / 500.0, size=rows).astype(np.int64)  # 500 req/s
+    start = dt.datetime(2024, 5, 10, 0, 0, 0)
+    stamps = pl.Series("TIMESTAMP", np.cumsum(gaps_us)).cast(pl.Duration("us")) + start
+    pl.DataFrame(
+        {
+            "TIMESTAMP": stamps.dt.strftime("%Y-%m-%d %H:%M:%S%.6f"),
+            "ContextTokens": prompt,
+            "GeneratedTokens": decode,
+        }
+    ).write_csv(path)
+    P, D = prompt.astype(np.float64), decode.astype(np.float64)
+    return float(np.sum(D * P + D * (D - 1) / 2) / np.sum(D))
+
+
+def run_case(code: str, path: Path) -> dict[str, float]:
+    """Run one case in a fresh interpreter; return its wall time, peak RSS and result."""
+    out = subprocess.run(
+        [sys.executable, "-c", _RUNNER.format(code=code), str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    """Generate the trace, time every case, write ``benchmarks/results/workload.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="afdsizer-bench-") as tmp:
+        path = Path(tmp) / "trace.csv"
+        t0 = time.perf_counter()
+        theta_exact = generate(path, args.rows, args.seed)
+        gen_s = time.perf_counter() - t0
+        size = path.stat().st_size
+        cases = {}
+        for name, code in _CASES.items():
+            runs = [run_case(code, path) for _ in range(args.repeats)]
+            best = min(runs, key=lambda r: r["wall_s"])
+            cases[name] = best
+            print(f"{name:34s} {best['wall_s']:7.2f} s  {best['peak_rss_bytes'] / 2**20:8.0f} MiB")
+    payload = {
+        "benchmark": "workload: summarise a large trace by streaming",
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+        },
+        "rows": args.rows,
+        "seed": args.seed,
+        "file_bytes": size,
+        "generate_s": gen_s,
+        "theta_exact_tokens": theta_exact,
+        "cases": cases,
+        "theta_abs_error_tokens": abs(cases["summarize_trace"]["result"] - theta_exact),
+        "ratios": {
+            "summarize_vs_read_csv_time": cases["summarize_trace"]["wall_s"]
+            / cases["baseline_polars_read_csv_mean"]["wall_s"],
+            "summarize_vs_read_csv_rss": cases["summarize_trace"]["peak_rss_bytes"]
+            / cases["baseline_polars_read_csv_mean"]["peak_rss_bytes"],
+            "summarize_vs_in_memory_rss": cases["summarize_trace"]["peak_rss_bytes"]
+            / cases["baseline_load_trace_estimate"]["peak_rss_bytes"],
+        },
+    }
+    atomic_write_text(args.out, json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
