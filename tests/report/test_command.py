@@ -99,8 +99,10 @@ def test_theta_without_trace(  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--slot-load-std", "3"], "--slot-load-std needs --theta"),
-        (["--theta", "100", "--trace", "x.csv"], "--theta excludes --trace"),
+        (["--slot-load-std", "3"], "--theta and --slot-load-std go together"),
+        (["--theta", "300"], "--theta and --slot-load-std go together"),
+        (["--theta", "1", "--slot-load-std", "1", "--tpot-ms", "0"], "--tpot-ms must be > 0 ms"),
+        (["--theta", "1", "--slot-load-std", "1", "--trace", "x.csv"], "--theta excludes --trace"),
         (["--model", "llama-3.1-70b"], "--coeffs excludes --model"),
         (["--sim-steps", "-1"], "sim_steps must be >= 0 steps, got -1"),
     ],
@@ -137,3 +139,52 @@ def test_output_is_required(run_cli) -> None:  # type: ignore[no-untyped-def]
 def test_cli_default_steps_follow_the_library() -> None:
     """The CLI's --sim-steps default is the library's (the CLI keeps its own copy for speed)."""
     assert report_command.DEFAULT_SIM_STEPS == DEFAULT_SIM_STEPS
+
+
+def test_report_agrees_with_size(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, trace_file: Path, tmp_path: Path
+) -> None:
+    """With the same options (B sized jointly under a TPOT target), report and size agree."""
+    options = [
+        "--coeffs",
+        coeffs_file,
+        "--trace",
+        trace_file,
+        "--tpot-ms",
+        "6",
+        "--kv-quantile",
+        "0.99",
+    ]
+    sized = run_cli("size", *options, "--json")
+    assert sized.exit_code == 0, sized.stderr
+    reported = run_cli("report", *options, "--sim-steps", "0", "-o", tmp_path / "r.html", "--json")
+    assert reported.exit_code == 0, reported.stderr
+    size_numbers = json.loads(sized.stdout)
+    report_numbers = json.loads(reported.stdout)["recommendation"]
+    assert size_numbers["batch_limit"] != "given"
+    assert report_numbers["step_time_s"] <= 6e-3
+    for key, value in report_numbers.items():
+        assert size_numbers[key] == value, key
+
+
+def test_bundled_trace_is_the_default(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, tmp_path: Path
+) -> None:
+    """Without --trace the report describes the bundled Azure conversation sample."""
+    out = tmp_path / "bundled.html"
+    result = run_cli(
+        "report",
+        "--coeffs",
+        coeffs_file,
+        "--batch",
+        "64",
+        "--sim-steps",
+        "500",
+        "-o",
+        out,
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    workload = parse_report(out.read_text(encoding="utf-8")).json_blocks["report-data"]["workload"]
+    assert workload["n_requests"] == 19_366
+    assert workload["source"].endswith("azure_conv_2023.csv.gz")

@@ -25,6 +25,7 @@ from afdsizer._commands._common import (
 )
 from afdsizer.errors import InputError
 
+MS_PER_S = 1e3
 DEFAULT_SIM_STEPS = 20_000
 """Simulated steps per r; kept equal to afdsizer.report.DEFAULT_SIM_STEPS (a test checks)."""
 
@@ -53,6 +54,16 @@ def report(
         int | None,
         typer.Option("--batch", help="B, slots per Attention instance (default: sized jointly)."),
     ] = None,
+    kv_quantile: Annotated[
+        float | None,
+        typer.Option(
+            "--kv-quantile", help="Quantile of a worker's KV load that must fit (as in size)."
+        ),
+    ] = None,
+    tpot_ms: Annotated[
+        float | None,
+        typer.Option("--tpot-ms", help="TPOT target: expected step time at most this many ms."),
+    ] = None,
     sim_steps: Annotated[
         int,
         typer.Option(
@@ -67,10 +78,12 @@ def report(
     from afdsizer.report import make_report
     from afdsizer.workload import bundled_trace_path, load_trace
 
-    if slot_load_std is not None and theta is None:
-        raise InputError("--slot-load-std needs --theta (σ and θ in tokens go together)")
+    if (theta is None) != (slot_load_std is None):
+        raise InputError("--theta and --slot-load-std go together (θ and σ in tokens)")
     if theta is not None and trace is not None:
         raise InputError("--theta excludes --trace; give the workload one way")
+    if tpot_ms is not None and not tpot_ms > 0:
+        raise InputError(f"--tpot-ms must be > 0 ms, got {tpot_ms!r}")
     coefficients = coefficients_from_options(
         model=model,
         hardware=hardware,
@@ -90,6 +103,8 @@ def report(
         theta_tokens=theta,
         slot_load_std_tokens=slot_load_std,
         batch=batch,
+        kv_quantile=kv_quantile,
+        tpot_target_s=None if tpot_ms is None else tpot_ms / MS_PER_S,
         sim_steps=sim_steps,
         seed=seed,
         title=title,

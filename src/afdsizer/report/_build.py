@@ -235,6 +235,10 @@ def build_report_data(
     theta_tokens: float | None = None,
     slot_load_std_tokens: float | None = None,
     batch: int | None = None,
+    kv_quantile: float | None = None,
+    tpot_target_s: float | None = None,
+    price_attn_per_h: float | None = None,
+    price_ffn_per_h: float | None = None,
     sim_steps: int = DEFAULT_SIM_STEPS,
     sim_ratios: Sequence[int] | None = None,
     seed: int = 0,
@@ -255,6 +259,10 @@ def build_report_data(
         θ and σ, tokens, when there is no trace (then nothing is simulated).
     batch : int, optional
         B, slots per Attention instance; None lets the theory choose (B, r) jointly.
+    kv_quantile, tpot_target_s, price_attn_per_h, price_ffn_per_h : float, optional
+        Passed to :func:`afdsizer.theory.recommend` when given (KV quantile that must fit, TPOT
+        target in s, hourly prices), so the report shows what ``afdsizer size`` recommends with
+        the same options.
     sim_steps : int, default :data:`DEFAULT_SIM_STEPS`
         Simulated steps per r (warm-up included); 0 skips the simulation.
     sim_ratios : sequence of int, optional
@@ -304,7 +312,20 @@ def build_report_data(
         sigma = float(slot_load_std_tokens or 0.0)
         notes.append("θ and σ were given directly: no workload histograms and no simulation.")
 
-    rec = recommend(coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch)
+    options = {
+        "kv_quantile": kv_quantile,
+        "tpot_target_s": tpot_target_s,
+        "price_attn_per_h": price_attn_per_h,
+        "price_ffn_per_h": price_ffn_per_h,
+    }
+    rec = recommend(
+        coefficients,
+        theta_tokens=theta,
+        slot_load_std_tokens=sigma,
+        batch=batch,
+        # Only the options given: recommend keeps its own defaults for the others.
+        **{k: v for k, v in options.items() if v is not None},
+    )
     summary = RecommendationSummary.from_recommendation(rec)
     B = summary.batch
     ratios = _curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
@@ -346,6 +367,10 @@ def make_report(
     theta_tokens: float | None = None,
     slot_load_std_tokens: float | None = None,
     batch: int | None = None,
+    kv_quantile: float | None = None,
+    tpot_target_s: float | None = None,
+    price_attn_per_h: float | None = None,
+    price_ffn_per_h: float | None = None,
     sim_steps: int = DEFAULT_SIM_STEPS,
     seed: int = 0,
     title: str | None = None,
@@ -366,6 +391,10 @@ def make_report(
         theta_tokens=theta_tokens,
         slot_load_std_tokens=slot_load_std_tokens,
         batch=batch,
+        kv_quantile=kv_quantile,
+        tpot_target_s=tpot_target_s,
+        price_attn_per_h=price_attn_per_h,
+        price_ffn_per_h=price_ffn_per_h,
         sim_steps=sim_steps,
         seed=seed,
         title=title,
