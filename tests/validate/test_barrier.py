@@ -76,3 +76,23 @@ def test_sample_worker_loads_rejects_zero_decode() -> None:
     """D = 0 is not a request."""
     with pytest.raises(InputError, match="D >= 1"):
         sample_worker_loads([1, 2], [1, 0], batch=2)
+
+
+def test_empirical_barrier_predicts_simulated_throughput() -> None:
+    """On the bundled conversation trace, Λ from the empirical worker-load law matches the sim."""
+    from afdsizer.sim import SimConfig, simulate
+    from afdsizer.validate import default_cases
+    from afdsizer.workload import bundled_trace_path, load_trace
+
+    trace = load_trace(bundled_trace_path("azure_conv_2023"))
+    case = next(c for c in default_cases() if c.name == "dense70b-h100-b16")
+    B = case.batch
+    loads = sample_worker_loads(trace.prompt_tokens, trace.decode_tokens, batch=B, seed=0)
+    eb = empirical_barrier(case.coefficients, loads, batch=B, r_max=30)
+    for r in (4, 20, 30):
+        config = SimConfig(ratio=r, batch=B, steps=6000, warmup_steps=1000, seed=1)
+        sim = simulate(trace.prompt_tokens, trace.decode_tokens, case.coefficients, config)
+        predicted = float(eb.throughput_per_instance[r - 1])
+        assert predicted == pytest.approx(
+            sim.throughput_per_instance, abs=4 * sim.throughput_stderr + 0.003 * predicted
+        )

@@ -30,12 +30,12 @@ TracesOpt = Annotated[
 StepsOpt = Annotated[
     int | None,
     typer.Option(
-        "--steps", help="Simulated steps per run (10% warm-up). Default 12000; quick 1500."
+        "--steps", help="Simulated steps per run (10% warm-up). Default 40000; quick 1500."
     ),
 ]
 SeedsOpt = Annotated[
     int | None,
-    typer.Option("--seeds", help="Seeds per ratio (0 … K−1, shared by all r). Default 3; quick 2."),
+    typer.Option("--seeds", help="Seeds per ratio (0 … K−1, shared by all r). Default 4; quick 2."),
 ]
 QuickOpt = Annotated[
     bool, typer.Option("--quick", help="Few steps and seeds: a smoke run in seconds.")

@@ -72,9 +72,9 @@ class ValidationSettings:
         Worker loads drawn for the empirical barrier.
     """
 
-    steps: int = 12_000
-    warmup_steps: int = 2_000
-    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int = 40_000
+    warmup_steps: int = 4_000
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
     batches: int = 10
     confidence: float = DEFAULT_CONFIDENCE
     coarse_points: int = 10
@@ -142,8 +142,68 @@ class BaselineResult:
 class CaseResult:
     """Theory against simulation for one trace × cost case (the ``validate --json`` record).
 
-    Ratios are r (Attention instances per FFN instance); throughputs are tokens/s per instance;
-    losses and errors are fractions. ``*_ci`` are (low, high) at ``confidence``.
+    Ratios are r (Attention instances per FFN instance); throughputs Λ are tokens/s per
+    instance; losses, errors and idle shares are fractions; ``*_ci`` are (low, high) intervals at
+    ``confidence``, from replicates paired across r (common random numbers, batch means).
+
+    Attributes
+    ----------
+    trace, case, description : str
+        Workload label, cost case name and how the case was made.
+    batch : int
+        B, slots per Attention worker.
+    theta_tokens, slot_load_std_tokens : float
+        θ and σ of the trace (DESIGN.md §3), tokens.
+    regime : str
+        The theory's mean-field regime: attention, communication or ffn.
+    r_theory, r_theory_mean_field : float
+        r* of the theory: Gaussian-barrier-aware (``Recommendation.r_star``) and mean field.
+    r_theory_int : int
+        The integer r the theory deploys (``Recommendation.r_int``).
+    r_attention, r_communication, r_peak : float
+        r_A, r_C, r_peak of the mean-field rule.
+    r_empirical : int
+        Best integer r under the empirical barrier (:func:`empirical_barrier`).
+    r_sim : int
+        Simulation-optimal r (largest mean simulated Λ).
+    r_sim_tied : tuple of int
+        Evaluated ratios whose paired loss CI against r_sim reaches 0.
+    rel_error : float
+        |r_theory − r_sim| / r_sim.
+    rel_error_int, rel_error_mean_field, rel_error_empirical : float
+        The same for r_theory_int, r*_mean_field and r_empirical.
+    rel_error_to_tied : float
+        Distance from r_theory to the hull of ``r_sim_tied``, over r_sim (0 inside).
+    throughput_sim_best, throughput_sim_best_ci : float, (float, float)
+        Simulated Λ(r_sim).
+    throughput_theory : float
+        Simulated Λ(r_theory_int).
+    throughput_loss, throughput_loss_ci : float, (float, float)
+        1 − Λ_sim(r_theory_int)/Λ_sim(r_sim).
+    throughput_loss_mean_field : float
+        The same at the mean-field integer r.
+    throughput_loss_empirical, throughput_loss_empirical_ci : float, (float, float)
+        The same at r_empirical.
+    knee : float or None
+        Knee of the simulated FFN idle curve (:func:`find_knee`); None if it never falls.
+    knee_at_edge : bool
+        The knee sits at the end of the evaluated range.
+    knee_theory_mean_field, knee_theory_barrier, knee_empirical : float
+        The theory's knee max(r_A, r_C): mean field, Gaussian-barrier fixed point, empirical.
+    knee_rel_error, knee_rel_error_mean_field : float or None
+        |knee_theory − knee| / knee (barrier-aware and mean field).
+    flat : bool
+        Some r farther than max(1, 10%) from r_sim simulates within 0.5% of it, or is tied.
+    meets_goal : bool
+        rel_error <= 10% and throughput_loss <= 2% (issue 6).
+    attention_idle_theory, ffn_idle_theory, idle_paid_frac_theory : float
+        Simulated idle fractions at r_theory_int; idle share of paid instance-time.
+    baselines : tuple of BaselineResult
+        1:1, the A:F <= 4 cap, and two mean-length rules without θ.
+    curve_ratios, curve_throughput, curve_throughput_ci, curve_attention_idle, curve_ffn_idle
+        The simulated curve over every evaluated r.
+    steps, seeds, replicates, confidence
+        Simulation effort: steps per run, seeds, replicates per r, interval level.
     """
 
     trace: str
