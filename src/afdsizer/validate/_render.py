@@ -141,5 +141,6 @@ def to_records(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
     for r in results:
         record = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
         record["baselines"] = [dataclasses.asdict(b) for b in r.baselines]
+        record["step_time_checks"] = [dataclasses.asdict(c) for c in r.step_time_checks]
         out.append(record)
     return out

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
-from afdsizer.validate._barrier import empirical_barrier, sample_worker_loads
+from afdsizer.validate._barrier import EmpiricalBarrier, empirical_barrier, sample_worker_loads
 from afdsizer.validate._cases import CostCase
 from afdsizer.validate._knee import find_knee
 from afdsizer.validate._sweep import DEFAULT_CONFIDENCE, RatioPoint, RatioSweep, search_best_ratio
@@ -31,6 +31,7 @@ __all__ = [
     "QUICK_SETTINGS",
     "BaselineResult",
     "CaseResult",
+    "StepTimeCheck",
     "ValidationSettings",
     "validate_case",
     "validate_cases",
@@ -139,6 +140,31 @@ class BaselineResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StepTimeCheck:
+    """E[τ] at one ratio: simulated against the Gaussian barrier and the empirical barrier.
+
+    Where the theory's r misses, this says why: r* balances the gain r/(r+1) against the growth
+    of E[τ] with r, so a model that gets E[τ](r) wrong by a growing amount moves r*.
+
+    Parameters
+    ----------
+    ratio : int
+        r.
+    sim_s : float
+        Simulated mean step time r·B/((r+1)·Λ_sim(r)) (closed loop: every slot decodes), s.
+    gaussian_s : float
+        The theory's E[τ] with worker loads Normal(B·θ, B·σ²) (DESIGN.md §4), s.
+    empirical_s : float
+        E[τ] under the empirical worker-load law (:func:`empirical_barrier`), s.
+    """
+
+    ratio: int
+    sim_s: float
+    gaussian_s: float
+    empirical_s: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class CaseResult:
     """Theory against simulation for one trace × cost case (the ``validate --json`` record).
 
@@ -200,6 +226,8 @@ class CaseResult:
         Simulated idle fractions at r_theory_int; idle share of paid instance-time.
     baselines : tuple of BaselineResult
         1:1, the A:F <= 4 cap, and two mean-length rules without θ.
+    step_time_checks : tuple of StepTimeCheck
+        E[τ] simulated vs Gaussian vs empirical at r_sim and at r_theory_int.
     curve_ratios, curve_throughput, curve_throughput_ci, curve_attention_idle, curve_ffn_idle
         The simulated curve over every evaluated r.
     steps, seeds, replicates, confidence
@@ -248,6 +276,7 @@ class CaseResult:
     ffn_idle_theory: float
     idle_paid_frac_theory: float
     baselines: tuple[BaselineResult, ...]
+    step_time_checks: tuple[StepTimeCheck, ...]
     curve_ratios: tuple[int, ...]
     curve_throughput: tuple[float, ...]
     curve_throughput_ci: tuple[tuple[float, float], ...]
@@ -324,6 +353,30 @@ def _is_flat(sweep: RatioSweep) -> bool:
     near_best = sweep.throughput_mean >= (1.0 - FLAT_TOLERANCE) * top
     tied_far = any(abs(r - best) > reach for r in sweep.tied_ratios)
     return bool(np.any(far & near_best)) or tied_far
+
+
+def _step_time_check(
+    ratio: int,
+    sweep: RatioSweep,
+    emp: EmpiricalBarrier,
+    coefficients: CostCoefficients,
+    *,
+    theta: float,
+    sigma: float,
+    batch: int,
+) -> StepTimeCheck:
+    from afdsizer.theory import expected_step_time_s
+
+    lam = float(sweep.throughput_mean[sweep.index(ratio)])
+    gaussian = expected_step_time_s(
+        coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch, ratio=ratio
+    )
+    return StepTimeCheck(
+        ratio=ratio,
+        sim_s=ratio * batch / ((ratio + 1) * lam),
+        gaussian_s=float(np.asarray(gaussian).reshape(-1)[0]),
+        empirical_s=float(emp.step_time_s[ratio - 1]),
+    )
 
 
 def _baseline(name: str, ratio: int, sweep: RatioSweep) -> BaselineResult:
@@ -408,6 +461,10 @@ def validate_case(
         confidence=settings.confidence,
     )
     r_sim = sweep.best_ratio
+    if int(sweep.ratios.max()) > int(emp.ratios[-1]):
+        # The sweep went beyond the range first computed; extend the empirical curve to match
+        # (its best ratio does not change: Λ_emp was already past its peak there).
+        emp = empirical_barrier(coefficients, loads, batch=B, r_max=int(sweep.ratios.max()))
     loss, loss_lo, loss_hi = sweep.loss(r_int)
     loss_emp, emp_lo, emp_hi = sweep.loss(emp.best_ratio)
     knee = find_knee(sweep.ratios, sweep.ffn_idle)
@@ -463,6 +520,10 @@ def validate_case(
         ffn_idle_theory=f_th,
         idle_paid_frac_theory=(r_int * a_th + f_th) / (r_int + 1),
         baselines=tuple(_baseline(n, r, sweep) for n, r in baselines.items()),
+        step_time_checks=tuple(
+            _step_time_check(ratio, sweep, emp, coefficients, theta=theta, sigma=sigma, batch=B)
+            for ratio in sorted({r_sim, r_int})
+        ),
         curve_ratios=tuple(int(r) for r in sweep.ratios),
         curve_throughput=tuple(float(x) for x in sweep.throughput_mean),
         curve_throughput_ci=tuple((float(lo), float(hi)) for lo, hi in ci),
