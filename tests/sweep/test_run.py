@@ -15,9 +15,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from polars.testing import assert_frame_equal
 
-from afdsizer.errors import InputError
+from afdsizer.errors import DataFileError, InputError
 from afdsizer.sweep import EngineError, read_results, run_sweep
 
 from ._standin import (
@@ -235,3 +236,26 @@ def test_pool_that_keeps_breaking_stops_with_engine_error(
     spec = write_spec(batch=[1, 2, 3, 4], ratio=[1, 2, 3, 4])
     with pytest.raises(EngineError, match="local worker processes died 2 times in a row"):
         run_sweep(spec, tmp_path / "o", workers=2, cell_function=always_crashing_cell)
+
+
+def test_spec_object_with_base_dir_and_progress_bar(spec_dir: Path, tmp_path: Path) -> None:
+    """A SweepSpec built in Python resolves its paths against ``base_dir``; the progress bar
+    does not change the rows."""
+    from afdsizer.sweep import SweepSpec
+
+    spec = SweepSpec(traces=["trace.csv"], coefficients=["coeffs.json"], batch=[8], ratio=[1, 2])
+    with pytest.raises(DataFileError, match=r"file 'trace\.csv' not found"):
+        run_sweep(spec, tmp_path / "o", base_dir=tmp_path / "elsewhere")
+    summary = run_sweep(
+        spec,
+        tmp_path / "o",
+        base_dir=spec_dir,
+        workers=1,
+        progress=True,
+        cell_function=standin_cell,
+    )
+    assert summary.cells_run == 2
+    yaml_path = spec_dir / "same.yaml"
+    yaml_path.write_text(yaml.safe_dump(spec.model_dump()))
+    run_sweep(yaml_path, tmp_path / "y", workers=1, cell_function=standin_cell)
+    assert_frame_equal(_comparable(tmp_path / "o"), _comparable(tmp_path / "y"))

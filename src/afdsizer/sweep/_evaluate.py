@@ -10,9 +10,11 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from afdsizer.sweep._cells import SweepCell
+from afdsizer.sweep._spec import BUNDLED_PREFIX, resolve_data_path
 from afdsizer.sweep._store import RESULT_COLUMNS
 
 if TYPE_CHECKING:
@@ -35,8 +37,9 @@ class CellTask:
     key : str
         ``cell.key``, computed once by the driver.
     trace_path : str
-        Absolute path of the cell's trace (workers read it for the simulator; on a Dask cluster
-        the path must exist on every worker).
+        Absolute path of the cell's trace on the driver. Workers read it for the simulator, so
+        on a Dask cluster it must exist at the same path on every worker (bundled traces are
+        resolved on the worker itself).
     coefficients : CostCoefficients
         The cell's resolved cost case.
     theta_tokens : float
@@ -163,7 +166,11 @@ def _sim_columns(task: CellTask, ratio: int) -> dict[str, Any]:
     from afdsizer.sim import SimConfig, simulate
 
     cell = task.cell
-    prompt_tokens, decode_tokens = _trace_arrays(task.trace_path)
+    trace_path = task.trace_path
+    if cell.trace.startswith(BUNDLED_PREFIX):
+        # Resolved here, not on the driver: a Dask worker's package may live elsewhere.
+        trace_path = str(resolve_data_path(cell.trace, Path.cwd()))
+    prompt_tokens, decode_tokens = _trace_arrays(trace_path)
     options: dict[str, Any] = {
         "ratio": ratio,
         "batch": cell.batch,
