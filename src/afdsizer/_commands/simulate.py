@@ -1,9 +1,355 @@
-"""`afdsizer simulate` (placeholder until its issue lands)."""
+"""`afdsizer simulate`: run the step-level simulator on one rA–1F bundle, or sweep r.
+
+The workload is a trace (``--trace``, default the bundled Azure conversation sample); the cost
+coefficients come from ``--coeffs``, ``--profile`` or ``--model/--hardware`` as for ``size``.
+``--ratio 16`` simulates one bundle; ``--ratio 1:32`` (or ``1:32:2``, or ``4,8,16``) sweeps r with
+common random numbers and reports the simulation-optimal r. ``--json`` prints
+:class:`afdsizer.sim.SimResult` fields (a list plus the best for a sweep).
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from afdsizer._commands._common import (
+    AttnGpusOpt,
+    CoeffsOpt,
+    DropInvalidOpt,
+    FfnGpusOpt,
+    HardwareOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    ModelOpt,
+    ProfileOpt,
+    TraceOpt,
+    coefficients_from_options,
+    emit_json,
+)
+from afdsizer.errors import InputError
+
+if TYPE_CHECKING:
+    from afdsizer.sim import SimConfig, SimResult
+
+__all__ = ["parse_ratios", "register"]
+
+_MS_PER_S = 1e3
+PROGRESS_MIN_STEPS = 500_000
+"""Show a progress bar (on a terminal) when the run(s) total at least this many steps."""
+
+RatioOpt = Annotated[
+    str,
+    typer.Option(
+        "--ratio",
+        help="r, Attention instances per FFN instance: 16, a range 1:32 (or 1:32:STEP), "
+        "or a list 4,8,16.",
+    ),
+]
+BatchOpt = Annotated[int, typer.Option("--batch", help="B, slots per Attention instance.")]
+StepsOpt = Annotated[int, typer.Option("--steps", help="Decode steps per run (warm-up included).")]
+WarmupOpt = Annotated[
+    int | None, typer.Option("--warmup", help="Warm-up steps discarded (default: 10% of steps).")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+PipelineOpt = Annotated[
+    str, typer.Option("--pipeline", help="overlapped (max), serial (sum) or microbatch.")
+]
+MicrobatchesOpt = Annotated[
+    int, typer.Option("--microbatches", help="m, microbatches per worker (--pipeline microbatch).")
+]
+LayersOpt = Annotated[
+    int, typer.Option("--layers", help="Layers the microbatch pipeline flows through.")
+]
+JitterCvOpt = Annotated[
+    float, typer.Option("--jitter-cv", help="CV of per-worker per-step Attention jitter (0: none).")
+]
+JitterDistOpt = Annotated[str, typer.Option("--jitter-dist", help="lognormal or gamma.")]
+RefillOpt = Annotated[
+    str,
+    typer.Option("--refill", help="resample (seeded draws from the trace) or replay (in order)."),
+]
+OpenLoopOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--open-loop", help="Open loop with a FIFO queue: arrivals from the trace or poisson."
+    ),
+]
+RateOpt = Annotated[
+    float | None, typer.Option("--rate", help="λ, Poisson arrival rate, requests/s.")
+]
+TimeScaleOpt = Annotated[
+    float,
+    typer.Option("--time-scale", help="Multiply trace timestamps by this (0.5: twice the rate)."),
+]
+KvCapacityOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--kv-capacity",
+        help="KV tokens per Attention instance (default: from the cost model; 0: unlimited).",
+    ),
+]
+SeriesOutOpt = Annotated[
+    Path | None,
+    typer.Option("--series-out", help="Write the per-step series to this Parquet file."),
+]
+
+
+def parse_ratios(text: str) -> list[int]:
+    """Parse ``--ratio``: ``"16"``, ``"1:32"``, ``"1:32:2"`` or ``"4,8,16"`` → list of r.
+
+    Raises
+    ------
+    InputError
+        Not one of those forms, or an r < 1, or an empty range.
+
+    Examples
+    --------
+    >>> parse_ratios("2:8:3")
+    [2, 5, 8]
+    >>> parse_ratios("4,8")
+    [4, 8]
+    """
+    raw = text.strip()
+    try:
+        if ":" in raw:
+            parts = [int(x) for x in raw.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            step = parts[2] if len(parts) == 3 else 1
+            if step < 1:
+                raise InputError(f"--ratio step must be >= 1, got {step} in {text!r}")
+            ratios = list(range(parts[0], parts[1] + 1, step))
+        else:
+            ratios = [int(x) for x in raw.split(",")]
+    except ValueError:
+        raise InputError(
+            f"--ratio must be an integer, a range LO:HI[:STEP] or a list A,B,..., got {text!r}"
+        ) from None
+    if not ratios:
+        raise InputError(f"--ratio range is empty, got {text!r}")
+    if min(ratios) < 1:
+        raise InputError(f"--ratio values must be >= 1, got {min(ratios)} in {text!r}")
+    return ratios
 
 
 def register(app: typer.Typer) -> None:
-    """Register the command(s) of this module on ``app``."""
+    """Register ``afdsizer simulate`` on ``app``."""
+    app.command("simulate")(simulate)
+
+
+def simulate(
+    ratio: RatioOpt,
+    batch: BatchOpt,
+    steps: StepsOpt = 100_000,
+    warmup: WarmupOpt = None,
+    seed: SeedOpt = 0,
+    pipeline: PipelineOpt = "overlapped",
+    microbatches: MicrobatchesOpt = 2,
+    layers: LayersOpt = 32,
+    jitter_cv: JitterCvOpt = 0.0,
+    jitter_dist: JitterDistOpt = "lognormal",
+    refill: RefillOpt = "resample",
+    open_loop: OpenLoopOpt = None,
+    rate: RateOpt = None,
+    time_scale: TimeScaleOpt = 1.0,
+    kv_capacity: KvCapacityOpt = None,
+    series_out: SeriesOutOpt = None,
+    trace: TraceOpt = None,
+    drop_invalid: DropInvalidOpt = False,
+    model: ModelOpt = None,
+    hardware: HardwareOpt = None,
+    profile: ProfileOpt = None,
+    coeffs: CoeffsOpt = None,
+    kv_dtype: KvDtypeOpt = "bf16",
+    attn_gpus: AttnGpusOpt = 1,
+    ffn_gpus: FfnGpusOpt = 1,
+    json_out: JsonOpt = False,
+) -> None:
+    """Simulate an rA–1F bundle step by step: throughput, idle time, step time and TPOT."""
+    import dataclasses
+
+    from afdsizer.sim import SimConfig, simulate, sweep_ratios
+    from afdsizer.workload import bundled_trace_path, load_trace
+
+    ratios = parse_ratios(ratio)
+    if open_loop is not None and open_loop not in ("trace", "poisson"):
+        raise InputError(f"--open-loop must be trace or poisson, got {open_loop!r}")
+    if rate is not None and open_loop != "poisson":
+        raise InputError("--rate goes with --open-loop poisson")
+    if kv_capacity is not None and kv_capacity < 0:
+        raise InputError(f"--kv-capacity must be >= 0 tokens (0: unlimited), got {kv_capacity}")
+    if series_out is not None and len(ratios) > 1:
+        raise InputError("--series-out needs a single --ratio, not a sweep")
+    config = SimConfig(
+        ratio=ratios[0],
+        batch=batch,
+        steps=steps,
+        warmup_steps=warmup,
+        seed=seed,
+        pipeline=pipeline,  # type: ignore[arg-type]  # validated by SimConfig
+        microbatches=microbatches,
+        layers=layers,
+        jitter_cv=jitter_cv,
+        jitter_dist=jitter_dist,  # type: ignore[arg-type]
+        refill=refill,  # type: ignore[arg-type]
+        arrivals=open_loop or "closed",  # type: ignore[arg-type]
+        arrival_rate_per_s=rate,
+        trace_time_scale=time_scale,
+        kv_capacity_tokens=kv_capacity or None,
+        record_series=series_out is not None,
+    )
+    coefficients = coefficients_from_options(
+        model=model,
+        hardware=hardware,
+        profile=profile,
+        coeffs=coeffs,
+        kv_dtype=kv_dtype,
+        attn_gpus=attn_gpus,
+        ffn_gpus=ffn_gpus,
+    )
+    if kv_capacity == 0:  # explicit "unlimited" overrides the cost model's capacity
+        coefficients = dataclasses.replace(coefficients, kv_capacity_tokens=None)
+    path = trace if trace is not None else bundled_trace_path()
+    loaded = load_trace(path, drop_invalid=drop_invalid)
+    if config.arrivals == "trace" and loaded.arrival_s is None:
+        raise InputError(f"{path.name} has no timestamps; use --open-loop poisson --rate λ instead")
+    arrival_s = loaded.arrival_s if config.arrivals == "trace" else None
+
+    with _Progress(steps * len(ratios)) as progress:
+        if len(ratios) == 1:
+            result = simulate(
+                loaded.prompt_tokens, loaded.decode_tokens, coefficients, config,
+                arrival_s=arrival_s, progress=progress,
+            )  # fmt: skip
+        else:
+            sweep = sweep_ratios(
+                loaded.prompt_tokens, loaded.decode_tokens, coefficients, config, ratios,
+                arrival_s=arrival_s, progress=progress,
+            )  # fmt: skip
+    if len(ratios) == 1:
+        if series_out is not None:
+            _write_series(series_out, result)
+        if json_out:
+            emit_json(result.summary())
+        else:
+            _print_one(result, config, source=f"{path.name}", coeffs_source=coefficients.source)
+    else:
+        if json_out:
+            emit_json(
+                {
+                    "results": [res.summary() for res in sweep.results],
+                    "best_ratio": sweep.best_ratio,
+                    "best": sweep.best.summary(),
+                }
+            )
+        else:
+            _print_sweep(sweep.results, sweep.best_ratio, source=path.name)
+
+
+class _Progress:
+    """Context manager yielding a progress callback (a rich bar on a terminal, else None)."""
+
+    def __init__(self, total_steps: int) -> None:
+        self._enabled = total_steps >= PROGRESS_MIN_STEPS and sys.stderr.isatty()
+        self._bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self._enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._bar = Progress(console=Console(stderr=True), transient=True)
+        self._bar.start()
+        task = self._bar.add_task("simulating", total=None)
+
+        def update(done: int, total: int) -> None:
+            self._bar.update(task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _write_series(path: Path, result: SimResult) -> None:
+    import dataclasses
+
+    import polars as pl
+
+    from afdsizer._io import atomic_path
+
+    assert result.series is not None
+    columns = {f.name: getattr(result.series, f.name) for f in dataclasses.fields(result.series)}
+    frame = pl.DataFrame(columns).with_row_index("step")
+    with atomic_path(path) as tmp:
+        frame.write_parquet(tmp)
+
+
+def _print_one(result: SimResult, config: SimConfig, *, source: str, coeffs_source: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    ms = _MS_PER_S
+    table = Table(
+        title=f"{result.ratio}A–1F bundle, B = {result.batch}, {config.pipeline}, "
+        f"{result.arrivals} loop" if result.arrivals == "closed" else
+        f"{result.ratio}A–1F bundle, B = {result.batch}, {config.pipeline}, open loop "
+        f"({result.arrivals})",
+        show_header=False,
+    )  # fmt: skip
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("throughput per instance", f"{result.throughput_per_instance:,.1f} ± "
+         f"{result.throughput_stderr:,.1f} tok/s"),
+        ("bundle tokens/s", f"{result.tokens_per_s:,.0f}"),
+        ("step time mean / p50 / p99", f"{result.step_time_mean_s * ms:.3f} / "
+         f"{result.step_time_p50_s * ms:.3f} / {result.step_time_p99_s * ms:.3f} ms"),
+        ("TPOT p50 / p99", f"{result.tpot_p50_s * ms:.3f} / {result.tpot_p99_s * ms:.3f} ms"),
+        ("Attention idle (barrier part)", f"{result.attention_idle:.1%} "
+         f"({result.barrier_idle:.1%})"),
+        ("FFN idle", f"{result.ffn_idle:.1%}"),
+        ("mean slot load", f"{result.mean_slot_load:,.1f} tokens"),
+        ("slot occupancy", f"{result.slot_occupancy:.1%}"),
+        ("completed requests", f"{result.completed_requests:,}"),
+        ("steps (after warm-up)", f"{result.steps:,} (+{result.warmup_steps:,})"),
+    ]  # fmt: skip
+    if result.arrivals != "closed":
+        rows.append(
+            ("queue delay mean / p99", f"{result.queue_delay_mean_s * ms:.2f} / "
+             f"{result.queue_delay_p99_s * ms:.2f} ms")
+        )  # fmt: skip
+        rows.append(("arrival rate", f"{result.arrival_rate_per_s:,.2f} req/s"))
+    for name, value in rows:
+        table.add_row(name, value)
+    console = Console()
+    console.print(table)
+    console.print(f"workload: {source}; cost: {coeffs_source or 'coefficients file'}")
+
+
+def _print_sweep(results: tuple[SimResult, ...], best_ratio: int, *, source: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    ms = _MS_PER_S
+    table = Table(title=f"simulated Λ(r), B = {results[0].batch} ({source})")
+    # Λ in tokens/s per instance; τ the step time and TPOT in ms.
+    for name in ("r", "Λ", "± s.e.", "τ mean", "τ p99", "A idle", "barrier", "F idle",
+                 "TPOT p99"):  # fmt: skip
+        table.add_column(name, justify="right")
+    for res in results:
+        mark = " *" if res.ratio == best_ratio else ""
+        table.add_row(
+            f"{res.ratio}{mark}", f"{res.throughput_per_instance:,.1f}",
+            f"{res.throughput_stderr:,.1f}", f"{res.step_time_mean_s * ms:.3f}",
+            f"{res.step_time_p99_s * ms:.3f}", f"{res.attention_idle:.1%}",
+            f"{res.barrier_idle:.1%}", f"{res.ffn_idle:.1%}", f"{res.tpot_p99_s * ms:.3f}",
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"simulation-optimal r = {best_ratio} (* above)")
