@@ -49,8 +49,9 @@ class SimulateSpec(_Frozen):
     ----------
     steps : int, default 2000
         Decode steps per simulation, warm-up included (as :class:`afdsizer.sim.SimConfig`).
-    warmup_steps : int, default 200
-        Leading steps discarded from the metrics; < ``steps``.
+    warmup_steps : int or None, default None
+        Leading steps discarded from the metrics, < ``steps``; None lets the simulator choose
+        (``afdsizer.sim.DEFAULT_WARMUP_FRAC`` of ``steps``).
     pipeline : list of {"overlapped", "serial", "microbatch"}, default ["overlapped"]
         Axis: how Attention, communication and FFN share a step (DESIGN.md §6).
     microbatches : list of int, default [2]
@@ -62,7 +63,7 @@ class SimulateSpec(_Frozen):
     """
 
     steps: PositiveInt = 2000
-    warmup_steps: NonNegativeInt = 200
+    warmup_steps: NonNegativeInt | None = None
     pipeline: Annotated[list[Pipeline], Field(min_length=1)] = ["overlapped"]
     microbatches: Annotated[list[Annotated[int, Field(ge=2, strict=True)]], Field(min_length=1)] = [
         2
@@ -77,7 +78,7 @@ class SimulateSpec(_Frozen):
 
     @model_validator(mode="after")
     def _warmup_inside_run(self) -> SimulateSpec:
-        if self.warmup_steps >= self.steps:
+        if self.warmup_steps is not None and self.warmup_steps >= self.steps:
             raise ValueError(
                 f"warmup_steps must be < steps ({self.steps}), got {self.warmup_steps}"
             )
