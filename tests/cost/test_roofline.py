@@ -27,6 +27,7 @@ from afdsizer.errors import InputError
 EFF = RooflineEfficiency(
     hbm_bandwidth_frac=0.8,
     gemm_flops_frac=0.7,
+    moe_flops_frac=0.2,
     attention_flops_frac=0.5,
     link_bandwidth_frac=0.8,
     attention_overhead_s_per_layer=20e-6,
@@ -83,6 +84,13 @@ def test_ffn_roofline_by_hand() -> None:
     t1 = ffn_roofline_time_s(moe, hw, [1], efficiency=EFF)[0]
     read = (2 * 3 * 4096 * 14336 + 4096 * 8) * 2
     assert t1 == pytest.approx(32 * 15e-6 + 32 * read / bw, rel=1e-12)
+    # 4096 tokens: all 8 experts are read (2.8 GB per layer, ~1 ms) but the routed grouped
+    # GEMMs at 20% of peak take ~15 ms per layer: compute binds. The router runs at GEMM rate.
+    t4k = ffn_roofline_time_s(moe, hw, [4096], efficiency=EFF)[0]
+    routed_s = 2 * 4096 * 2 * 3 * 4096 * 14336 / (989.5e12 * 0.2)
+    router_s = 2 * 4096 * 4096 * 8 / f
+    assert routed_s > 8 * 3 * 4096 * 14336 * 2 / bw
+    assert t4k == pytest.approx(32 * 15e-6 + 32 * (routed_s + router_s), rel=1e-12)
 
 
 def test_linearisation_recovers_an_affine_roofline() -> None:
@@ -96,13 +104,13 @@ def test_linearisation_recovers_an_affine_roofline() -> None:
 
 
 def test_moe_linearisation_is_close_to_exact_curve() -> None:
-    """The MoE line stays within 20% of the exact expert-counting roofline over its range."""
+    """The MoE line follows the exact expert-counting roofline (a kink where compute binds)."""
     m, hw = load_model_spec("qwen3-235b-a22b"), load_hardware_spec("h100-sxm")
     c = roofline_coefficients(m, hw, ffn_gpus=8)
     N = np.geomspace(128, 4096, 40)
     exact = ffn_roofline_time_s(m, hw, N, ffn_gpus=8)
     rel = np.abs(c.ffn_time_s(N) - exact) / exact
-    assert np.median(rel) < 0.05 and rel.max() < 0.2
+    assert np.median(rel) < 0.1 and rel.max() < 0.35
 
 
 @settings(max_examples=60, deadline=None)
