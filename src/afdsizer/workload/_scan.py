@@ -30,6 +30,7 @@ __all__ = [
     "STATUS_FAILED",
     "STATUS_INVALID",
     "STATUS_OK",
+    "FastPathError",
     "TraceScan",
     "open_scan",
 ]
@@ -68,6 +69,8 @@ class TraceScan:
     kind: FileKind
     fmt: TraceFormat
     frame: pl.LazyFrame
+    fast: bool = False
+    """Whether numeric columns are parsed by the CSV reader itself (see :func:`open_scan`)."""
 
     @property
     def has_time(self) -> bool:
@@ -80,7 +83,7 @@ class TraceScan:
         Reads that one row's raw cells again and says which column breaks which rule.
         """
         raw = (
-            _raw_frame(self.plain, self.kind, self.fmt)
+            _raw_frame(self.plain, self.kind, self.fmt, fast=False)
             .filter(pl.col(ROW) == row)
             .collect()
             .row(0, named=True)
@@ -128,8 +131,14 @@ def open_scan(
     prompt_col: str | None,
     decode_col: str | None,
     time_col: str | None,
+    fast: bool = False,
 ) -> TraceScan:
     """Recognise the format of the uncompressed file ``plain`` and build its lazy frame.
+
+    With ``fast=True`` a CSV's numeric columns are parsed as Float64 by the reader (twice as
+    fast as reading text); a cell it cannot parse makes :func:`collect` raise
+    :class:`FastPathError`, and the caller retries with ``fast=False``, which reads text and
+    names the bad cell.
 
     Raises
     ------
@@ -146,8 +155,15 @@ def open_scan(
         time_col=time_col,
         header_line=1,
     )
-    frame = _with_status(_typed(_raw_frame(plain, kind, fmt), fmt), fmt)
-    return TraceScan(plain=plain, display_name=display_name, kind=kind, fmt=fmt, frame=frame)
+    fast = fast and kind == "csv"
+    frame = _with_status(_typed(_raw_frame(plain, kind, fmt, fast=fast), fmt), fmt)
+    return TraceScan(
+        plain=plain, display_name=display_name, kind=kind, fmt=fmt, frame=frame, fast=fast
+    )
+
+
+class FastPathError(Exception):
+    """The fast (typed) CSV read hit a cell it cannot parse: retry with ``fast=False``."""
 
 
 def collect(frame: pl.LazyFrame, scan: TraceScan, *, streaming: bool) -> pl.DataFrame:
@@ -155,11 +171,33 @@ def collect(frame: pl.LazyFrame, scan: TraceScan, *, streaming: bool) -> pl.Data
     try:
         return frame.collect(engine="streaming" if streaming else "auto")
     except pl.exceptions.PolarsError as exc:
+        if scan.fast:
+            raise FastPathError from None
         raise _reader_error(scan, exc) from None
 
 
-def _raw_frame(plain: Path, kind: FileKind, fmt: TraceFormat) -> pl.LazyFrame:
-    """The needed columns as text (``__p_raw``, ``__d_raw``, ``__t_raw``) plus ``__row``."""
+def _raw_frame(plain: Path, kind: FileKind, fmt: TraceFormat, *, fast: bool) -> pl.LazyFrame:
+    """The needed columns (``__p_raw``, ``__d_raw``, ``__t_raw``) plus ``__row``.
+
+    Text, except with ``fast``: then numeric columns arrive as Float64 from the CSV reader.
+    """
+    if fast:
+        numeric = [fmt.prompt_col, fmt.decode_col]
+        if fmt.time_col is not None and fmt.time_kind in ("seconds", "milliseconds"):
+            numeric.append(fmt.time_col)
+        lf = pl.scan_csv(
+            plain,
+            infer_schema=False,
+            schema_overrides=dict.fromkeys(numeric, pl.Float64),
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        ).select(fmt.columns)
+        exprs = [
+            pl.col(fmt.prompt_col).alias(P_RAW),
+            pl.col(fmt.decode_col).alias(D_RAW),
+            (_time_cell(fmt) if fmt.time_col else pl.lit(None, pl.String)).alias(T_RAW),
+        ]
+        return lf.with_row_index(ROW).select(pl.col(ROW).cast(pl.Int64), *exprs)
     if kind == "csv":
         lf = pl.scan_csv(
             plain,
@@ -179,6 +217,13 @@ def _raw_frame(plain: Path, kind: FileKind, fmt: TraceFormat) -> pl.LazyFrame:
         (_as_text(fmt.time_col) if fmt.time_col else pl.lit(None, pl.String)).alias(T_RAW),
     ]
     return lf.select(pl.col(ROW).cast(pl.Int64), *exprs)
+
+
+def _time_cell(fmt: TraceFormat) -> pl.Expr:
+    # Numeric clocks are Float64 already; wall-clock text is stripped as on the text path.
+    assert fmt.time_col is not None
+    col = pl.col(fmt.time_col)
+    return col.str.strip_chars() if fmt.time_kind == "datetime" else col
 
 
 def _as_text(col: str) -> pl.Expr:

@@ -41,6 +41,7 @@ from afdsizer.workload._scan import (
     STATUS_INVALID,
     STATUS_OK,
     TIME_S,
+    FastPathError,
     TraceScan,
     collect,
     open_scan,
@@ -267,15 +268,26 @@ def summarize_trace(
     window_s = None if window_s is None else float(window_s)
     path = Path(path)
     with plain_file(path) as plain:
-        scan = open_scan(
-            plain, path.name, prompt_col=prompt_col, decode_col=decode_col, time_col=time_col
-        )
-        if window_s is not None and not scan.has_time:
-            raise InputError(
-                f"--window needs arrival times, but {path.name} ({scan.fmt.name} format) has none"
+        for fast in (True, False):
+            scan = open_scan(
+                plain,
+                path.name,
+                prompt_col=prompt_col,
+                decode_col=decode_col,
+                time_col=time_col,
+                fast=fast,
             )
-        shifts = _head_shifts(scan)
-        totals = _first_pass(scan, shifts)
+            if window_s is not None and not scan.has_time:
+                raise InputError(
+                    f"--window needs arrival times, but {path.name} ({scan.fmt.name} format) "
+                    "has none"
+                )
+            try:
+                shifts = _head_shifts(scan)
+                totals = _first_pass(scan, shifts)
+                break
+            except FastPathError:
+                continue  # a cell the typed reader rejects: the text path names or drops it
         n_invalid = int(totals["n_invalid"])
         if n_invalid and not drop_invalid:
             scan.raise_invalid_row(int(totals["first_invalid"]), n_invalid=n_invalid)
@@ -321,7 +333,9 @@ def _valid(scan: TraceScan) -> pl.LazyFrame:
 
 def _head_shifts(scan: TraceScan) -> dict[str, float]:
     """Rough θ, mean P and mean D from the first rows: shifts that keep streamed sums exact-ish."""
-    head = collect(_valid(scan).head(_HEAD_ROWS).select(PROMPT, DECODE), scan, streaming=False)
+    # head() before the filter, so that only the first rows are read.
+    first = scan.frame.head(_HEAD_ROWS).filter(pl.col(STATUS) == STATUS_OK)
+    head = collect(first.select(PROMPT, DECODE), scan, streaming=False)
     if head.height == 0:
         return {"theta": 0.0, "p": 0.0, "d": 0.0}
     P = head.get_column(PROMPT).to_numpy()

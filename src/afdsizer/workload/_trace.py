@@ -22,6 +22,7 @@ from afdsizer.workload._scan import (
     STATUS_INVALID,
     STATUS_OK,
     TIME_S,
+    FastPathError,
     collect,
     open_scan,
 )
@@ -195,19 +196,28 @@ def load_trace(
     (19366, 'azure')
     """
     path = Path(path)
+    columns = {"prompt_col": prompt_col, "decode_col": decode_col, "time_col": time_col}
     with plain_file(path) as plain:
-        scan = open_scan(
-            plain, path.name, prompt_col=prompt_col, decode_col=decode_col, time_col=time_col
-        )
-        df = collect(scan.frame.select(ROW, PROMPT, DECODE, TIME_S, STATUS), scan, streaming=False)
-        status = df.get_column(STATUS).to_numpy()
-        invalid = status == STATUS_INVALID
-        n_invalid = int(np.count_nonzero(invalid))
-        if n_invalid and not drop_invalid:
-            first_row = int(df.get_column(ROW).to_numpy()[np.flatnonzero(invalid)[0]])
-            scan.raise_invalid_row(first_row, n_invalid=n_invalid)
-        keep = df.filter(pl.col(STATUS) == STATUS_OK)
-        n_failed = int(np.count_nonzero(status == STATUS_FAILED))
+        try:
+            return _load(plain, path, columns, drop_invalid=drop_invalid, fast=True)
+        except FastPathError:
+            # A cell the typed CSV reader cannot parse: read text, which names it or drops it.
+            return _load(plain, path, columns, drop_invalid=drop_invalid, fast=False)
+
+
+def _load(
+    plain: Path, path: Path, columns: dict[str, str | None], *, drop_invalid: bool, fast: bool
+) -> Trace:
+    scan = open_scan(plain, path.name, fast=fast, **columns)
+    df = collect(scan.frame.select(ROW, PROMPT, DECODE, TIME_S, STATUS), scan, streaming=False)
+    status = df.get_column(STATUS).to_numpy()
+    invalid = status == STATUS_INVALID
+    n_invalid = int(np.count_nonzero(invalid))
+    if n_invalid and not drop_invalid:
+        first_row = int(df.get_column(ROW).to_numpy()[np.flatnonzero(invalid)[0]])
+        scan.raise_invalid_row(first_row, n_invalid=n_invalid)
+    keep = df.filter(pl.col(STATUS) == STATUS_OK)
+    n_failed = int(np.count_nonzero(status == STATUS_FAILED))
     if keep.height == 0:
         raise TraceError(
             f"{path.name} line 2: no valid requests ({n_invalid} malformed, {n_failed} failed "
