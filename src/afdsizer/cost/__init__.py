@@ -5,9 +5,13 @@ least-squares calibration on measured kernel tables, and the optional PyTorch pr
 """
 
 from afdsizer.cost._api import cost_coefficients, load_coefficients
+from afdsizer.cost._calibrate import CalibrationResult, calibrate, write_profile
 from afdsizer.cost._coefficients import COEFFICIENT_KEYS, CostCoefficients
+from afdsizer.cost._fit import CostFitter
 from afdsizer.cost._hardware import HARDWARE_PRESETS, HardwareSpec, load_hardware_spec
 from afdsizer.cost._model import KV_DTYPE_BYTES, MODEL_PRESETS, ModelSpec, load_model_spec
+from afdsizer.cost._profile_csv import PROFILE_COLUMNS, read_profile_csv, write_profile_csv
+from afdsizer.cost._profiler import profile_model
 from afdsizer.cost._roofline import (
     DEFAULT_FFN_TOKENS_RANGE,
     RooflineEfficiency,
@@ -15,6 +19,7 @@ from afdsizer.cost._roofline import (
     kv_capacity_tokens,
     roofline_coefficients,
 )
+from afdsizer.cost._silicon import StepMeasurements, read_silicon
 
 __all__ = [
     "COEFFICIENT_KEYS",
@@ -22,15 +27,25 @@ __all__ = [
     "HARDWARE_PRESETS",
     "KV_DTYPE_BYTES",
     "MODEL_PRESETS",
+    "PROFILE_COLUMNS",
+    "CalibrationResult",
     "CostCoefficients",
+    "CostFitter",
     "HardwareSpec",
     "ModelSpec",
     "RooflineEfficiency",
+    "StepMeasurements",
+    "calibrate",
     "cost_coefficients",
     "ffn_roofline_time_s",
     "kv_capacity_tokens",
     "load_coefficients",
     "load_hardware_spec",
     "load_model_spec",
+    "profile_model",
+    "read_profile_csv",
+    "read_silicon",
     "roofline_coefficients",
+    "write_profile",
+    "write_profile_csv",
 ]
