@@ -48,7 +48,7 @@ _BASE_GRID: dict[str, Any] = {
 
 
 def _grids(sim_steps: int) -> dict[str, dict[str, Any]]:
-    theory = {**_BASE_GRID, "ratio": ["auto", *range(1, 16)]}  # 2·4·4·16 = 512 cells
+    theory = {**_BASE_GRID, "ratio": ["auto", *range(1, 32)]}  # 2·4·4·32 = 1024 cells
     sim = {
         **_BASE_GRID,
         "ratio": ["auto", 1, 2, 4],
@@ -82,7 +82,7 @@ def main() -> None:
     """Time every grid on every engine; write ``benchmarks/results/sweep.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--sim-steps", type=int, default=20_000)
+    parser.add_argument("--sim-steps", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
