@@ -202,6 +202,13 @@ def test_config_file_errors(tmp_path: pytest.TempPathFactory) -> None:
     bad.write_text("{not json")
     with pytest.raises(DataFileError, match=r"not JSON \(line 1, column 2\)"):
         load_model_spec(bad)
+    folder = base / "hf_model"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps({"num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2,
+                    "intermediate_size": 16, "vocab_size": 4})
+    )  # fmt: skip
+    assert load_model_spec(folder).kv_bytes_per_token() == 2 * 2 * 4 * 2 * 2
     partial = base / "partial.json"
     partial.write_text(json.dumps({"hidden_size": 8, "num_attention_heads": 2, "vocab_size": 4}))
     with pytest.raises(InputError, match=r"num_hidden_layers must be an integer >= 1 \(.*partial"):

@@ -77,7 +77,7 @@ class CalibrationResult:
         out.update(
             model=self.model,
             device=self.device,
-            silicon_or_csv=self.source,
+            measured_from=self.source,
             kv_dtype=self.kv_dtype,
             attn_gpus=self.attn_gpus,
             ffn_gpus=self.ffn_gpus,

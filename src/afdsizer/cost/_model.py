@@ -356,7 +356,7 @@ class ModelSpec:
 
 
 def load_model_spec(model: str | Path) -> ModelSpec:
-    """Resolve ``model``: a preset name (:data:`MODEL_PRESETS`) or a path to a config.json.
+    """Resolve ``model``: a preset name (:data:`MODEL_PRESETS`), a config.json or its folder.
 
     Raises
     ------
@@ -372,6 +372,8 @@ def load_model_spec(model: str | Path) -> ModelSpec:
     """
     text = str(model)
     path = Path(text)
+    if path.is_dir():  # a downloaded Hugging Face model folder
+        path = path / "config.json"
     if text in MODEL_PRESETS or not (path.suffix == ".json" or path.exists()):
         return ModelSpec.from_preset(text)
     try:
