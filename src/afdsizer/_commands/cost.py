@@ -49,7 +49,6 @@ ProfileCsvOpt = Annotated[
     Path | None, typer.Option("--profile-csv", help="CSV written by `afdsizer profile`.")
 ]
 KernelOpt = Annotated[str | None, typer.Option(help="kernel_source filter (default: busiest).")]
-RangeOpt = Annotated[str | None, typer.Option(help="Fitted range LOW:HIGH.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -211,10 +210,19 @@ def calibrate(
     gemm_dtype: Annotated[
         str | None, typer.Option(help="GEMM/MoE dtype: bfloat16, fp8, fp8_block.")
     ] = None,
-    batch_range: RangeOpt = None,
-    context_range: RangeOpt = None,
-    ffn_range: RangeOpt = None,
-    comm_range: RangeOpt = None,
+    batch_range: Annotated[
+        str | None, typer.Option(help="Attention batch B fitted, LOW:HIGH (default 16:256).")
+    ] = None,
+    context_range: Annotated[
+        str | None,
+        typer.Option(help="KV tokens per request fitted, LOW:HIGH (default 256:32768)."),
+    ] = None,
+    ffn_range: Annotated[
+        str | None, typer.Option(help="FFN tokens N = r·B fitted, LOW:HIGH (default 128:4096).")
+    ] = None,
+    comm_range: Annotated[
+        str | None, typer.Option(help="Communication batch B fitted, LOW:HIGH (default 8:512).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit the coefficients to measured kernel tables or a profile CSV; write profile.yaml."""
