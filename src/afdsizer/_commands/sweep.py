@@ -31,7 +31,8 @@ def sweep(
         str | None,
         typer.Option(
             "--scheduler",
-            help="Dask scheduler address tcp://HOST:PORT (needs afdsizer[dask]); "
+            # The backslash keeps rich markup from eating "[dask]".
+            help="Dask scheduler address tcp://HOST:PORT (needs afdsizer\\[dask]); "
             "default: local processes.",
         ),
     ] = None,
