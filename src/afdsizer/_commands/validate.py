@@ -148,7 +148,14 @@ def _print_tables(results: Sequence[CaseResult]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from afdsizer.validate import BASELINE_COLUMNS, TABLE_COLUMNS, baseline_rows, result_rows
+    from afdsizer.validate import (
+        BASELINE_COLUMNS,
+        STEP_TIME_COLUMNS,
+        TABLE_COLUMNS,
+        baseline_rows,
+        result_rows,
+        step_time_rows,
+    )
 
     console = Console()
     summary = Table(title="Theory vs simulation (loss = 1 − Λ_sim(r_theory)/Λ_sim(r_sim))")
@@ -163,3 +170,9 @@ def _print_tables(results: Sequence[CaseResult]) -> None:
     for row in baseline_rows(results):
         idle.add_row(*row)
     console.print(idle)
+    check = Table(title="E[τ]: simulated vs Gaussian barrier vs empirical barrier")
+    for col in STEP_TIME_COLUMNS:
+        check.add_column(col)
+    for row in step_time_rows(results):
+        check.add_row(*row)
+    console.print(check)

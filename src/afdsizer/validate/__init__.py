@@ -16,10 +16,12 @@ from afdsizer.validate._cases import CostCase, ModelShape, default_cases, roofli
 from afdsizer.validate._knee import Knee, find_knee
 from afdsizer.validate._render import (
     BASELINE_COLUMNS,
+    STEP_TIME_COLUMNS,
     TABLE_COLUMNS,
     baseline_rows,
     result_rows,
     results_markdown,
+    step_time_rows,
     to_records,
 )
 from afdsizer.validate._run import (
@@ -47,6 +49,7 @@ __all__ = [
     "GOAL_REL_ERROR",
     "GOAL_THROUGHPUT_LOSS",
     "QUICK_SETTINGS",
+    "STEP_TIME_COLUMNS",
     "STRESS_TRACE_NAME",
     "TABLE_COLUMNS",
     "BaselineResult",
@@ -69,6 +72,7 @@ __all__ = [
     "roofline_case",
     "sample_worker_loads",
     "search_best_ratio",
+    "step_time_rows",
     "sweep_ratios",
     "synthetic_long_context",
     "to_records",

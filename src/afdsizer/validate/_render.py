@@ -11,10 +11,12 @@ from afdsizer.validate._run import CaseResult
 
 __all__ = [
     "BASELINE_COLUMNS",
+    "STEP_TIME_COLUMNS",
     "TABLE_COLUMNS",
     "baseline_rows",
     "result_rows",
     "results_markdown",
+    "step_time_rows",
     "to_records",
 ]
 
@@ -119,6 +121,36 @@ def baseline_rows(results: Sequence[CaseResult]) -> list[tuple[str, ...]]:
     return rows
 
 
+STEP_TIME_COLUMNS = (
+    "trace",
+    "case",
+    "r",
+    "E[τ] sim ms [CI]",
+    "Gaussian ms (err %)",
+    "empirical ms (err %)",
+)
+"""Column headers of the E[τ] check (why a ratio misses)."""
+
+
+def step_time_rows(results: Sequence[CaseResult]) -> list[tuple[str, ...]]:
+    """E[τ] simulated vs Gaussian vs empirical barrier, :data:`STEP_TIME_COLUMNS` order."""
+    rows: list[tuple[str, ...]] = []
+    for r in results:
+        for c in r.step_time_checks:
+            lo, hi = c.sim_ci_s
+            rows.append(
+                (
+                    r.trace,
+                    r.case,
+                    str(c.ratio),
+                    f"{1e3 * c.sim_s:.3f} [{1e3 * lo:.3f}, {1e3 * hi:.3f}]",
+                    f"{1e3 * c.gaussian_s:.3f} ({100 * (c.gaussian_s / c.sim_s - 1):+.2f})",
+                    f"{1e3 * c.empirical_s:.3f} ({100 * (c.empirical_s / c.sim_s - 1):+.2f})",
+                )
+            )
+    return rows
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -126,11 +158,13 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def results_markdown(results: Sequence[CaseResult]) -> str:
-    """The two tables (summary, idle time vs baselines) as GitHub markdown."""
+    """The three tables (summary, idle time vs baselines, E[τ] check) as GitHub markdown."""
     return (
         _md_table(TABLE_COLUMNS, result_rows(results))
         + "\n\n"
         + _md_table(BASELINE_COLUMNS, baseline_rows(results))
+        + "\n\n"
+        + _md_table(STEP_TIME_COLUMNS, step_time_rows(results))
         + "\n"
     )
 

@@ -152,6 +152,8 @@ class StepTimeCheck:
         r.
     sim_s : float
         Simulated mean step time r·B/((r+1)·Λ_sim(r)) (closed loop: every slot decodes), s.
+    sim_ci_s : tuple of float
+        Its confidence interval (from the CI of Λ_sim(r)), s.
     gaussian_s : float
         The theory's E[τ] with worker loads Normal(B·θ, B·σ²) (DESIGN.md §4), s.
     empirical_s : float
@@ -160,6 +162,7 @@ class StepTimeCheck:
 
     ratio: int
     sim_s: float
+    sim_ci_s: tuple[float, float]
     gaussian_s: float
     empirical_s: float
 
@@ -367,13 +370,17 @@ def _step_time_check(
 ) -> StepTimeCheck:
     from afdsizer.theory import expected_step_time_s
 
-    lam = float(sweep.throughput_mean[sweep.index(ratio)])
+    i = sweep.index(ratio)
+    lam = float(sweep.throughput_mean[i])
+    lam_lo, lam_hi = (float(x) for x in sweep.throughput_ci[i])
+    scale = ratio * batch / (ratio + 1)
     gaussian = expected_step_time_s(
         coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch, ratio=ratio
     )
     return StepTimeCheck(
         ratio=ratio,
-        sim_s=ratio * batch / ((ratio + 1) * lam),
+        sim_s=scale / lam,
+        sim_ci_s=(scale / lam_hi, scale / lam_lo if lam_lo > 0 else math.inf),
         gaussian_s=float(np.asarray(gaussian).reshape(-1)[0]),
         empirical_s=float(emp.step_time_s[ratio - 1]),
     )
