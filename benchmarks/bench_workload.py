@@ -2,7 +2,7 @@
 
 Generates a seeded Azure-format CSV (TIMESTAMP, ContextTokens, GeneratedTokens) in a temporary
 directory (never in the repository), then runs each case in a fresh subprocess so that its peak
-resident memory (``ru_maxrss``) is its own:
+resident memory (``VmHWM`` in /proc/self/status) is its own:
 
 - ``summarize_trace``: the streaming summary (validation, θ sums, exact percentiles, clock);
 - ``summarize_trace --window 10min``: the same plus the second, per-window pass;
@@ -58,13 +58,15 @@ _CASES = {
 }
 
 _RUNNER = """
-import json, resource, sys, time
+import json, sys, time
 PATH, BURST = sys.argv[1], sys.argv[2]
 {setup}
 t0 = time.perf_counter()
 {code}
 wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: ru_maxrss survives fork+exec and would report the parent's peak.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+rss = int(hwm.split()[1]) * 1024
 print(json.dumps({{"wall_s": wall, "peak_rss_bytes": rss, "result": float(r)}}))
 """
 
@@ -152,7 +154,7 @@ def main() -> None:
         "cases": cases,
         "theta_abs_error_tokens": abs(cases["summarize_trace"]["result"] - theta_exact),
         "notes": (
-            "peak_rss_bytes is ru_maxrss of a fresh interpreter; it includes the pages of the "
+            "peak_rss_bytes is VmHWM of a fresh interpreter; it includes the pages of the "
             "memory-mapped input file that the reader touched (file_bytes) and the interpreter "
             "with numpy/polars imported"
         ),

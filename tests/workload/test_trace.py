@@ -375,3 +375,19 @@ def test_property_random_bytes(
     assert message.startswith(f"r{suffix}")
     assert re.search(r"\b(line|row) \d+", message)
     assert "\n" not in message
+
+
+def test_quoted_field_spanning_lines_keeps_line_numbers_true(tmp_path: Path) -> None:
+    """A quoted cell that spans two lines shifts later rows: the error names the true line."""
+    path = tmp_path / "q.csv"
+    path.write_text('p,d\n"1",2\n"3\n",4\n5,x\n')
+    with pytest.raises(TraceError, match=r"q\.csv line 5, column 'd'"):
+        load_trace(path, prompt_col="p", decode_col="d")
+
+
+def test_unclosed_quote_names_its_line(tmp_path: Path) -> None:
+    """An unclosed quote is reported at the line where the broken record starts."""
+    path = tmp_path / "q.csv"
+    path.write_text('p,d\n1,2\n"1,2\n3,4\n')
+    with pytest.raises(TraceError, match=r"q\.csv line 3, columns p, d: a quoted field is not"):
+        load_trace(path, prompt_col="p", decode_col="d")

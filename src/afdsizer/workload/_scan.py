@@ -8,6 +8,7 @@ status code; loaders keep ``STATUS_OK`` rows, drop the others with ``drop_invali
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = [
     "STATUS_OK",
     "FastPathError",
     "TraceScan",
+    "collect",
+    "collect_all",
     "open_scan",
 ]
 
@@ -117,8 +120,7 @@ class TraceScan:
     def location(self, row: int) -> str:
         """Name data row ``row`` (0-based) as the file and its 1-based line (header = line 1)."""
         if self.kind == "csv":
-            # polars keeps blank lines as (null) rows, so data row k sits on line k + 2.
-            return f"{self.display_name} line {row + 2}"
+            return f"{self.display_name} line {_csv_line_of_record(self.plain, row)}"
         if self.kind == "jsonl":
             return f"{self.display_name} line {_jsonl_line_of_record(self.plain, row)}"
         return f"{self.display_name} row {row + 1}"
@@ -170,6 +172,18 @@ def collect(frame: pl.LazyFrame, scan: TraceScan, *, streaming: bool) -> pl.Data
     """Collect ``frame``, turning reader failures into a :class:`TraceError` with a location."""
     try:
         return frame.collect(engine="streaming" if streaming else "auto")
+    except pl.exceptions.PolarsError as exc:
+        if scan.fast:
+            raise FastPathError from None
+        raise _reader_error(scan, exc) from None
+
+
+def collect_all(
+    frames: list[pl.LazyFrame], scan: TraceScan, *, streaming: bool
+) -> list[pl.DataFrame]:
+    """Collect several queries over the same scan together (polars shares the file read)."""
+    try:
+        return pl.collect_all(frames, engine="streaming" if streaming else "auto")
     except pl.exceptions.PolarsError as exc:
         if scan.fast:
             raise FastPathError from None
@@ -311,6 +325,51 @@ def _show(text: str | None) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
+def _csv_multiline_record(plain: Path) -> int | None:
+    """Start line of the first CSV record that spans lines (an unclosed quote), if any."""
+    with plain.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        start = 1
+        try:
+            for _ in reader:
+                if reader.line_num > start:
+                    return start
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
+
+
+def _has_quote(plain: Path) -> bool:
+    with plain.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            if b'"' in chunk:
+                return True
+    return False
+
+
+def _csv_line_of_record(plain: Path, record: int) -> int:
+    """1-based file line where CSV data record ``record`` (0-based) starts.
+
+    polars keeps blank lines as (null) rows, so without quoted fields record k sits on line
+    k + 2. A quoted field may span lines; then Python's csv module counts the physical lines
+    (only on this error path, since it is slow).
+    """
+    if not _has_quote(plain):
+        return record + 2
+    with plain.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        start = 1
+        try:
+            for index, _ in enumerate(reader, start=-1):  # index -1 is the header
+                if index == record:
+                    return start
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return start
+
+
 def _jsonl_line_of_record(plain: Path, record: int) -> int:
     """1-based file line of JSON record ``record`` (0-based): blank lines hold no record."""
     seen = -1
@@ -353,6 +412,13 @@ def _reader_error(scan: TraceScan, exc: BaseException) -> TraceError:
                         )
     lines = str(exc).strip().splitlines()
     detail = " ".join((lines[0] if lines else type(exc).__name__).split())[:160]
+    if scan.kind == "csv":
+        line = _csv_multiline_record(scan.plain)
+        if line is not None:
+            return TraceError(
+                f"{scan.display_name} line {line}, columns {', '.join(scan.fmt.columns)}: "
+                f"a quoted field is not closed on its line ({detail})"
+            )
     return TraceError(
         f"{scan.display_name} line ?, columns {', '.join(scan.fmt.columns)}: "
         f"the {scan.kind} reader failed ({detail})"

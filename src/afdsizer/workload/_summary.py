@@ -44,6 +44,7 @@ from afdsizer.workload._scan import (
     FastPathError,
     TraceScan,
     collect,
+    collect_all,
     open_scan,
 )
 
@@ -284,7 +285,7 @@ def summarize_trace(
                 )
             try:
                 shifts = _head_shifts(scan)
-                totals = _first_pass(scan, shifts)
+                totals, grouped = _one_pass(scan, shifts, window_s)
                 break
             except FastPathError:
                 continue  # a cell the typed reader rejects: the text path names or drops it
@@ -302,11 +303,12 @@ def summarize_trace(
         )
         t_first = totals["t_min"]
         windows: tuple[WindowSummary, ...] = ()
-        if window_s is not None and t_first is not None:
-            windows = _windows(scan, shifts["theta"], float(t_first), window_s, totals, confidence)
+        if window_s is not None and grouped is not None and t_first is not None:
+            windows = _window_summaries(grouped, shifts, totals, window_s, confidence)
         if ci == "bootstrap":
+            offset_s = shifts["t0"] - float(t_first or 0.0)  # window origin since first request
             overall, windows = _bootstrap(
-                scan, overall, windows, float(t_first or 0.0), window_s, n_bootstrap, seed
+                scan, overall, windows, (shifts["t0"], offset_s), window_s, n_bootstrap, seed
             )
     span = None if t_first is None else float(totals["t_max"]) - float(t_first)
     return TraceSummary(
@@ -332,20 +334,41 @@ def _valid(scan: TraceScan) -> pl.LazyFrame:
 
 
 def _head_shifts(scan: TraceScan) -> dict[str, float]:
-    """Rough θ, mean P and mean D from the first rows: shifts that keep streamed sums exact-ish."""
+    """From the first rows: rough θ, mean P, mean D (shifts that keep the streamed sums
+    accurate) and the earliest arrival ``t0`` (the origin of the time windows)."""
     # head() before the filter, so that only the first rows are read.
     first = scan.frame.head(_HEAD_ROWS).filter(pl.col(STATUS) == STATUS_OK)
-    head = collect(first.select(PROMPT, DECODE), scan, streaming=False)
+    head = collect(first.select(PROMPT, DECODE, TIME_S), scan, streaming=False)
     if head.height == 0:
-        return {"theta": 0.0, "p": 0.0, "d": 0.0}
+        return {"theta": 0.0, "p": 0.0, "d": 0.0, "t0": 0.0}
     P = head.get_column(PROMPT).to_numpy()
     D = head.get_column(DECODE).to_numpy()
     theta = float(np.sum(D * (P + (D - 1.0) / 2.0)) / np.sum(D))
-    return {"theta": theta, "p": float(P.mean()), "d": float(D.mean())}
+    t0 = head.get_column(TIME_S).min()
+    return {
+        "theta": theta,
+        "p": float(P.mean()),
+        "d": float(D.mean()),
+        "t0": float(t0) if isinstance(t0, int | float) else 0.0,
+    }
 
 
-def _first_pass(scan: TraceScan, shifts: dict[str, float]) -> dict[str, Any]:
-    """One streaming pass: counts, the first invalid row, θ sums, moments, percentiles, clock."""
+def _one_pass(
+    scan: TraceScan, shifts: dict[str, float], window_s: float | None
+) -> tuple[dict[str, Any], pl.DataFrame | None]:
+    """One streaming pass over the file: the whole-trace aggregates and, with ``window_s``, the
+    θ sums per window (both queries share the scan through ``collect_all``)."""
+    queries = [_totals_query(scan, shifts)]
+    if window_s is not None:
+        queries.append(_window_query(scan, shifts, window_s))
+    frames = collect_all(queries, scan, streaming=True)
+    totals = frames[0].row(0, named=True)
+    totals["p_shift"], totals["d_shift"] = shifts["p"], shifts["d"]
+    return totals, (frames[1] if window_s is not None else None)
+
+
+def _totals_query(scan: TraceScan, shifts: dict[str, float]) -> pl.LazyFrame:
+    """Counts, the first invalid row, θ sums, moments, percentiles and the clock's range."""
     ok = pl.col(STATUS) == STATUS_OK
     frame = scan.frame.with_columns(
         pl.when(ok).then(pl.col(PROMPT)).alias(PROMPT),
@@ -377,9 +400,59 @@ def _first_pass(scan: TraceScan, shifts: dict[str, float]) -> dict[str, Any]:
             pl.col(col).quantile(q / 100, interpolation="linear").alias(f"{key}_q{q}")
             for q in PERCENTILES
         ]
-    out = collect(frame.select(exprs), scan, streaming=True).row(0, named=True)
-    out["p_shift"], out["d_shift"] = shifts["p"], shifts["d"]
-    return out
+    return frame.select(exprs)
+
+
+def _window_index(origin_s: float, window_s: float) -> pl.Expr:
+    return ((pl.col(TIME_S) - origin_s) / window_s).floor().cast(pl.Int64).alias("window")
+
+
+def _window_query(scan: TraceScan, shifts: dict[str, float], window_s: float) -> pl.LazyFrame:
+    """θ sums per window of ``window_s`` counted from the origin ``t0`` (see _head_shifts)."""
+    return (
+        _valid(scan)
+        .group_by(_window_index(shifts["t0"], window_s))
+        .agg(
+            *slot_load_sum_exprs(PROMPT, DECODE, shift_tokens=shifts["theta"]),
+            pl.col(PROMPT).mean().alias("p_mean"),
+        )
+        .sort("window")
+    )
+
+
+def _window_summaries(
+    grouped: pl.DataFrame,
+    shifts: dict[str, float],
+    totals: dict[str, Any],
+    window_s: float,
+    confidence: float,
+) -> tuple[WindowSummary, ...]:
+    """WindowSummary per non-empty window, with times in seconds since the first request.
+
+    The origin t0 is the earliest arrival among the first rows: the first request itself when
+    the file is in time order (earlier stragglers get windows before it, at negative times).
+    """
+    t_first = float(totals["t_min"])
+    end_of_trace_s = float(totals["t_max"]) - t_first
+    out = []
+    for row in grouped.iter_rows(named=True):
+        start = shifts["t0"] - t_first + row["window"] * window_s
+        covered = min(start + window_s, end_of_trace_s) - max(start, 0.0)
+        n = int(row["n"])
+        out.append(
+            WindowSummary(
+                start_s=start,
+                end_s=start + window_s,
+                rows=n,
+                mean_prompt_tokens=float(row["p_mean"]),
+                mean_decode_tokens=float(row["sum_d"]) / n,
+                arrival_rate_per_s=n / covered if covered > 0 else None,
+                slot_load=estimate_from_sums(
+                    sums_from_row(row, shift_tokens=shifts["theta"]), confidence=confidence
+                ),
+            )
+        )
+    return tuple(out)
 
 
 def _length_stats(totals: dict[str, Any], key: str) -> LengthStats:
@@ -403,61 +476,18 @@ def _corr(totals: dict[str, Any]) -> float:
     return max(-1.0, min(1.0, cov / math.sqrt(var_p * var_d)))
 
 
-def _window_index(t_first: float, window_s: float) -> pl.Expr:
-    return ((pl.col(TIME_S) - t_first) / window_s).floor().cast(pl.Int64).alias("window")
-
-
-def _windows(
-    scan: TraceScan,
-    shift: float,
-    t_first: float,
-    window_s: float,
-    totals: dict[str, Any],
-    confidence: float,
-) -> tuple[WindowSummary, ...]:
-    """Second streaming pass: the θ sums per window of ``window_s`` from the first arrival."""
-    span_s = float(totals["t_max"]) - t_first
-    grouped = (
-        _valid(scan)
-        .group_by(_window_index(t_first, window_s))
-        .agg(
-            *slot_load_sum_exprs(PROMPT, DECODE, shift_tokens=shift),
-            pl.col(PROMPT).mean().alias("p_mean"),
-        )
-        .sort("window")
-    )
-    out = []
-    for row in collect(grouped, scan, streaming=True).iter_rows(named=True):
-        start = row["window"] * window_s
-        covered = min(start + window_s, span_s) - start
-        n = int(row["n"])
-        out.append(
-            WindowSummary(
-                start_s=start,
-                end_s=start + window_s,
-                rows=n,
-                mean_prompt_tokens=float(row["p_mean"]),
-                mean_decode_tokens=float(row["sum_d"]) / n,
-                arrival_rate_per_s=n / covered if covered > 0 else None,
-                slot_load=estimate_from_sums(
-                    sums_from_row(row, shift_tokens=shift), confidence=confidence
-                ),
-            )
-        )
-    return tuple(out)
-
-
 def _bootstrap(
     scan: TraceScan,
     overall: SlotLoadEstimate,
     windows: tuple[WindowSummary, ...],
-    t_first: float,
+    origin: tuple[float, float],
     window_s: float | None,
     n_bootstrap: int,
     seed: int,
 ) -> tuple[SlotLoadEstimate, tuple[WindowSummary, ...]]:
     """Replace the delta intervals by seeded bootstrap ones (loads the valid pairs in memory)."""
-    cols = [PROMPT, DECODE] + ([_window_index(t_first, window_s)] if window_s else [])
+    origin_s, offset_s = origin  # window origin: absolute clock, and since the first request
+    cols = [PROMPT, DECODE] + ([_window_index(origin_s, window_s)] if window_s else [])
     df = collect(_valid(scan).select(cols), scan, streaming=True)
     P = df.get_column(PROMPT).to_numpy()
     D = df.get_column(DECODE).to_numpy()
@@ -487,7 +517,7 @@ def _bootstrap(
             mean_prompt_tokens=w.mean_prompt_tokens,
             mean_decode_tokens=w.mean_decode_tokens,
             arrival_rate_per_s=w.arrival_rate_per_s,
-            slot_load=boot(index == round(w.start_s / window_s), ss),
+            slot_load=boot(index == round((w.start_s - offset_s) / window_s), ss),
         )
         for w, ss in zip(windows, seeds[1:], strict=True)
     )
