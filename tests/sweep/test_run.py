@@ -190,6 +190,7 @@ def _unknown_column(task: object) -> dict[str, float]:
     [
         ({"workers": 0}, "--workers must be >= 1, got 0"),
         ({"scheduler": "localhost:8786"}, "--scheduler must be an address like tcp://HOST:PORT"),
+        ({"scheduler": "tcp://h:1", "workers": 2}, "--workers is for local runs"),
     ],
 )
 def test_bad_engine_options(

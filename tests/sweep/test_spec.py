@@ -41,7 +41,11 @@ def test_bundled_trace_name_resolves(write_spec: Callable[..., Path]) -> None:
         ({"traces": None}, InputError, "missing key 'traces'"),
         ({"batch": [64, 0]}, InputError, "batch[1]: Input should be greater than 0, got 0"),
         ({"batch": [64, 64]}, InputError, "axis batch lists 64 twice"),
-        ({"ratio": [2, "max"]}, InputError, "ratio[1]"),
+        (
+            {"ratio": [2, "max"]},
+            InputError,
+            "ratio[1]: Input should be a valid integer or Input should be 'auto', got 'max'",
+        ),
         ({"simulate": {"jitter_cv": [-0.1]}}, InputError, "simulate.jitter_cv[0]"),
         ({"simulate": {"pipeline": ["fast"]}}, InputError, "simulate.pipeline[0]"),
         (

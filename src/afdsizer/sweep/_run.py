@@ -196,7 +196,7 @@ def run_sweep(
     scheduler : str, optional
         Dask scheduler address (``tcp://HOST:PORT``); default runs on local processes.
     workers : int, optional
-        Local processes (default: the CPU count); 1 runs in this process. Not used with Dask.
+        Local processes (default: the CPU count); 1 runs in this process. Not with ``scheduler``.
     progress : bool, default False
         Show a rich progress bar on stderr.
     cell_function : CellFunction, default evaluate_cell
@@ -230,6 +230,8 @@ def run_sweep(
         spec, base = load_spec(spec)
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
+    if scheduler is not None and workers is not None:
+        raise InputError("--workers is for local runs; with --scheduler the cluster has its own")
     if scheduler is not None and "://" not in scheduler:
         raise InputError(f"--scheduler must be an address like tcp://HOST:PORT, got {scheduler!r}")
     n_workers = workers or os.cpu_count() or 1

@@ -179,25 +179,38 @@ def resolve_data_path(entry: str, base_dir: Path) -> Path:
     return path
 
 
+def _clean_loc(loc: tuple[Any, ...]) -> str:
+    """``("ratio", 1, "constrained-int")`` → ``"ratio[1]"``: keys and indices, not union tags."""
+    parts = [
+        f"[{p}]" if isinstance(p, int) else str(p)
+        for p in loc
+        if isinstance(p, int) or str(p).isidentifier()
+    ]
+    return ".".join(parts).replace(".[", "[")
+
+
 def _first_error(exc: ValidationError, source: str) -> str:
-    """One line from a pydantic error: where (key path), what, the value received."""
-    errors = exc.errors(include_url=False)
-    err = errors[0]
-    loc = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in err["loc"]).replace(
-        ".[", "["
-    )
-    msg = err["msg"]
+    """One line from a pydantic error: where (key path), what, the value received.
+
+    Errors at the same place (the branches of ``int | "auto"``, say) are one problem.
+    """
+    by_loc: dict[str, list[Any]] = {}
+    for err in exc.errors(include_url=False):
+        by_loc.setdefault(_clean_loc(err["loc"]), []).append(err)
+    loc, errs = next(iter(by_loc.items()))
+    err = errs[0]
     if err["type"] == "extra_forbidden":
         text = f"unknown key {loc!r}"
     elif err["type"] == "missing":
         text = f"missing key {loc!r}"
     else:
+        msg = " or ".join(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in errs))
         value = err.get("input")
         where = f"{loc}: " if loc else ""
         # A rule spanning several keys already says what it got; its input is a whole mapping.
         got = "" if isinstance(value, dict) else f", got {value!r}"
-        text = f"{where}{msg.removeprefix('Value error, ')}{got}"
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        text = f"{where}{msg}{got}"
+    more = f" (and {len(by_loc) - 1} more problem(s))" if len(by_loc) > 1 else ""
     return f"sweep spec {source}: {text}{more}"
 
 
