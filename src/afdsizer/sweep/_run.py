@@ -27,6 +27,9 @@ _FLUSH_INTERVAL_S = 30.0
 mid-way keeps what finished more than this long ago."""
 _MAX_CELLS_PER_TASK_THEORY = 32
 """Theory-only cells take about a millisecond: group them so the engine overhead stays small."""
+_DASK_BATCHING_WORKERS = 8
+"""Dask batches are sized as for this many workers (the cluster's size is known only later);
+it sets only how cells are grouped, never what they compute."""
 _MAX_CELLS_PER_TASK_SIM = 2
 """Simulated cells are long enough alone; small batches keep the interrupt loss small."""
 
@@ -162,11 +165,8 @@ def _batches(tasks: Sequence[CellTask], workers: int) -> Iterator[list[CellTask]
     keep every worker busy (about four per worker)."""
     if not tasks:
         return
-    cap = (
-        _MAX_CELLS_PER_TASK_SIM
-        if any(t.cell.simulate for t in tasks)
-        else (_MAX_CELLS_PER_TASK_THEORY)
-    )
+    simulated = any(t.cell.simulate for t in tasks)
+    cap = _MAX_CELLS_PER_TASK_SIM if simulated else _MAX_CELLS_PER_TASK_THEORY
     size = max(1, min(cap, math.ceil(len(tasks) / (4 * workers))))
     for start in range(0, len(tasks), size):
         yield list(tasks[start : start + size])
@@ -243,7 +243,8 @@ def run_sweep(
 
     if scheduler is not None:
         engine, engine_workers = "dask", None
-        rows_iter = iter_dask(_batches(todo, 8), cell_function, scheduler=scheduler)
+        batches = _batches(todo, _DASK_BATCHING_WORKERS)
+        rows_iter = iter_dask(batches, cell_function, scheduler=scheduler)
     else:
         engine, engine_workers = "local", n_workers
         rows_iter = iter_local(_batches(todo, n_workers), cell_function, workers=n_workers)
