@@ -14,13 +14,19 @@ from hypothesis import strategies as st
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
 from afdsizer.report import (
+    DEFAULT_SIM_STEPS,
     REGIMES,
     ReportData,
+    auto_sim_steps,
     build_report_data,
     sim_ratios_around,
     theta_windows,
 )
-from afdsizer.report._build import MIN_WINDOW_REQUESTS
+from afdsizer.report._build import (
+    MIN_AUTO_SIM_STEPS,
+    MIN_WINDOW_REQUESTS,
+    SIM_SLOT_STEP_BUDGET,
+)
 from afdsizer.theory import recommend
 from afdsizer.workload import Trace
 
@@ -76,6 +82,21 @@ def test_sim_ratios_around_properties(r_int: int) -> None:
     picks = sim_ratios_around(r_int)
     assert picks.min() >= 1 and r_int in picks
     assert np.all(np.diff(picks) > 0)
+
+
+@given(
+    ratios=st.lists(st.integers(1, 5000), min_size=1, max_size=8),
+    batch=st.integers(1, 20_000),
+)
+def test_auto_sim_steps_respects_the_budget(ratios: list[int], batch: int) -> None:
+    """Automatic steps stay in [MIN, DEFAULT]; inside that range the budget holds exactly."""
+    steps = auto_sim_steps(ratios, batch)
+    assert MIN_AUTO_SIM_STEPS <= steps <= DEFAULT_SIM_STEPS
+    work = steps * batch * sum(ratios)
+    if MIN_AUTO_SIM_STEPS < steps < DEFAULT_SIM_STEPS:
+        assert work <= SIM_SLOT_STEP_BUDGET < work + batch * sum(ratios)
+    elif steps == DEFAULT_SIM_STEPS:
+        assert work <= SIM_SLOT_STEP_BUDGET
 
 
 def test_sim_ratios_around_rejects_zero() -> None:

@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 from _report_html import parse_report
 
-from afdsizer._commands import report as report_command
 from afdsizer.cost import CostCoefficients
-from afdsizer.report import DEFAULT_SIM_STEPS
 from afdsizer.theory import recommend
 from afdsizer.workload import estimate_slot_load, load_trace
 
@@ -134,11 +132,6 @@ def test_missing_trace_file(  # type: ignore[no-untyped-def]
 def test_output_is_required(run_cli) -> None:  # type: ignore[no-untyped-def]
     """Without -o typer reports a usage error (exit 2)."""
     assert run_cli("report").exit_code == 2
-
-
-def test_cli_default_steps_follow_the_library() -> None:
-    """The CLI's --sim-steps default is the library's (the CLI keeps its own copy for speed)."""
-    assert report_command.DEFAULT_SIM_STEPS == DEFAULT_SIM_STEPS
 
 
 def test_report_agrees_with_size(  # type: ignore[no-untyped-def]

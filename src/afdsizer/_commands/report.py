@@ -26,8 +26,6 @@ from afdsizer._commands._common import (
 from afdsizer.errors import InputError
 
 MS_PER_S = 1e3
-DEFAULT_SIM_STEPS = 20_000
-"""Simulated steps per r; kept equal to afdsizer.report.DEFAULT_SIM_STEPS (a test checks)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -65,11 +63,13 @@ def report(
         typer.Option("--tpot-ms", help="TPOT target: expected step time at most this many ms."),
     ] = None,
     sim_steps: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--sim-steps", help="Simulated steps per r near the optimum (0: no simulation)."
+            "--sim-steps",
+            help="Simulated steps per r near the optimum (default: automatic, at most 20000, "
+            "fewer for huge bundles; 0: no simulation).",
         ),
-    ] = DEFAULT_SIM_STEPS,
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every simulation.")] = 0,
     title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
     json_out: JsonOpt = False,

@@ -7,6 +7,7 @@ the numbers behind each figure embedded as JSON.
 
 from afdsizer.report._build import (
     DEFAULT_SIM_STEPS,
+    auto_sim_steps,
     build_report_data,
     make_report,
     sim_ratios_around,
@@ -36,6 +37,7 @@ __all__ = [
     "SimPoints",
     "ThetaWindows",
     "WorkloadSummary",
+    "auto_sim_steps",
     "build_figures",
     "build_report_data",
     "make_report",

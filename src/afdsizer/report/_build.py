@@ -43,6 +43,7 @@ from afdsizer.workload import Trace, estimate_slot_load
 
 __all__ = [
     "DEFAULT_SIM_STEPS",
+    "auto_sim_steps",
     "build_report_data",
     "make_report",
     "sim_ratios_around",
@@ -50,7 +51,15 @@ __all__ = [
 ]
 
 DEFAULT_SIM_STEPS = 20_000
-"""Simulated decode steps per r (the simulator's warm-up included)."""
+"""Most simulated decode steps per r when the count is automatic (warm-up included)."""
+MIN_AUTO_SIM_STEPS = 2_000
+"""Fewest simulated steps per r when the count is automatic."""
+SIM_SLOT_STEP_BUDGET = 2e9
+"""Automatic step count: Σ over simulated r of steps·r·B stays below this many slot-steps.
+
+The simulator's cost grows with the slots in the bundle (r·B) through the completions per step;
+about 4e8 slot-steps take a second on one core, so a report stays within seconds even at r·B in
+the hundreds of thousands."""
 SIM_RATIO_FACTORS = (0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
 """Simulated r values are the recommended integer r times these factors, rounded."""
 CURVE_SPAN = 2.5
@@ -81,6 +90,36 @@ def sim_ratios_around(r_int: int) -> npt.NDArray[np.int64]:
         raise InputError(f"r_int must be >= 1, got {r_int}")
     picks = {max(1, round(r_int * f)) for f in SIM_RATIO_FACTORS}
     return np.array(sorted(picks), dtype=np.int64)
+
+
+def auto_sim_steps(ratios: Sequence[int], batch: int) -> int:
+    """Steps per simulated r so that the whole sweep stays within the work budget.
+
+    Parameters
+    ----------
+    ratios : sequence of int
+        The r values to simulate.
+    batch : int
+        B, slots per Attention instance.
+
+    Returns
+    -------
+    int
+        ``SIM_SLOT_STEP_BUDGET / (B·Σr)`` clipped to [:data:`MIN_AUTO_SIM_STEPS`,
+        :data:`DEFAULT_SIM_STEPS`].
+
+    Examples
+    --------
+    >>> auto_sim_steps([6, 8, 10], batch=256)
+    20000
+    >>> auto_sim_steps([500, 1000], batch=128)
+    10416
+    """
+    slots = batch * sum(int(r) for r in ratios)
+    if slots < 1:
+        raise InputError(f"need at least one slot to simulate, got B = {batch}, r = {ratios!r}")
+    steps = int(SIM_SLOT_STEP_BUDGET // slots)
+    return min(DEFAULT_SIM_STEPS, max(MIN_AUTO_SIM_STEPS, steps))
 
 
 def theta_windows(
@@ -239,7 +278,7 @@ def build_report_data(
     tpot_target_s: float | None = None,
     price_attn_per_h: float | None = None,
     price_ffn_per_h: float | None = None,
-    sim_steps: int = DEFAULT_SIM_STEPS,
+    sim_steps: int | None = None,
     sim_ratios: Sequence[int] | None = None,
     seed: int = 0,
     regime_map: bool = True,
@@ -263,8 +302,9 @@ def build_report_data(
         Passed to :func:`afdsizer.theory.recommend` when given (KV quantile that must fit, TPOT
         target in s, hourly prices), so the report shows what ``afdsizer size`` recommends with
         the same options.
-    sim_steps : int, default :data:`DEFAULT_SIM_STEPS`
-        Simulated steps per r (warm-up included); 0 skips the simulation.
+    sim_steps : int, optional
+        Simulated steps per r (warm-up included); 0 skips the simulation; None picks
+        :func:`auto_sim_steps` (at most :data:`DEFAULT_SIM_STEPS`, fewer for huge bundles).
     sim_ratios : sequence of int, optional
         r values to simulate; default :func:`sim_ratios_around` the recommended r.
     seed : int, default 0
@@ -287,7 +327,7 @@ def build_report_data(
     """
     if (trace is None) == (theta_tokens is None):
         raise InputError("give either a trace or theta_tokens (θ, tokens), not both or neither")
-    if sim_steps < 0:
+    if sim_steps is not None and sim_steps < 0:
         raise InputError(f"sim_steps must be >= 0 steps, got {sim_steps}")
     notes: list[str] = []
     workload: WorkloadSummary | None = None
@@ -333,13 +373,14 @@ def build_report_data(
         coefficients, theta_tokens=theta, sigma_tokens=sigma, batch=B, ratios=ratios
     )
     sim: SimPoints | None = None
-    if trace is not None and sim_steps > 0:
+    if trace is not None and sim_steps != 0:
         picks = (
             sim_ratios_around(summary.r_int)
             if sim_ratios is None
             else np.array(sorted(set(sim_ratios)), dtype=np.int64)
         )
-        sim = _sim_points(trace, coefficients, batch=B, ratios=picks, steps=sim_steps, seed=seed)
+        steps = auto_sim_steps(picks.tolist(), B) if sim_steps is None else sim_steps
+        sim = _sim_points(trace, coefficients, batch=B, ratios=picks, steps=steps, seed=seed)
     elif trace is not None:
         notes.append("Simulation skipped (sim_steps = 0).")
     grid = (
@@ -371,7 +412,7 @@ def make_report(
     tpot_target_s: float | None = None,
     price_attn_per_h: float | None = None,
     price_ffn_per_h: float | None = None,
-    sim_steps: int = DEFAULT_SIM_STEPS,
+    sim_steps: int | None = None,
     seed: int = 0,
     title: str | None = None,
 ) -> tuple[Path, ReportData]:

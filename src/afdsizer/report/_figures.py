@@ -160,7 +160,13 @@ def _throughput_figure(data: ReportData) -> FigureBlock:
         title="Throughput per instance Λ(r)",
         caption=(
             f"Λ(r) = r·B/((r+1)·E[τ]) at B = {rec.batch}. The barrier-aware curve waits for the "
-            "slowest of r Attention workers; simulated points share one seed across r."
+            "slowest of r Attention workers"
+            + (
+                "."
+                if sim is None
+                else f"; simulated points ({sim.steps:,} steps each) share seed {sim.seed} "
+                "across r, error bars are 95% intervals."
+            )
         ),
         svg=figure_to_inline_svg(figure, prefix="fig-throughput"),
         data=payload,
