@@ -161,3 +161,20 @@ def test_user_text_cannot_break_the_page(standin_data: ReportData) -> None:
     assert payload["title"] == payload["workload"]["source"] == payload["notes"][0] == NASTY_TEXT
     assert set(page.script_types) == {"application/json"}
     assert "<b>" not in html
+
+
+def test_zero_length_prompts_are_counted_not_drawn(standin_data: ReportData) -> None:
+    """P = 0 cannot sit on a log axis: such requests are counted beside the histogram."""
+    workload = standin_data.workload
+    assert workload is not None
+    prompt = workload.prompt_tokens.copy()
+    prompt[:7] = 0
+    data = dataclasses.replace(
+        standin_data,
+        workload=dataclasses.replace(workload, prompt_tokens=prompt, windows=None),
+        regime_map=None,
+        sim=None,
+    )
+    hist = parse_report(render_report(data)).json_blocks["fig-workload-data"]["prompt"]
+    assert hist["below_first_edge"] == 7
+    assert sum(hist["counts"]) == prompt.size - 7
