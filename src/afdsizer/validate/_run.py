@@ -426,6 +426,23 @@ def validate_case(
     Returns
     -------
     CaseResult
+
+    Raises
+    ------
+    InputError
+        Bad lengths (from the workload estimator) or a case the simulator refuses.
+
+    Examples
+    --------
+    Fixed lengths (σ = 0) in the FFN-bound regime: the peak r = √(α_F/(β_F·B)) = √40 ≈ 6.3.
+
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-7, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=2e-2, beta_ffn_s_per_token=1.25e-4)
+    >>> case = CostCase(name="toy", coefficients=c, batch=4, description="doc")
+    >>> quick = ValidationSettings(steps=200, warmup_steps=20, seeds=(0,), batches=2)
+    >>> res = validate_case("fixed", [100] * 10, [1] * 10, case, settings=quick)
+    >>> res.regime, res.r_sim, res.r_theory_int, res.throughput_loss
+    ('ffn', 6, 6, 0.0)
     """
     from afdsizer.workload import estimate_slot_load
 
