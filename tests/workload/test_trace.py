@@ -391,3 +391,18 @@ def test_unclosed_quote_names_its_line(tmp_path: Path) -> None:
     path.write_text('p,d\n1,2\n"1,2\n3,4\n')
     with pytest.raises(TraceError, match=r"q\.csv line 3, columns p, d: a quoted field is not"):
         load_trace(path, prompt_col="p", decode_col="d")
+
+
+@pytest.mark.parametrize("zone", [None, "UTC"])
+def test_parquet_with_typed_datetime_clock(tmp_path: Path, zone: str | None) -> None:
+    """An Azure trace stored as Parquet with a typed (zoned or naive) clock reads like the CSV."""
+    csv_path = require_shared(TRACES / "azure_llm_2023/AzureLLMInferenceTrace_code.csv")
+    df = pl.read_csv(csv_path, try_parse_dates=True)
+    assert isinstance(df.schema["TIMESTAMP"], pl.Datetime)
+    path = tmp_path / "az.parquet"
+    df.with_columns(pl.col("TIMESTAMP").dt.replace_time_zone(zone)).write_parquet(path)
+    from_parquet, from_csv = load_trace(path), load_trace(csv_path)
+    assert from_parquet.trace_format == "azure"
+    assert from_parquet.arrival_s is not None and from_csv.arrival_s is not None
+    assert np.allclose(from_parquet.arrival_s, from_csv.arrival_s, rtol=0, atol=1e-6)
+    assert np.array_equal(from_parquet.decode_tokens, from_csv.decode_tokens)

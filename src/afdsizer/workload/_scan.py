@@ -9,6 +9,7 @@ status code; loaders keep ``STATUS_OK`` rows, drop the others with ``drop_invali
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,9 @@ def open_scan(
         header_line=1,
     )
     fast = fast and kind == "csv"
+    if kind == "parquet" and fmt.time_col is not None and _native_clock(plain, fmt.time_col):
+        # A typed Parquet datetime column is read as seconds since the epoch (_raw_frame).
+        fmt = dataclasses.replace(fmt, time_kind="seconds")
     frame = _with_status(_typed(_raw_frame(plain, kind, fmt, fast=fast), fmt), fmt)
     return TraceScan(
         plain=plain, display_name=display_name, kind=kind, fmt=fmt, frame=frame, fast=fast
@@ -224,13 +228,25 @@ def _raw_frame(plain: Path, kind: FileKind, fmt: TraceFormat, *, fast: bool) -> 
         lf = pl.scan_ndjson(plain, schema=dict.fromkeys(fmt.columns, pl.String))
     else:
         lf = pl.scan_parquet(plain)
+    time_text = pl.lit(None, pl.String)
+    if fmt.time_col is not None:
+        time_text = _as_text(fmt.time_col)
+        if kind == "parquet" and _native_clock(plain, fmt.time_col):
+            epoch_s = pl.col(fmt.time_col).dt.epoch("us").cast(pl.Float64) / 1e6
+            time_text = epoch_s.cast(pl.String)
     lf = lf.select(fmt.columns).with_row_index(ROW)
     exprs = [
         _as_text(fmt.prompt_col).alias(P_RAW),
         _as_text(fmt.decode_col).alias(D_RAW),
-        (_as_text(fmt.time_col) if fmt.time_col else pl.lit(None, pl.String)).alias(T_RAW),
+        time_text.alias(T_RAW),
     ]
     return lf.select(pl.col(ROW).cast(pl.Int64), *exprs)
+
+
+def _native_clock(plain: Path, col: str) -> bool:
+    """Whether Parquet column ``col`` is a typed datetime (any unit, with or without zone)."""
+    dtype = pl.read_parquet_schema(plain).get(col)
+    return isinstance(dtype, pl.Datetime)
 
 
 def _time_cell(fmt: TraceFormat) -> pl.Expr:
