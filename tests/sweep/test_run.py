@@ -257,6 +257,6 @@ def test_spec_object_with_base_dir_and_progress_bar(spec_dir: Path, tmp_path: Pa
     )
     assert summary.cells_run == 2
     yaml_path = spec_dir / "same.yaml"
-    yaml_path.write_text(yaml.safe_dump(spec.model_dump()))
+    yaml_path.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
     run_sweep(yaml_path, tmp_path / "y", workers=1, cell_function=standin_cell)
     assert_frame_equal(_comparable(tmp_path / "o"), _comparable(tmp_path / "y"))

@@ -24,11 +24,12 @@ BUNDLED_PREFIX = "bundled:"
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Microbatches = Annotated[int, Field(ge=2, strict=True)]
 Pipeline = Literal["overlapped", "serial", "microbatch"]
 Refill = Literal["resample", "replay"]
 
 
-def _unique(name: str, values: list[Any]) -> list[Any]:
+def _unique(name: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
     """Reject an axis listing the same value twice (it would make duplicate cells)."""
     seen: set[Any] = set()
     for value in values:
@@ -64,16 +65,14 @@ class SimulateSpec(_Frozen):
 
     steps: PositiveInt = 2000
     warmup_steps: NonNegativeInt | None = None
-    pipeline: Annotated[list[Pipeline], Field(min_length=1)] = ["overlapped"]
-    microbatches: Annotated[list[Annotated[int, Field(ge=2, strict=True)]], Field(min_length=1)] = [
-        2
-    ]
-    jitter_cv: Annotated[list[NonNegativeFloat], Field(min_length=1)] = [0.0]
-    refill: Annotated[list[Refill], Field(min_length=1)] = ["resample"]
+    pipeline: Annotated[tuple[Pipeline, ...], Field(min_length=1)] = ("overlapped",)
+    microbatches: Annotated[tuple[Microbatches, ...], Field(min_length=1)] = (2,)
+    jitter_cv: Annotated[tuple[NonNegativeFloat, ...], Field(min_length=1)] = (0.0,)
+    refill: Annotated[tuple[Refill, ...], Field(min_length=1)] = ("resample",)
 
     @field_validator("pipeline", "microbatches", "jitter_cv", "refill")
     @classmethod
-    def _no_duplicates(cls, values: list[Any], info: Any) -> list[Any]:
+    def _no_duplicates(cls, values: tuple[Any, ...], info: Any) -> tuple[Any, ...]:
         return _unique(f"simulate.{info.field_name}", values)
 
     @model_validator(mode="after")
@@ -87,6 +86,8 @@ class SimulateSpec(_Frozen):
 
 class SweepSpec(_Frozen):
     """A grid of sizing cells: traces × cost cases × B × r × seeds × simulator options.
+
+    Axes are YAML lists, held as tuples so that a validated spec is immutable throughout.
 
     Every cell gets the theory (``afdsizer.theory``); cells also get a simulation when
     ``simulate`` is given. Cost cases are every ``models`` × ``hardware`` pair (roofline presets or
@@ -117,16 +118,16 @@ class SweepSpec(_Frozen):
         Cells per Parquet part file: at most this many finished cells are held in memory.
     """
 
-    traces: Annotated[list[str], Field(min_length=1)]
-    models: list[str] = []
-    hardware: list[str] = []
-    coefficients: list[str] = []
+    traces: Annotated[tuple[str, ...], Field(min_length=1)]
+    models: tuple[str, ...] = ()
+    hardware: tuple[str, ...] = ()
+    coefficients: tuple[str, ...] = ()
     kv_dtype: Literal["bf16", "fp8"] = "bf16"
     attn_gpus: PositiveInt = 1
     ffn_gpus: PositiveInt = 1
-    batch: Annotated[list[PositiveInt], Field(min_length=1)]
-    ratio: Annotated[list[PositiveInt | Literal["auto"]], Field(min_length=1)] = ["auto"]
-    seeds: Annotated[list[NonNegativeInt], Field(min_length=1)] = [0]
+    batch: Annotated[tuple[PositiveInt, ...], Field(min_length=1)]
+    ratio: Annotated[tuple[PositiveInt | Literal["auto"], ...], Field(min_length=1)] = ("auto",)
+    seeds: Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)] = (0,)
     simulate: SimulateSpec | None = None
     chunk_cells: PositiveInt = 64
 
@@ -134,7 +135,7 @@ class SweepSpec(_Frozen):
         "traces", "models", "hardware", "coefficients", "batch", "ratio", "seeds", mode="after"
     )
     @classmethod
-    def _no_duplicates(cls, values: list[Any], info: Any) -> list[Any]:
+    def _no_duplicates(cls, values: tuple[Any, ...], info: Any) -> tuple[Any, ...]:
         return _unique(str(info.field_name), values)
 
     @model_validator(mode="after")
@@ -189,6 +190,12 @@ def _clean_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts).replace(".[", "[")
 
 
+def _user_words(msg: str) -> str:
+    """Pydantic's message in the spec's terms: axes are YAML lists (held as tuples)."""
+    msg = msg.removeprefix("Value error, ")
+    return msg.replace("valid tuple", "list").replace("Tuple should", "List should")
+
+
 def _first_error(exc: ValidationError, source: str) -> str:
     """One line from a pydantic error: where (key path), what, the value received.
 
@@ -204,7 +211,7 @@ def _first_error(exc: ValidationError, source: str) -> str:
     elif err["type"] == "missing":
         text = f"missing key {loc!r}"
     else:
-        msg = " or ".join(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in errs))
+        msg = " or ".join(dict.fromkeys(_user_words(e["msg"]) for e in errs))
         value = err.get("input")
         where = f"{loc}: " if loc else ""
         # A rule spanning several keys already says what it got; its input is a whole mapping.
