@@ -9,10 +9,18 @@ from afdsizer.report import RatioCurves
 
 
 def mean_field_curves(
-    coefficients: CostCoefficients, *, batch: int, theta_tokens: float, r_max: int
+    coefficients: CostCoefficients,
+    *,
+    batch: int,
+    theta_tokens: float,
+    r_max: int = 0,
+    ratios: np.ndarray | None = None,
 ) -> RatioCurves:
-    """Mean-field Λ(r) from DESIGN.md §4 written out by hand (no barrier: both curves equal)."""
-    r = np.arange(1, r_max + 1, dtype=np.float64)
+    """Mean-field Λ(r) from DESIGN.md §4 written out by hand (no barrier: both curves equal).
+
+    At ``ratios`` when given, else at r = 1 … r_max.
+    """
+    r = np.arange(1, r_max + 1, dtype=np.float64) if ratios is None else np.asarray(ratios)
     c = coefficients
     t_a = np.full_like(r, c.alpha_attn_s + c.beta_attn_s_per_token * batch * theta_tokens)
     t_c = np.full_like(r, coefficients.comm_time_s(batch))

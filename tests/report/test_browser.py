@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from afdsizer.report import ReportData, write_report
-
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -67,9 +65,10 @@ def test_console_messages_are_detected(tmp_path: Path) -> None:
     assert any("afdsizer-marker" in line for line in lines), run.stderr[-2000:]
 
 
-def test_report_renders_without_console_errors(standin_data: ReportData, tmp_path: Path) -> None:
+def test_report_renders_without_console_errors(standin_html: str, tmp_path: Path) -> None:
     """Chromium shows the report with no console message and a screenshot that is not blank."""
-    page = write_report(tmp_path / "report.html", standin_data)
+    page = tmp_path / "report.html"
+    page.write_text(standin_html, encoding="utf-8")
     shot = tmp_path / "report.png"
     run = _chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1100,2400")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -85,9 +84,10 @@ def test_report_renders_without_console_errors(standin_data: ReportData, tmp_pat
     assert colours > 20, colours
 
 
-def test_browser_dom_holds_every_figure(standin_data: ReportData, tmp_path: Path) -> None:
+def test_browser_dom_holds_every_figure(standin_html: str, tmp_path: Path) -> None:
     """The DOM Chromium builds has each figure as an SVG element with drawn content."""
-    page = write_report(tmp_path / "report.html", standin_data)
+    page = tmp_path / "report.html"
+    page.write_text(standin_html, encoding="utf-8")
     run = _chromium(page, tmp_path, "--dump-dom")
     assert run.returncode == 0, run.stderr[-2000:]
     dom = run.stdout

@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_SIM_STEPS",
     "auto_sim_steps",
     "build_report_data",
+    "curve_ratios",
     "make_report",
     "sim_ratios_around",
     "theta_windows",
@@ -64,8 +65,10 @@ SIM_RATIO_FACTORS = (0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
 """Simulated r values are the recommended integer r times these factors, rounded."""
 CURVE_SPAN = 2.5
 """The theory curves run from r = 1 to this many times the largest r of interest."""
+CURVE_FINE_POINTS = 241
+"""Evenly spaced (real) r values on the theory curves."""
 CURVE_MAX_POINTS = 400
-"""At most this many r values on the theory curves (integers, thinned when r* is large)."""
+"""Every integer r is added to the curves up to this r_max."""
 MIN_WINDOW_REQUESTS = 30
 """A time window with fewer requests gets no θ (its CI would be meaningless)."""
 DEFAULT_WINDOWS = 12
@@ -174,10 +177,23 @@ def theta_windows(
     )
 
 
-def _curve_ratios(r_of_interest: float) -> npt.NDArray[np.float64]:
+def curve_ratios(r_of_interest: float) -> npt.NDArray[np.float64]:
+    """The r values of the theory curves: a fine real grid plus every integer (when few).
+
+    The formulas accept real r, so the curves are drawn smooth; the integers (deployable r)
+    are kept as grid points so the curve can be read off exactly where it matters.
+
+    Examples
+    --------
+    >>> r = curve_ratios(4.0)
+    >>> float(r[0]), float(r[-1]), bool(np.isin(np.arange(1, 11), r).all())
+    (1.0, 10.0, True)
+    """
     r_max = max(8, math.ceil(CURVE_SPAN * r_of_interest))
-    ratios = np.unique(np.round(np.linspace(1, r_max, min(r_max, CURVE_MAX_POINTS))))
-    return ratios.astype(np.float64)
+    grid = np.linspace(1.0, r_max, CURVE_FINE_POINTS)
+    if r_max <= CURVE_MAX_POINTS:
+        grid = np.concatenate([grid, np.arange(1, r_max + 1, dtype=np.float64)])
+    return np.asarray(np.unique(grid), dtype=np.float64)
 
 
 def _theory_curves(
@@ -368,7 +384,7 @@ def build_report_data(
     )
     summary = RecommendationSummary.from_recommendation(rec)
     B = summary.batch
-    ratios = _curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
+    ratios = curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
     curves = _theory_curves(
         coefficients, theta_tokens=theta, sigma_tokens=sigma, batch=B, ratios=ratios
     )

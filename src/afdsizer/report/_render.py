@@ -164,7 +164,10 @@ def render_report(data: ReportData) -> str:
         for block in build_figures(data)
     ]
     rec = data.recommendation
-    source = data.workload.source if data.workload is not None else "θ and σ given directly"
+    # The page header names the trace file only; report-data keeps the full source.
+    source = (
+        Path(data.workload.source).name if data.workload is not None else "θ and σ given directly"
+    )
     subtitle = (
         f"{rec.r_int} Attention instances per FFN instance at B = {rec.batch}, "
         f"{rec.regime}-bound · workload: {source} · cost: {data.coefficients.source or 'given'}"
