@@ -406,3 +406,20 @@ def test_parquet_with_typed_datetime_clock(tmp_path: Path, zone: str | None) -> 
     assert from_parquet.arrival_s is not None and from_csv.arrival_s is not None
     assert np.allclose(from_parquet.arrival_s, from_csv.arrival_s, rtol=0, atol=1e-6)
     assert np.array_equal(from_parquet.decode_tokens, from_csv.decode_tokens)
+
+
+def test_azure_2024_clock_with_utc_offset(tmp_path: Path) -> None:
+    """Azure 2024 stamps carry a UTC offset; offsets are honoured (seconds since the first)."""
+    path = tmp_path / "az24.csv"
+    path.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2024-05-10 00:00:00.009930+00:00,100,5\n"
+        "2024-05-10 02:00:01.509930+02:00,200,6\n"
+        "2024-05-10 00:00:03.009930+00:00,300,7\n"
+    )
+    trace = load_trace(path)
+    assert trace.arrival_s is not None
+    assert trace.arrival_s == pytest.approx([0.0, 1.5, 3.0], abs=1e-9)
+    path.write_text(path.read_text().replace("+02:00", ""))
+    with pytest.raises(TraceError, match=r"az24\.csv line 3, column 'TIMESTAMP'"):
+        load_trace(path)

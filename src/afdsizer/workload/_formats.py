@@ -23,6 +23,8 @@ import polars as pl
 from afdsizer.errors import DataFileError, InputError, TraceError
 
 __all__ = [
+    "DATETIME_FORMAT",
+    "DATETIME_FORMAT_ZONED",
     "KNOWN_FORMATS",
     "FileKind",
     "TimeKind",
@@ -43,6 +45,8 @@ _JSONL_KEY_RECORDS = 100
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 """Azure's absolute wall clock, e.g. ``2023-11-16 18:15:46.6805900`` (7 fractional digits)."""
+DATETIME_FORMAT_ZONED = "%Y-%m-%d %H:%M:%S%.f%:z"
+"""The same with a UTC offset, e.g. ``2024-05-10 00:00:00.009930+00:00``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +74,8 @@ class TraceFormat:
     time_col: str | None = None
     time_kind: TimeKind = "none"
     zero_decode_is_failure: bool = False
+    time_format: str = DATETIME_FORMAT
+    """strptime format of a ``"datetime"`` clock (:data:`DATETIME_FORMAT` or the zoned one)."""
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import polars as pl
 
 from afdsizer.errors import TraceError
 from afdsizer.workload._formats import (
-    DATETIME_FORMAT,
+    DATETIME_FORMAT_ZONED,
     FileKind,
     TraceFormat,
     detect_format,
@@ -47,6 +48,10 @@ STATUS_FAILED = 2
 """A failed request (BurstGPT: 0 response tokens): dropped and counted as failed."""
 STATUS_INVALID = 3
 """A malformed row: an error, or dropped and counted with ``drop_invalid``."""
+
+_CLOCK_SAMPLE_ROWS = 100
+"""Rows read to decide whether a wall clock carries a UTC offset."""
+_ZONE_RE = re.compile(r"[+-]\d\d:?\d\d$")
 
 MAX_LENGTH_TOKENS = 2**31 - 1
 """Largest accepted P or D in tokens; keeps P·D and Σ(P+k)² far from int64/float64 trouble."""
@@ -109,7 +114,7 @@ class TraceScan:
         if self.fmt.time_col is None:
             raise TraceError(f"{where}: row does not parse{more}")
         rule = (
-            "a timestamp like 2023-11-16 18:15:46.6805900"
+            f"a timestamp in format {self.fmt.time_format}"
             if self.fmt.time_kind == "datetime"
             else "a finite number"
         )
@@ -159,6 +164,8 @@ def open_scan(
         header_line=1,
     )
     fast = fast and kind == "csv"
+    if fmt.time_kind == "datetime" and _zoned_clock(plain, kind, fmt):
+        fmt = dataclasses.replace(fmt, time_format=DATETIME_FORMAT_ZONED)
     if kind == "parquet" and fmt.time_col is not None and _native_clock(plain, fmt.time_col):
         # A typed Parquet datetime column is read as seconds since the epoch (_raw_frame).
         fmt = dataclasses.replace(fmt, time_kind="seconds")
@@ -243,6 +250,16 @@ def _raw_frame(plain: Path, kind: FileKind, fmt: TraceFormat, *, fast: bool) -> 
     return lf.select(pl.col(ROW).cast(pl.Int64), *exprs)
 
 
+def _zoned_clock(plain: Path, kind: FileKind, fmt: TraceFormat) -> bool:
+    """Whether the first wall-clock stamps end in a UTC offset (Azure 2024: ``+00:00``)."""
+    head = _raw_frame(plain, kind, fmt, fast=False).head(_CLOCK_SAMPLE_ROWS).select(T_RAW)
+    try:
+        stamps = head.collect().get_column(T_RAW).drop_nulls()
+    except pl.exceptions.PolarsError:
+        return False  # the full read reports what is wrong, with its line
+    return stamps.len() > 0 and _ZONE_RE.search(str(stamps[0])) is not None
+
+
 def _native_clock(plain: Path, col: str) -> bool:
     """Whether Parquet column ``col`` is a typed datetime (any unit, with or without zone)."""
     dtype = pl.read_parquet_schema(plain).get(col)
@@ -265,8 +282,13 @@ def _typed(raw: pl.LazyFrame, fmt: TraceFormat) -> pl.LazyFrame:
     """Add ``prompt``, ``decode``, ``time_s`` as Float64 (null where a cell does not parse)."""
     if fmt.time_kind == "datetime":
         # exact=True and no cache: every stamp is distinct, and this halves the parse time.
+        zoned = fmt.time_format == DATETIME_FORMAT_ZONED
         stamp = pl.col(T_RAW).str.strptime(
-            pl.Datetime("us"), DATETIME_FORMAT, strict=False, exact=True, cache=False
+            pl.Datetime("us", "UTC" if zoned else None),
+            fmt.time_format,
+            strict=False,
+            exact=True,
+            cache=False,
         )
         time_s = stamp.dt.epoch("us").cast(pl.Float64) / 1e6
     elif fmt.time_kind == "milliseconds":
