@@ -40,6 +40,10 @@ PERCENTILE_SAMPLE_TARGET = 1 << 20
 """About this many completed requests (a systematic sample, every k-th) feed the TPOT and
 queue-delay percentiles; means use every request. Bounds memory on long runs."""
 
+MAX_QUEUED_REQUESTS = 20_000_000
+"""An open loop whose queue passes this many requests is overloaded: stop with an error rather
+than let memory grow without bound."""
+
 _STREAM_JITTER = 1
 _STREAM_ARRIVALS = 2
 
@@ -395,6 +399,13 @@ def _run(
             else:  # RC_NEED_ARRIVALS: drop admitted arrivals, append the next block
                 assert stream is not None
                 head = int(state_i[lay.SI_HEAD])
+                queued = int(state_i[lay.SI_SEEN]) - head
+                if queued > MAX_QUEUED_REQUESTS:
+                    raise InputError(
+                        f"open loop overloaded: {queued:,} requests queued at step "
+                        f"{int(state_i[lay.SI_STEP]):,} (limit {MAX_QUEUED_REQUESTS:,}); "
+                        "lower the arrival rate or raise r or B"
+                    )
                 t_new, p_new, d_new = stream.next_block()
                 arr_time = np.concatenate([arr_time[head:], t_new])
                 arr_P = np.concatenate([arr_P[head:], p_new])
