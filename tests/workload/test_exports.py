@@ -16,5 +16,6 @@ def test_all_is_sorted_and_importable() -> None:
 
 def test_contract_names_are_exported() -> None:
     """The names docs/architecture.md promises are public."""
-    promised = {"Trace", "load_trace", "bundled_trace_path", "SlotLoadEstimate", "estimate_slot_load"}
+    promised = {"Trace", "load_trace", "bundled_trace_path"}
+    promised |= {"SlotLoadEstimate", "estimate_slot_load", "summarize_trace"}
     assert promised <= set(workload.__all__)
