@@ -25,7 +25,11 @@ from afdsizer.theory import (
     throughput_barrier,
     throughput_mean_field,
 )
-from afdsizer.theory._barrier import _tail_integral, _tail_integral_quad
+from afdsizer.theory._barrier import (
+    _tail_integral,
+    _tail_integral_quad,
+    expected_max_std_normal_fast,
+)
 
 MC_SIGMAS = 4.5
 """Monte Carlo checks pass within this many standard errors (false alarm ~1e-5 per check)."""
@@ -80,20 +84,22 @@ def test_fast_tail_integral_matches_adaptive_quadrature(z: float, r: float) -> N
 
 
 def _expected_max_by_density(floor: float, mu: float, sd: float, r: int) -> float:
-    """E[max(G, Y)], Y = μ + σ·max Z: G·P(Y <= G) + ∫_G^∞ y f_Y(y) dy with the density of Y."""
+    """E[max(G, Y)], Y = μ + σ·max Z: G·P(Y <= G) + ∫_G^∞ y f_Y(y) dy with the density of Y.
 
-    def density(y: float) -> float:
-        x = (y - mu) / sd
+    Integrated in the standardised variable x = (y − μ)/σ over [max(z_G, −12), 12], where
+    z_G = (G − μ)/σ; the density of max Z is r·φ(x)·Φ(x)^(r−1) and negligible outside.
+    """
+
+    def integrand(x: float) -> float:
         pdf = math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        return r * pdf * float(special.ndtr(x)) ** (r - 1) / sd
+        return (mu + sd * x) * r * pdf * float(special.ndtr(x)) ** (r - 1)
 
-    upper = mu + 12 * sd
+    z_floor = (floor - mu) / sd
+    lower = max(z_floor, -12.0)
     tail = 0.0
-    if floor < upper:
-        tail, _ = integrate.quad(
-            lambda y: y * density(y), floor, upper, limit=200, epsabs=1e-13, epsrel=1e-11
-        )
-    return floor * float(special.ndtr((floor - mu) / sd)) ** r + tail
+    if lower < 12.0:
+        tail, _ = integrate.quad(integrand, lower, 12.0, limit=200, epsabs=0.0, epsrel=1e-12)
+    return floor * float(special.ndtr(z_floor)) ** r + tail
 
 
 @pytest.mark.parametrize(
@@ -244,3 +250,29 @@ def test_errors() -> None:
         throughput_barrier(COEFFS, theta_tokens=0.0, slot_load_std_tokens=1.0, batch=8, ratio=2)
     with pytest.raises(InputError, match=r"ratio .* must be >= 1"):
         expected_max_std_normal(0.5)
+
+
+def test_fast_m_r_matches_quadrature() -> None:
+    """The vectorised m_r used for pruning equals the adaptive-quadrature m_r."""
+    r = np.array([1.0, 2.0, 3.5, 17.0, 250.0, 9000.0, 1e5])
+    np.testing.assert_allclose(
+        expected_max_std_normal_fast(r), expected_max_std_normal(r), rtol=1e-11, atol=1e-12
+    )
+
+
+def test_branch_and_bound_equals_enumeration_with_strong_barrier() -> None:
+    """With r*_mf ≈ 49,000 and a barrier that pulls the optimum to ~130, the pruned search
+    returns the arg-max of an exhaustive enumeration of every r up to 60,000."""
+    c = CostCoefficients(
+        alpha_attn_s=2e-3,
+        beta_attn_s_per_token=3.7e-8,
+        alpha_comm_s=1e-3,
+        beta_comm_s_per_token=1e-6,
+        alpha_ffn_s=1e-4,
+        beta_ffn_s_per_token=1e-9,
+    )
+    kw = {"theta_tokens": 1226.5, "slot_load_std_tokens": 712.9, "batch": 530}
+    assert mean_field_rule(c, theta_tokens=1226.5, batch=530).r_star > 40_000
+    r = np.arange(1.0, 60_001.0)
+    brute = int(np.argmax(throughput_barrier(c, ratio=r, **kw))) + 1
+    assert best_integer_ratio(c, **kw) == brute

@@ -26,7 +26,7 @@ from scipy import special
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
-from afdsizer.theory._barrier import expected_step_time_s
+from afdsizer.theory._barrier import expected_max_std_normal_fast, expected_step_time_s
 from afdsizer.theory._meanfield import mean_field_rule, step_time_mean_field_s
 from afdsizer.theory._validate import (
     check_batch,
@@ -60,6 +60,10 @@ _EXHAUSTIVE_BATCH_LIMIT = 512
 """Up to this many candidate batch sizes are all evaluated; above, a zooming grid is used."""
 _GRID_POINTS = 64
 """Batch sizes per round of the zooming grid search."""
+_SEED_POINTS = 48
+"""Geometrically spread ratios evaluated first, to find a good value to prune against."""
+_BLOCK_WIDTH = 0.02
+"""Relative width of the blocks of integer ratios in the branch-and-bound search."""
 _MAX_RATIO = 10_000_000
 """Refuse ratios beyond this: such coefficients are implausible and the scan would be too long."""
 
@@ -252,19 +256,58 @@ def _best_ratio_at_batch(
         tau = step_time_mean_field_s(coefficients, theta_tokens=theta_tokens, batch=B, ratio=r)
         return _objective(np.full(r.shape, B), r, tau, w_attn, w_ffn)
 
-    seeds = np.unique(np.clip([math.floor(r_mf), math.ceil(r_mf)], 1, cap)).astype(np.float64)
-    best_known = float(barrier_objective(seeds).max())
-    # Past r*_mf the mean-field bound falls; stop where it drops below the best known value.
-    r_hi = int(seeds.max())
-    while r_hi < cap and float(mean_field_objective(np.array([float(r_hi)]))[0]) >= best_known:
-        r_hi = min(2 * r_hi, cap)
-    ratios = np.arange(1, r_hi + 1, dtype=np.float64)
-    # J_barrier <= J_mean-field, so only ratios whose bound reaches best_known can win; the
-    # relative slack keeps the seeds themselves in despite rounding.
-    ratios = ratios[mean_field_objective(ratios) >= best_known * (1.0 - 1e-12)]
-    values = barrier_objective(ratios)
-    i = int(np.argmax(values))  # first maximum: ties go to the smaller r (fewer instances)
-    return int(ratios[i]), float(values[i])
+    # Seeds near r*_mf and across [1, r*_mf] give a good value to prune against: with a strong
+    # barrier the best r can sit far below r*_mf.
+    r_seed_top = min(max(math.ceil(r_mf), 1), cap)
+    seeds = np.unique(
+        np.clip(
+            np.concatenate(
+                [[math.floor(r_mf), math.ceil(r_mf)], np.geomspace(1, r_seed_top, _SEED_POINTS)]
+            ).round(),
+            1,
+            cap,
+        )
+    )
+    seed_values = barrier_objective(seeds)
+    k = int(np.argmax(seed_values))
+    best_r, best_value = int(seeds[k]), float(seed_values[k])
+    # Past r*_mf the mean-field bound J_mf >= J falls: stop where it drops below the best value.
+    r_top = r_seed_top
+    while r_top < cap and float(mean_field_objective(np.array([float(r_top)]))[0]) >= best_value:
+        r_top = min(2 * r_top, cap)
+
+    # Branch and bound over geometric blocks [a, b] of integers. On a block r/(w_A·r + w_F)
+    # <= b/(w_A·b + w_F), and by Jensen E[τ(r)] >= max(G(r), μ_A + σ_A·m_r) >= max(G(a),
+    # μ_A + σ_A·m_a) because G and m_r grow with r; a block whose bound cannot beat the best
+    # value found so far is skipped.
+    edges = np.unique(np.round(np.geomspace(1, r_top + 1, _block_count(r_top))).astype(np.int64))
+    starts, stops = edges[:-1].astype(np.float64), edges[1:].astype(np.float64) - 1.0
+    mu_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * B * theta_tokens
+    sd_attn = coefficients.beta_attn_s_per_token * math.sqrt(B) * slot_load_std_tokens
+    t_comm = (
+        coefficients.alpha_comm_s
+        + coefficients.beta_comm_s_per_token * B
+        + coefficients.gamma_comm_s_per_token * starts * B
+    )
+    G = np.maximum(t_comm, coefficients.ffn_time_s(starts * B))
+    tau_low = np.maximum(G, mu_attn + sd_attn * expected_max_std_normal_fast(starts))
+    bounds = stops * B / ((w_attn * stops + w_ffn) * tau_low)
+    for i in np.argsort(-bounds, kind="stable"):
+        # The slack absorbs rounding in the bound; it can only cost extra evaluations.
+        if bounds[i] * (1.0 + 1e-9) < best_value:
+            break
+        ratios = np.arange(starts[i], stops[i] + 1.0)
+        values = barrier_objective(ratios)
+        j = int(np.argmax(values))  # first maximum: ties go to the smaller r
+        r_j, v_j = int(ratios[j]), float(values[j])
+        if v_j > best_value or (v_j == best_value and r_j < best_r):
+            best_r, best_value = r_j, v_j
+    return best_r, best_value
+
+
+def _block_count(r_top: int) -> int:
+    """Edges for geometric blocks about 2% wide on [1, r_top + 1]."""
+    return max(2, math.ceil(math.log(r_top + 1) / math.log1p(_BLOCK_WIDTH)) + 1)
 
 
 def best_integer_ratio(
