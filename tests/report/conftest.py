@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _report_oracles import mean_field_curves
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.report import (
@@ -16,6 +15,8 @@ from afdsizer.report import (
     WorkloadSummary,
     render_report,
 )
+
+from ._report_oracles import mean_field_curves
 
 STANDIN_BATCH = 64
 STANDIN_THETA_TOKENS = 1226.5

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from _report_oracles import mean_field_curves
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,6 +28,8 @@ from afdsizer.report._build import (
 )
 from afdsizer.theory import recommend
 from afdsizer.workload import Trace
+
+from ._report_oracles import mean_field_curves
 
 SMALL_SIM_STEPS = 3000
 BATCH = 32

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _report_html import parse_report
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.theory import recommend
 from afdsizer.workload import estimate_slot_load, load_trace
+
+from ._report_html import parse_report
 
 COEFFS = {
     "alpha_attn_s": 2e-3,

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _report_html import parse_report
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from afdsizer.report import ReportData, render_report, report_payload, write_report
 from afdsizer.report._render import _script_json
+
+from ._report_html import parse_report
 
 ALL_FIGURES = {"workload", "throughput", "step-time", "idle", "regime-map", "theta-windows"}
 
