@@ -44,6 +44,7 @@ MAX_QUEUED_REQUESTS = 20_000_000
 """An open loop whose queue passes this many requests is overloaded: stop with an error rather
 than let memory grow without bound."""
 
+_MAX_TRACE_ROWS = 1 << 32
 _STREAM_JITTER = 1
 _STREAM_ARRIVALS = 2
 
@@ -253,6 +254,10 @@ def simulate(
         raise InputError(
             f"prompt_tokens and decode_tokens must have the same length, got {prompt.size} "
             f"and {decode.size}"
+        )
+    if prompt.size >= _MAX_TRACE_ROWS:
+        raise InputError(
+            f"trace must have fewer than 2**32 requests (hash range), got {prompt.size:,}"
         )
     if engine not in ("kernel", "reference"):
         raise InputError(f"engine must be 'kernel' or 'reference', got {engine!r}")

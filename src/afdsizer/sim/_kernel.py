@@ -16,6 +16,7 @@ numbers). No fastmath: the float operations must happen in the same order as in 
 from __future__ import annotations
 
 import numpy as np
+from numba import config as numba_config
 from numba import njit
 
 from afdsizer.sim._layout import (
@@ -111,6 +112,12 @@ def request_index(seed: int, slot: int, count: int, n: int) -> int:  # pragma: n
     z = _mix64(z + np.uint64(count) * _GOLDEN)
     # Lemire's multiply-shift maps the high 32 bits onto 0 … n−1 without a division.
     return int(((z >> _S32) * np.uint64(n)) >> _S32)
+
+
+if numba_config.DISABLE_JIT:  # pragma: no cover - only under NUMBA_DISABLE_JIT=1 (coverage)
+    # NOTE: uncompiled, numpy uint64 arithmetic warns on its intended wrap-around (an error
+    # under -W error); the reference's Python-int hash is bit-identical and does not.
+    from afdsizer.sim.reference import request_index
 
 
 @njit(cache=True, inline="always")

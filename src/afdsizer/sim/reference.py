@@ -108,9 +108,12 @@ def request_index(seed: int, slot: int, count: int, n: int) -> int:
     >>> 0 <= request_index(7, 1, 5, 100) < 100
     True
     """
+    # Python ints (callers may pass numpy int64, which would overflow instead of wrapping).
+    seed, slot, count, n = int(seed), int(slot), int(count), int(n)
     z = _mix64((seed + _GOLDEN) & _MASK64)
     z = _mix64(z ^ slot)
     z = _mix64((z + count * _GOLDEN) & _MASK64)
+    # Lemire's multiply-shift maps the high 32 bits onto 0 … n−1 (as the kernel does).
     return ((z >> 32) * n) >> 32
 
 
