@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import REL_TOL_README_THETA, TRACES, require_shared
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.theory import recommend
@@ -182,3 +183,26 @@ def test_bundled_trace_is_the_default(  # type: ignore[no-untyped-def]
     workload = parse_report(out.read_text(encoding="utf-8")).json_blocks["report-data"]["workload"]
     assert workload["n_requests"] == 19_366
     assert workload["source"].endswith("azure_conv_2023.csv.gz")
+
+
+@pytest.mark.parametrize(
+    ("relative", "readme_theta"),
+    [
+        ("azure_llm_2023/AzureLLMInferenceTrace_code.csv", 2130.4),
+        ("dataset_length_stats/sharegpt_8k_filtered_stats_llama2_tokenizer.csv", 2690.9),
+    ],
+)
+def test_real_traces_match_the_published_theta(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, tmp_path: Path, relative: str, readme_theta: float
+) -> None:
+    """On the shared real traces the page's θ is the traces README's, and a trace without
+    timestamps gets no θ-over-time figure."""
+    trace = require_shared(TRACES / relative)
+    out = tmp_path / "real.html"
+    args = ["--coeffs", coeffs_file, "--trace", trace, "--batch", "64", "--sim-steps", "0"]
+    result = run_cli("report", *args, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    page = parse_report(out.read_text(encoding="utf-8"))
+    theta = page.json_blocks["report-data"]["workload"]["theta_tokens"]
+    assert theta == pytest.approx(readme_theta, rel=REL_TOL_README_THETA)
+    assert ("theta-windows" in page.figures) == relative.startswith("azure")

@@ -179,3 +179,24 @@ def test_zero_length_prompts_are_counted_not_drawn(standin_data: ReportData) -> 
     hist = parse_report(render_report(data)).json_blocks["fig-workload-data"]["prompt"]
     assert hist["below_first_edge"] == 7
     assert sum(hist["counts"]) == prompt.size - 7
+
+
+def test_sparse_windows_render_quietly(standin_data: ReportData) -> None:
+    """Windows without a θ (too few requests) are left out of the plot without any warning."""
+    workload = standin_data.workload
+    assert workload is not None and workload.windows is not None
+    win = workload.windows
+    nan_first = dataclasses.replace(
+        win,
+        theta_tokens=np.r_[np.nan, win.theta_tokens[1:]],
+        ci_low_tokens=np.r_[np.nan, win.ci_low_tokens[1:]],
+        ci_high_tokens=np.r_[np.nan, win.ci_high_tokens[1:]],
+    )
+    data = dataclasses.replace(
+        standin_data,
+        workload=dataclasses.replace(workload, windows=nan_first),
+        sim=None,
+        regime_map=None,
+    )
+    blocks = parse_report(render_report(data)).json_blocks  # -W error turns warnings into failures
+    assert blocks["fig-theta-windows-data"]["theta_tokens"][0] is None
