@@ -15,10 +15,13 @@ numbers). No fastmath: the float operations must happen in the same order as in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import config as numba_config
 from numba import njit
 
+from afdsizer.sim import reference as _reference
 from afdsizer.sim._layout import (
     COMP_QUEUE,
     COMP_SOJOURN,
@@ -105,7 +108,7 @@ def _mix64(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def request_index(seed: int, slot: int, count: int, n: int) -> int:  # pragma: no cover
+def _request_index(seed: int, slot: int, count: int, n: int) -> int:  # pragma: no cover
     """Trace row of the ``count``-th request slot ``slot`` receives under ``seed`` (0 … n−1)."""
     z = _mix64(np.uint64(seed) + _GOLDEN)
     z = _mix64(z ^ np.uint64(slot))
@@ -114,10 +117,11 @@ def request_index(seed: int, slot: int, count: int, n: int) -> int:  # pragma: n
     return int(((z >> _S32) * np.uint64(n)) >> _S32)
 
 
-if numba_config.DISABLE_JIT:  # pragma: no cover - only under NUMBA_DISABLE_JIT=1 (coverage)
+request_index: Callable[[int, int, int, int], int] = _request_index
+if getattr(numba_config, "DISABLE_JIT", False):  # pragma: no cover - coverage runs only
     # NOTE: uncompiled, numpy uint64 arithmetic warns on its intended wrap-around (an error
     # under -W error); the reference's Python-int hash is bit-identical and does not.
-    from afdsizer.sim.reference import request_index
+    request_index = _reference.request_index
 
 
 @njit(cache=True, inline="always")
