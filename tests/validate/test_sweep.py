@@ -141,3 +141,10 @@ def test_ratio_point_rejects_non_positive_throughput() -> None:
     """A run reporting zero throughput is an error, not a data point."""
     with pytest.raises(InputError, match="throughput_per_instance must hold"):
         RatioPoint(throughput_per_instance=np.array([0.0]), attention_idle=0.0, ffn_idle=0.0)
+
+
+def test_search_caps_wild_range() -> None:
+    """A huge r_max is capped, so a wild prediction cannot make the sweep explode."""
+    calls: list[int] = []
+    search_best_ratio(_noisy_evaluator(1e-2, 1e-6, 64, 0.0, calls), r_max=10**6, seeds=[0])
+    assert max(calls) <= 1024

@@ -298,8 +298,8 @@ def search_best_ratio(
     evaluate : callable (ratio, seed) -> RatioPoint
         One simulated run.
     r_max : int
-        Largest ratio of the first grid; doubled (up to :data:`R_MAX_HARD_CAP`) while the best
-        ratio sits at the upper edge.
+        Largest ratio of the first grid (at most :data:`R_MAX_HARD_CAP`); doubled (up to the
+        cap) while the best ratio sits at the upper edge.
     seeds : sequence of int
         Distinct seeds, shared by all ratios (common random numbers).
     extra_ratios : sequence of int
@@ -324,8 +324,10 @@ def search_best_ratio(
     _check_seeds(seeds)
     if r_max < 1:
         raise InputError(f"r_max must be >= 1, got {r_max}")
+    # A wild prediction (e.g. a mean-field r* in the thousands) must not make the sweep explode.
+    r_max = min(r_max, R_MAX_HARD_CAP)
     grid = {int(x) for x in np.rint(np.geomspace(1, r_max, max(2, coarse_points)))}
-    grid |= {int(r) for r in extra_ratios if int(r) >= 1}
+    grid |= {int(r) for r in extra_ratios if 1 <= int(r) <= R_MAX_HARD_CAP}
     results = _collect(evaluate, sorted(grid), seeds)
     while True:
         means = {r: float(v[0].mean()) for r, v in results.items()}
