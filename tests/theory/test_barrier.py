@@ -26,9 +26,9 @@ from afdsizer.theory import (
     throughput_mean_field,
 )
 from afdsizer.theory._barrier import (
+    _expected_max_std_normal_fast,
     _tail_integral,
     _tail_integral_quad,
-    expected_max_std_normal_fast,
 )
 
 MC_SIGMAS = 4.5
@@ -256,7 +256,7 @@ def test_fast_m_r_matches_quadrature() -> None:
     """The vectorised m_r used for pruning equals the adaptive-quadrature m_r."""
     r = np.array([1.0, 2.0, 3.5, 17.0, 250.0, 9000.0, 1e5])
     np.testing.assert_allclose(
-        expected_max_std_normal_fast(r), expected_max_std_normal(r), rtol=1e-11, atol=1e-12
+        _expected_max_std_normal_fast(r), expected_max_std_normal(r), rtol=1e-11, atol=1e-12
     )
 
 

@@ -144,7 +144,7 @@ def expected_max_std_normal(ratio: float | npt.ArrayLike) -> FloatArray:
     return np.asarray(np.vectorize(_m_quad, otypes=[np.float64])(r), dtype=np.float64)
 
 
-def expected_max_std_normal_fast(ratio: npt.ArrayLike) -> FloatArray:
+def _expected_max_std_normal_fast(ratio: npt.ArrayLike) -> FloatArray:
     """m_r by the vectorised Gauss–Legendre rule (fast path of :func:`expected_max_std_normal`).
 
     m_r = ∫_z^∞ (1 − Φ^r) dx + z for any z <= −9, since ∫_{−∞}^{−9} Φ(x)^r dx < 1e-20.

@@ -26,7 +26,7 @@ from scipy import special
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
-from afdsizer.theory._barrier import expected_max_std_normal_fast, expected_step_time_s
+from afdsizer.theory._barrier import _expected_max_std_normal_fast, expected_step_time_s
 from afdsizer.theory._meanfield import mean_field_rule, step_time_mean_field_s
 from afdsizer.theory._validate import (
     check_batch,
@@ -290,7 +290,7 @@ def _best_ratio_at_batch(
         + coefficients.gamma_comm_s_per_token * starts * B
     )
     G = np.maximum(t_comm, coefficients.ffn_time_s(starts * B))
-    tau_low = np.maximum(G, mu_attn + sd_attn * expected_max_std_normal_fast(starts))
+    tau_low = np.maximum(G, mu_attn + sd_attn * _expected_max_std_normal_fast(starts))
     bounds = stops * B / ((w_attn * stops + w_ffn) * tau_low)
     for i in np.argsort(-bounds, kind="stable"):
         # The slack absorbs rounding in the bound; it can only cost extra evaluations.
