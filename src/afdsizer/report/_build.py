@@ -283,6 +283,20 @@ def _regime_map(
     )
 
 
+def _workload_summary(trace: Trace, *, seed: int, n_windows: int) -> WorkloadSummary:
+    est = estimate_slot_load(trace.prompt_tokens, trace.decode_tokens, seed=seed)
+    return WorkloadSummary(
+        prompt_tokens=trace.prompt_tokens,
+        decode_tokens=trace.decode_tokens,
+        theta_tokens=float(est.theta_tokens),
+        theta_ci_tokens=est.theta_ci_tokens,
+        slot_load_std_tokens=float(est.slot_load_std_tokens),
+        confidence=est.confidence,
+        source=trace.source,
+        windows=theta_windows(trace, n_windows=n_windows, confidence=est.confidence),
+    )
+
+
 def build_report_data(
     coefficients: CostCoefficients,
     *,
@@ -324,9 +338,9 @@ def build_report_data(
     sim_ratios : sequence of int, optional
         r values to simulate; default :func:`sim_ratios_around` the recommended r.
     seed : int, default 0
-        Seed of the bootstrap-free estimators and of every simulation (the same for every r).
+        Seed of every simulation (the same for every r) and of the θ estimator's draws.
     regime_map : bool, default True
-        Compute r* over θ × B (a few dozen theory calls).
+        Compute the integer r and the regime over θ × B (a few dozen theory calls).
     n_windows : int, default 12
         Time windows for θ over time (when the trace has timestamps).
     title : str, optional
@@ -340,6 +354,15 @@ def build_report_data(
     ------
     InputError
         Neither or both of ``trace`` and ``theta_tokens`` given, or a bad option value.
+
+    Examples
+    --------
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=2e-3, beta_attn_s_per_token=1e-7, alpha_comm_s=1e-3,
+    ...     beta_comm_s_per_token=1e-6, alpha_ffn_s=1e-3, beta_ffn_s_per_token=1.2e-5)
+    >>> data = build_report_data(c, theta_tokens=1200.0, slot_load_std_tokens=800.0, batch=32)
+    >>> data.recommendation.r_int, data.recommendation.regime, data.sim is None
+    (13, 'attention', True)
     """
     if (trace is None) == (theta_tokens is None):
         raise InputError("give either a trace or theta_tokens (θ, tokens), not both or neither")
@@ -348,18 +371,8 @@ def build_report_data(
     notes: list[str] = []
     workload: WorkloadSummary | None = None
     if trace is not None:
-        est = estimate_slot_load(trace.prompt_tokens, trace.decode_tokens, seed=seed)
-        theta, sigma = float(est.theta_tokens), float(est.slot_load_std_tokens)
-        workload = WorkloadSummary(
-            prompt_tokens=trace.prompt_tokens,
-            decode_tokens=trace.decode_tokens,
-            theta_tokens=theta,
-            theta_ci_tokens=est.theta_ci_tokens,
-            slot_load_std_tokens=sigma,
-            confidence=est.confidence,
-            source=trace.source,
-            windows=theta_windows(trace, n_windows=n_windows, confidence=est.confidence),
-        )
+        workload = _workload_summary(trace, seed=seed, n_windows=n_windows)
+        theta, sigma = workload.theta_tokens, workload.slot_load_std_tokens
         if workload.windows is None:
             notes.append("The trace has no timestamps: no θ over time.")
     else:
