@@ -324,3 +324,23 @@ def test_progress_callback_reaches_total() -> None:
     )
     assert calls[-1] == (70_000, 70_000)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("ratio", [1, 4, 16])
+def test_fixed_lengths_match_mean_field_closed_form(ratio: int) -> None:
+    """Fixed (P, D), Attention bound: no barrier, Λ = r·B / ((r+1)(α_A + β_A·B·θ)) exactly.
+
+    θ = P + (D − 1)/2 for fixed lengths; all slots start together, so every worker carries the
+    same load and the measured window (whole cycles of D steps) averages τ over one cycle.
+    """
+    P, D, B = 700, 10, 32
+    c = ATTENTION_BOUND
+    res = simulate([P], [D], c, SimConfig(ratio=ratio, batch=B, steps=1000, warmup_steps=100))
+    theta = P + (D - 1) / 2
+    tau = c.alpha_attn_s + c.beta_attn_s_per_token * B * theta
+    assert res.throughput_per_instance == pytest.approx(ratio * B / ((ratio + 1) * tau), rel=1e-12)
+    assert res.mean_slot_load == pytest.approx(theta, rel=1e-12)
+    assert res.barrier_idle == pytest.approx(0.0, abs=1e-15)
+    assert res.ffn_idle == pytest.approx(
+        1 - (c.alpha_ffn_s + c.beta_ffn_s_per_token * ratio * B) / tau, rel=1e-12
+    )
