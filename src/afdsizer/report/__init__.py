@@ -26,6 +26,7 @@ from afdsizer.report._data import (
 )
 from afdsizer.report._figures import FigureBlock, build_figures
 from afdsizer.report._render import render_report, report_payload, write_report
+from afdsizer.report._svg import figure_to_inline_svg
 
 __all__ = [
     "DEFAULT_SIM_STEPS",
@@ -42,6 +43,7 @@ __all__ = [
     "build_figures",
     "build_report_data",
     "curve_ratios",
+    "figure_to_inline_svg",
     "make_report",
     "render_report",
     "report_payload",
