@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["parse_ratios", "register"]
 
 _MS_PER_S = 1e3
+_FULL_OCCUPANCY = 0.999
+"""Closed-loop slot occupancy below this means the KV limit held admissions back."""
 PROGRESS_MIN_STEPS = 500_000
 """Show a progress bar (on a terminal) when the run(s) total at least this many steps."""
 
@@ -330,6 +332,11 @@ def _print_one(result: SimResult, config: SimConfig, *, source: str, coeffs_sour
     console = Console()
     console.print(table)
     console.print(f"workload: {source}; cost: {coeffs_source or 'coefficients file'}")
+    if result.arrivals == "closed" and result.slot_occupancy < _FULL_OCCUPANCY:
+        console.print(
+            f"note: only {result.slot_occupancy:.1%} of the slots were busy — the KV capacity "
+            "holds back admissions at this B (--kv-capacity 0 lifts the limit)"
+        )
 
 
 def _print_sweep(results: tuple[SimResult, ...], best_ratio: int, *, source: str) -> None:
