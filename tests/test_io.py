@@ -27,3 +27,15 @@ def test_failed_write_keeps_old_file(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_written_file_respects_umask(tmp_path: Path) -> None:
+    """The renamed file gets the mode a plain open() would give, not mkstemp's private 0600."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "r.html", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o644
