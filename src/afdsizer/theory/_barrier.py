@@ -245,6 +245,16 @@ def expected_step_time_s(
     Notes
     -----
     μ_A = α_A + β_A·B·θ, σ_A = β_A·sqrt(B)·σ, G = max(t_C(r), t_F(r)) (DESIGN.md §4).
+
+    Examples
+    --------
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-8, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=5e-4, beta_ffn_s_per_token=1e-6)
+    >>> tau = expected_step_time_s(c, theta_tokens=1000.0, slot_load_std_tokens=800.0,
+    ...     batch=100, ratio=[1, 16])
+    >>> [round(float(t) * 1e3, 3) for t in tau]  # ms; mean field gives 2.0 and 2.1
+    [2.0, 2.144]
     """
     _, r, mu_attn, sd_attn, G = _step_parts(
         coefficients, theta_tokens, slot_load_std_tokens, batch, ratio
@@ -366,6 +376,16 @@ def barrier_attention_fixed_point(
     -------
     float
         The fixed point r (>= 1), or the mean-field r_A when that is already below 1 (m_1 = 0).
+
+    Examples
+    --------
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-8, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=5e-4, beta_ffn_s_per_token=1e-6)
+    >>> r = barrier_attention_fixed_point(c, theta_tokens=1000.0, slot_load_std_tokens=800.0,
+    ...     batch=100)
+    >>> round(r, 2)  # mean field: r_A = 15
+    16.42
     """
     check_theta(theta_tokens)
     check_sigma(slot_load_std_tokens)

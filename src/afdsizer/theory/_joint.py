@@ -124,6 +124,16 @@ def max_batch_for_kv(
     With s = sqrt(B) the condition is θ·s² + z_q·σ·s − capacity <= 0, so
     s <= (−z_q·σ + sqrt(z_q²·σ² + 4·θ·capacity)) / (2·θ); the floor of s² is then nudged by one
     either way to absorb rounding.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-8, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=5e-4, beta_ffn_s_per_token=1e-6)
+    >>> c = dataclasses.replace(c, kv_capacity_tokens=150_000.0)
+    >>> max_batch_for_kv(c, theta_tokens=1000.0, slot_load_std_tokens=800.0)
+    122
     """
     theta = check_theta(theta_tokens)
     sigma = check_sigma(slot_load_std_tokens)
@@ -349,6 +359,14 @@ def best_integer_ratio(
     Notes
     -----
     Maximises r·B/((r + 1)·E[τ]) (DESIGN.md §4) exactly over the integers: see the module notes.
+
+    Examples
+    --------
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-8, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=5e-4, beta_ffn_s_per_token=1e-6)
+    >>> best_integer_ratio(c, theta_tokens=1000.0, slot_load_std_tokens=800.0, batch=100)
+    16
     """
     check_theta(theta_tokens)
     check_sigma(slot_load_std_tokens)
@@ -454,6 +472,17 @@ def joint_sizing(
     Up to 512 candidate B are all evaluated; above, a geometric grid of 64 is refined around its
     best point until neighbouring candidates are adjacent integers. Without any bound on B the
     objective grows with B, so :data:`DEFAULT_BATCH_SLOTS` is used.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-8, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=5e-4, beta_ffn_s_per_token=1e-6)
+    >>> c = dataclasses.replace(c, kv_capacity_tokens=150_000.0)
+    >>> choice = joint_sizing(c, theta_tokens=1000.0, slot_load_std_tokens=800.0)
+    >>> choice.batch, choice.ratio, choice.batch_limit
+    (122, 15, 'kv_capacity')
     """
     check_theta(theta_tokens)
     check_sigma(slot_load_std_tokens)

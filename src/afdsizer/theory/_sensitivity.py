@@ -80,6 +80,16 @@ def sensitivity_grid(
     -----
     In the Attention regime r* ≈ (α_A + β_A·B·θ − α_F)/(β_F·B) grows linearly in θ; in the FFN
     regime r_peak = sqrt(α_F/(β_F·B)) does not depend on θ (DESIGN.md §4).
+
+    Examples
+    --------
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-8, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=5e-4, beta_ffn_s_per_token=1e-6)
+    >>> grid = sensitivity_grid(c, theta_tokens=1000.0, slot_load_std_tokens=800.0, batch=100,
+    ...     theta_factors=(1.0, 2.0), batch_factors=(1.0,))
+    >>> [round(float(r), 2) for r in grid.r_star_mean_field[:, 0]]
+    [15.0, 25.0]
     """
     theta = check_theta(theta_tokens)
     sigma = check_sigma(slot_load_std_tokens)
