@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import REL_TOL_README_THETA
+from tests.conftest import REL_TOL_README_THETA, TRACES, require_shared
 
 from afdsizer._commands._common import DEFAULT_HARDWARE, DEFAULT_MODEL
 
@@ -143,3 +143,14 @@ def test_trace_excludes_theta(run_cli, tmp_path: Path) -> None:  # type: ignore[
     result = run_cli("size", "--trace", tmp_path / "t.csv", "--theta", "10", "--slot-load-std", "1")
     assert result.exit_code == 2
     assert "--trace excludes --theta" in result.stderr
+
+
+def test_real_trace_option(run_cli, coeffs_file: Path) -> None:  # type: ignore[no-untyped-def]
+    """--trace on the Azure code trace gives its README θ and a recommendation for it."""
+    trace = require_shared(TRACES / "azure_llm_2023" / "AzureLLMInferenceTrace_code.csv")
+    result = run_cli("size", "--trace", trace, "--coeffs", coeffs_file, "--json")
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["theta"] == pytest.approx(2130.4, rel=REL_TOL_README_THETA)
+    assert "AzureLLMInferenceTrace_code.csv" in payload["workload_source"]
+    assert payload["batch_limit"] == "kv_capacity"
