@@ -206,3 +206,21 @@ def test_real_traces_match_the_published_theta(  # type: ignore[no-untyped-def]
     theta = page.json_blocks["report-data"]["workload"]["theta_tokens"]
     assert theta == pytest.approx(readme_theta, rel=REL_TOL_README_THETA)
     assert ("theta-windows" in page.figures) == relative.startswith("azure")
+
+
+def test_size_report_flag_writes_the_same_recommendation(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, trace_file: Path, tmp_path: Path
+) -> None:
+    """`size --report FILE` writes the page, and its numbers are the ones `size --json` prints."""
+    out = tmp_path / "sized.html"
+    sized = run_cli(
+        "size", "--coeffs", coeffs_file, "--trace", trace_file, "--batch", "32",
+        "--report", out, "--json",
+    )  # fmt: skip
+    assert sized.exit_code == 0, sized.stderr
+    numbers = json.loads(sized.stdout)
+    page = parse_report(out.read_text(encoding="utf-8"))
+    shown = page.json_blocks["report-data"]["recommendation"]
+    assert shown, "the page carries no recommendation"
+    for key, value in shown.items():
+        assert numbers[key] == value, key

@@ -37,6 +37,7 @@ from afdsizer.errors import InputError
 if TYPE_CHECKING:
     from afdsizer.cost import CostCoefficients
     from afdsizer.theory import Recommendation
+    from afdsizer.workload import Trace
 
 __all__ = ["SizeInputs", "register", "resolve_size_inputs"]
 
@@ -62,6 +63,10 @@ PriceAttnOpt = Annotated[
         "--price-attn", help="Price of one Attention instance per hour (with --price-ffn)."
     ),
 ]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option("--report", help="Also write the self-contained HTML report to this file."),
+]
 PriceFfnOpt = Annotated[
     float | None,
     typer.Option("--price-ffn", help="Price of one FFN instance per hour (with --price-attn)."),
@@ -78,6 +83,8 @@ class SizeInputs:
     slot_load_std_tokens: float
     workload_source: str
     coefficients: CostCoefficients
+    trace: Trace | None = None
+    """The loaded trace, when the workload came from one (None with --theta)."""
 
 
 def resolve_size_inputs(
@@ -105,6 +112,7 @@ def resolve_size_inputs(
             )
         theta_tokens, sigma_tokens = float(theta), float(slot_load_std)
         source = "--theta/--slot-load-std"
+        loaded = None
     else:
         from afdsizer.workload import bundled_trace_path, estimate_slot_load, load_trace
 
@@ -128,6 +136,7 @@ def resolve_size_inputs(
         slot_load_std_tokens=sigma_tokens,
         workload_source=source,
         coefficients=coefficients,
+        trace=loaded,
     )
 
 
@@ -153,6 +162,7 @@ def size(
     tpot_ms: TpotMsOpt = None,
     price_attn: PriceAttnOpt = None,
     price_ffn: PriceFfnOpt = None,
+    report: ReportOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recommend r (Attention instances per FFN instance) and B (slots per Attention instance)."""
@@ -190,6 +200,23 @@ def size(
         emit_json(payload)
     else:
         print_recommendation(rec, inputs)
+    if report is not None:
+        from afdsizer.report import make_report
+
+        written, _ = make_report(
+            report,
+            inputs.coefficients,
+            trace=inputs.trace,
+            theta_tokens=None if inputs.trace is not None else inputs.theta_tokens,
+            slot_load_std_tokens=None if inputs.trace is not None else inputs.slot_load_std_tokens,
+            batch=batch,
+            kv_quantile=kv_quantile,
+            tpot_target_s=None if tpot_ms is None else tpot_ms / _MS_PER_S,
+            price_attn_per_h=price_attn,
+            price_ffn_per_h=price_ffn,
+        )
+        if not json_out:
+            typer.echo(f"report written to {written}", err=True)
 
 
 _REGIME_TEXT = {
