@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from afdsizer.cost import CostCoefficients
 
 __all__ = [
+    "DEFAULT_ATTN_GPUS",
+    "DEFAULT_FFN_GPUS",
     "DEFAULT_HARDWARE",
     "DEFAULT_MODEL",
     "AttnGpusOpt",
@@ -45,6 +47,13 @@ DEFAULT_MODEL = "llama-3.1-70b"
 """Model preset used when no --model, --profile or --coeffs is given."""
 DEFAULT_HARDWARE = "h100-sxm"
 """Hardware preset used when no --hardware, --profile or --coeffs is given."""
+DEFAULT_ATTN_GPUS = 1
+"""GPUs per Attention instance on the command line unless --attn-gpus says otherwise."""
+DEFAULT_FFN_GPUS = 8
+"""GPUs per FFN instance on the command line: one 8-GPU node, as AFD deployments run the FFN side.
+
+One GPU cannot even hold the default model's FFN weights (Llama-3.1-70B: 113 GB in bf16).
+"""
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 TraceOpt = Annotated[
@@ -78,7 +87,9 @@ CoeffsOpt = Annotated[
 ]
 KvDtypeOpt = Annotated[str, typer.Option("--kv-dtype", help="KV cache dtype: bf16 or fp8.")]
 AttnGpusOpt = Annotated[int, typer.Option("--attn-gpus", help="GPUs per Attention instance.")]
-FfnGpusOpt = Annotated[int, typer.Option("--ffn-gpus", help="GPUs per FFN instance.")]
+FfnGpusOpt = Annotated[
+    int, typer.Option("--ffn-gpus", help="GPUs per FFN instance (default: one 8-GPU node).")
+]
 
 
 def coefficients_from_options(
@@ -88,8 +99,8 @@ def coefficients_from_options(
     profile: Path | None,
     coeffs: Path | None,
     kv_dtype: str = "bf16",
-    attn_gpus: int = 1,
-    ffn_gpus: int = 1,
+    attn_gpus: int = DEFAULT_ATTN_GPUS,
+    ffn_gpus: int = DEFAULT_FFN_GPUS,
 ) -> CostCoefficients:
     """Resolve the cost options of a command into :class:`CostCoefficients`.
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from afdsizer._commands._common import (
+    DEFAULT_ATTN_GPUS,
+    DEFAULT_FFN_GPUS,
     DEFAULT_HARDWARE,
     DEFAULT_MODEL,
     AttnGpusOpt,
@@ -112,8 +114,8 @@ def cost(
     model: ModelOpt = None,
     hardware: HardwareOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
-    attn_gpus: AttnGpusOpt = 1,
-    ffn_gpus: FfnGpusOpt = 1,
+    attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
+    ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
     profile: ProfileOpt = None,
     ffn_hardware: FfnHardwareOpt = None,
     link: LinkOpt = "auto",

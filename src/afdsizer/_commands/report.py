@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from afdsizer._commands._common import (
+    DEFAULT_ATTN_GPUS,
+    DEFAULT_FFN_GPUS,
     AttnGpusOpt,
     CoeffsOpt,
     DropInvalidOpt,
@@ -46,8 +48,8 @@ def report(
     profile: ProfileOpt = None,
     coeffs: CoeffsOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
-    attn_gpus: AttnGpusOpt = 1,
-    ffn_gpus: FfnGpusOpt = 1,
+    attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
+    ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
     batch: Annotated[
         int | None,
         typer.Option("--batch", help="B, slots per Attention instance (default: sized jointly)."),

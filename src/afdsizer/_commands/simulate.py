@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from afdsizer._commands._common import (
+    DEFAULT_ATTN_GPUS,
+    DEFAULT_FFN_GPUS,
     AttnGpusOpt,
     CoeffsOpt,
     DropInvalidOpt,
@@ -166,8 +168,8 @@ def simulate(
     profile: ProfileOpt = None,
     coeffs: CoeffsOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
-    attn_gpus: AttnGpusOpt = 1,
-    ffn_gpus: FfnGpusOpt = 1,
+    attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
+    ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
     json_out: JsonOpt = False,
 ) -> None:
     """Simulate an rA–1F bundle step by step: throughput, idle time, step time and TPOT."""

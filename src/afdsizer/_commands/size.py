@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from afdsizer._commands._common import (
+    DEFAULT_ATTN_GPUS,
+    DEFAULT_FFN_GPUS,
     AttnGpusOpt,
     CoeffsOpt,
     DropInvalidOpt,
@@ -155,8 +157,8 @@ def size(
     profile: ProfileOpt = None,
     coeffs: CoeffsOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
-    attn_gpus: AttnGpusOpt = 1,
-    ffn_gpus: FfnGpusOpt = 1,
+    attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
+    ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
     batch: BatchOpt = None,
     kv_quantile: KvQuantileOpt = 0.999,
     tpot_ms: TpotMsOpt = None,
