@@ -27,7 +27,7 @@ from afdsizer.report._build import (
     SIM_SLOT_STEP_BUDGET,
 )
 from afdsizer.theory import recommend
-from afdsizer.workload import Trace
+from afdsizer.workload import Trace, sample_worker_loads
 
 from ._report_oracles import mean_field_curves
 
@@ -133,18 +133,22 @@ def test_theta_windows_sparse_and_missing() -> None:
 
 
 def test_recommendation_is_theorys(built: ReportData, trace: Trace) -> None:
-    """The card numbers are theory.recommend's at the trace's θ (closed form) and σ."""
+    """The card numbers are theory.recommend's at the trace's θ (closed form), σ and loads."""
     workload = built.workload
     assert workload is not None
     assert workload.theta_tokens == pytest.approx(
         _theta_direct(trace.prompt_tokens, trace.decode_tokens), rel=1e-9
     )
+    # With a trace the recommendation uses the empirical barrier, worker loads drawn with the seed.
+    loads = sample_worker_loads(trace.prompt_tokens, trace.decode_tokens, batch=BATCH, seed=5)
     rec = recommend(
         built.coefficients,
         theta_tokens=workload.theta_tokens,
         slot_load_std_tokens=workload.slot_load_std_tokens,
         batch=BATCH,
+        worker_load_samples=loads,
     )
+    assert rec.barrier_model == "empirical"
     for field in dataclasses.fields(built.recommendation):
         assert getattr(built.recommendation, field.name) == getattr(rec, field.name), field.name
 

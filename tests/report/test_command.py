@@ -11,7 +11,7 @@ from tests.conftest import REL_TOL_README_THETA, TRACES, require_shared
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.theory import recommend
-from afdsizer.workload import estimate_slot_load, load_trace
+from afdsizer.workload import estimate_slot_load, load_trace, sample_worker_loads
 
 from ._report_html import parse_report
 
@@ -70,6 +70,9 @@ def test_json_matches_the_page_and_theory(  # type: ignore[no-untyped-def]
         theta_tokens=est.theta_tokens,
         slot_load_std_tokens=est.slot_load_std_tokens,
         batch=32,
+        worker_load_samples=sample_worker_loads(
+            trace.prompt_tokens, trace.decode_tokens, batch=32, seed=4
+        ),
     )
     assert payload["recommendation"]["r_int"] == rec.r_int
     assert payload["recommendation"]["throughput_per_instance"] == rec.throughput_per_instance

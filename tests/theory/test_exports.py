@@ -6,7 +6,7 @@ import importlib
 
 import afdsizer.theory as theory
 
-PRIVATE_MODULES = ("_barrier", "_joint", "_meanfield", "_recommend", "_sensitivity")
+PRIVATE_MODULES = ("_barrier", "_empirical", "_joint", "_meanfield", "_recommend", "_sensitivity")
 
 
 def test_all_is_sorted_and_importable() -> None:

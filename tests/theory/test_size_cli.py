@@ -154,3 +154,28 @@ def test_real_trace_option(run_cli, coeffs_file: Path) -> None:  # type: ignore[
     assert payload["theta"] == pytest.approx(2130.4, rel=REL_TOL_README_THETA)
     assert "AzureLLMInferenceTrace_code.csv" in payload["workload_source"]
     assert payload["batch_limit"] == "kv_capacity"
+
+
+def test_barrier_model_default_and_choice(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """With a trace the empirical barrier is the default; --barrier gaussian is the Gaussian r*."""
+    emp = run_cli("size", "--json")
+    gauss = run_cli("size", "--barrier", "gaussian", "--json")
+    assert emp.exit_code == 0 and gauss.exit_code == 0, emp.stderr + gauss.stderr
+    p_emp, p_gauss = json.loads(emp.stdout), json.loads(gauss.stdout)
+    assert (p_emp["barrier_model"], p_gauss["barrier_model"]) == ("empirical", "gaussian")
+    assert p_gauss["r_star"] == p_gauss["r_star_gaussian"]
+    assert p_emp["r_star_gaussian"] == pytest.approx(p_gauss["r_star"], rel=1e-12)
+    assert p_emp["batch"] == p_gauss["batch"]
+
+
+def test_theta_allows_only_gaussian(run_cli, coeffs_file: Path) -> None:  # type: ignore[no-untyped-def]
+    """--theta/--slot-load-std has no trace to sample: Gaussian by default, empirical refused."""
+    args = ("size", "--theta", "1000", "--slot-load-std", "700", "--coeffs", coeffs_file)
+    ok = run_cli(*args, "--json")
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["barrier_model"] == "gaussian"
+    bad = run_cli(*args, "--barrier", "empirical")
+    assert bad.exit_code == 2
+    assert "--barrier empirical needs a trace" in bad.stderr
+    wrong = run_cli(*args, "--barrier", "normal")
+    assert wrong.exit_code == 2 and "--barrier must be one of gaussian, empirical" in wrong.stderr

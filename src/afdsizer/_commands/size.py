@@ -10,6 +10,7 @@ JSON with ``--json``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,6 +38,9 @@ from afdsizer._commands._common import (
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from afdsizer.cost import CostCoefficients
     from afdsizer.theory import Recommendation
     from afdsizer.workload import Trace
@@ -74,7 +78,18 @@ PriceFfnOpt = Annotated[
     typer.Option("--price-ffn", help="Price of one FFN instance per hour (with --price-attn)."),
 ]
 
+BarrierOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--barrier",
+        help="Law of a worker's load at the barrier: 'empirical' (exact order statistics of "
+        "worker loads sampled from the trace; the default with a trace) or 'gaussian' "
+        "(Normal(B·θ, B·σ²); the only one with --theta/--slot-load-std).",
+    ),
+]
+
 _MS_PER_S = 1e3
+_BARRIER_MODELS = ("gaussian", "empirical")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +157,30 @@ def resolve_size_inputs(
     )
 
 
+def _worker_load_sampler(
+    inputs: SizeInputs, barrier: str | None
+) -> Callable[[int], npt.NDArray[np.float64]] | None:
+    """B → stationary worker loads from the trace (empirical barrier), or None (Gaussian)."""
+    if barrier is not None and barrier not in _BARRIER_MODELS:
+        raise InputError(f"--barrier must be one of {', '.join(_BARRIER_MODELS)}, got {barrier!r}")
+    trace = inputs.trace
+    if trace is None:
+        if barrier == "empirical":
+            raise InputError(
+                "--barrier empirical needs a trace (the worker-load law is sampled from its P, D);"
+                " with --theta/--slot-load-std only --barrier gaussian is possible"
+            )
+        return None
+    if barrier == "gaussian":
+        return None
+    from afdsizer.workload import sample_worker_loads
+
+    def sampler(batch: int) -> npt.NDArray[np.float64]:
+        return sample_worker_loads(trace.prompt_tokens, trace.decode_tokens, batch=batch, seed=0)
+
+    return sampler
+
+
 def register(app: typer.Typer) -> None:
     """Register ``afdsizer size`` on ``app``."""
     app.command("size")(size)
@@ -165,6 +204,7 @@ def size(
     price_attn: PriceAttnOpt = None,
     price_ffn: PriceFfnOpt = None,
     report: ReportOpt = None,
+    barrier: BarrierOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recommend r (Attention instances per FFN instance) and B (slots per Attention instance)."""
@@ -185,6 +225,7 @@ def size(
     )
     if tpot_ms is not None and not tpot_ms > 0:
         raise InputError(f"--tpot-ms must be > 0 ms, got {tpot_ms!r}")
+    worker_loads = _worker_load_sampler(inputs, barrier)
     rec = recommend(
         inputs.coefficients,
         theta_tokens=inputs.theta_tokens,
@@ -194,6 +235,7 @@ def size(
         tpot_target_s=None if tpot_ms is None else tpot_ms / _MS_PER_S,
         price_attn_per_h=price_attn,
         price_ffn_per_h=price_ffn,
+        worker_load_samples=worker_loads,
     )
     if json_out:
         payload: dict[str, Any] = jsonable(rec)
@@ -216,6 +258,7 @@ def size(
             tpot_target_s=None if tpot_ms is None else tpot_ms / _MS_PER_S,
             price_attn_per_h=price_attn,
             price_ffn_per_h=price_ffn,
+            barrier_model=barrier,
         )
         if not json_out:
             typer.echo(f"report written to {written}", err=True)
@@ -275,8 +318,8 @@ def print_recommendation(rec: Recommendation, inputs: SizeInputs) -> None:
             f"{rec.r_attention:.2f}, {rec.r_communication:.2f}, {rec.r_peak:.2f}",
         ),
         (
-            "r* barrier-aware / mean field",
-            f"{rec.r_star:.2f} / {rec.r_star_mean_field:.2f} "
+            f"r* {rec.barrier_model} / Gaussian / mean field",
+            f"{rec.r_star:.2f} / {rec.r_star_gaussian:.2f} / {rec.r_star_mean_field:.2f} "
             f"(barrier fixed point r_A = {rec.r_attention_barrier:.2f})",
         ),
         ("rounding to an integer costs", _pct(rec.rounding_loss)),

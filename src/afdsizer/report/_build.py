@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ from afdsizer.theory import (
     throughput_barrier,
     throughput_mean_field,
 )
-from afdsizer.workload import Trace, estimate_slot_load
+from afdsizer.workload import Trace, estimate_slot_load, sample_worker_loads
 
 __all__ = [
     "DEFAULT_SIM_STEPS",
@@ -297,6 +297,26 @@ def _workload_summary(trace: Trace, *, seed: int, n_windows: int) -> WorkloadSum
     )
 
 
+def _worker_load_sampler(
+    trace: Trace | None, barrier_model: str | None, *, seed: int
+) -> Callable[[int], npt.NDArray[np.float64]] | None:
+    """B → worker loads sampled from the trace (empirical barrier), or None (Gaussian)."""
+    if barrier_model not in (None, "gaussian", "empirical"):
+        raise InputError(f"barrier_model must be gaussian or empirical, got {barrier_model!r}")
+    if trace is None:
+        if barrier_model == "empirical":
+            raise InputError("barrier_model='empirical' needs a trace to sample worker loads from")
+        return None
+    if barrier_model == "gaussian":
+        return None
+    P, D = trace.prompt_tokens, trace.decode_tokens
+
+    def sampler(batch: int) -> npt.NDArray[np.float64]:
+        return sample_worker_loads(P, D, batch=batch, seed=seed)
+
+    return sampler
+
+
 def build_report_data(
     coefficients: CostCoefficients,
     *,
@@ -314,6 +334,7 @@ def build_report_data(
     regime_map: bool = True,
     n_windows: int = DEFAULT_WINDOWS,
     title: str | None = None,
+    barrier_model: str | None = None,
 ) -> ReportData:
     """Compute every value a report shows.
 
@@ -345,6 +366,10 @@ def build_report_data(
         Time windows for θ over time (when the trace has timestamps).
     title : str, optional
         Page title.
+    barrier_model : {"gaussian", "empirical"}, optional
+        Law of a worker's load in the recommendation: None picks "empirical" (worker loads
+        sampled from the trace with ``seed``, as ``afdsizer size``) with a trace, "gaussian"
+        without. The Λ(r) curves and the regime map stay Gaussian.
 
     Returns
     -------
@@ -392,6 +417,7 @@ def build_report_data(
         theta_tokens=theta,
         slot_load_std_tokens=sigma,
         batch=batch,
+        worker_load_samples=_worker_load_sampler(trace, barrier_model, seed=seed),
         # Only the options given: recommend keeps its own defaults for the others.
         **{k: v for k, v in options.items() if v is not None},
     )
@@ -444,6 +470,7 @@ def make_report(
     sim_steps: int | None = None,
     seed: int = 0,
     title: str | None = None,
+    barrier_model: str | None = None,
 ) -> tuple[Path, ReportData]:
     """Build the report values and write the HTML file to ``path`` (atomically).
 
@@ -468,5 +495,6 @@ def make_report(
         sim_steps=sim_steps,
         seed=seed,
         title=title,
+        barrier_model=barrier_model,
     )
     return write_report(path, data), data

@@ -9,6 +9,9 @@ imports the simulator, which is its independent check.
   :func:`expected_step_time_s` (E[τ]), :func:`throughput_barrier`,
   :func:`barrier_attention_fixed_point`, :func:`attention_idle_fraction`,
   :func:`ffn_idle_fraction`.
+- Empirical barrier (worker-load samples from the trace instead of a normal):
+  :func:`expected_max_empirical`, :func:`expected_step_time_empirical_s`; ``recommend`` and
+  ``best_integer_ratio`` take ``worker_load_samples``.
 - Sizing: :func:`best_integer_ratio`, :func:`joint_sizing`, :func:`max_batch_for_kv`,
   :func:`recommend` → :class:`Recommendation`; :func:`sensitivity_grid`.
 """
@@ -21,6 +24,12 @@ from afdsizer.theory._barrier import (
     expected_step_time_s,
     ffn_idle_fraction,
     throughput_barrier,
+)
+from afdsizer.theory._empirical import (
+    BarrierModel,
+    WorkerLoadSamples,
+    expected_max_empirical,
+    expected_step_time_empirical_s,
 )
 from afdsizer.theory._joint import (
     DEFAULT_BATCH_SLOTS,
@@ -45,6 +54,7 @@ from afdsizer.theory._sensitivity import SensitivityGrid, sensitivity_grid
 
 __all__ = [
     "DEFAULT_BATCH_SLOTS",
+    "BarrierModel",
     "BatchLimit",
     "JointChoice",
     "MeanFieldRule",
@@ -53,11 +63,14 @@ __all__ = [
     "Recommendation",
     "Regime",
     "SensitivityGrid",
+    "WorkerLoadSamples",
     "attention_idle_fraction",
     "barrier_attention_fixed_point",
     "best_integer_ratio",
     "expected_max_above_floor",
+    "expected_max_empirical",
     "expected_max_std_normal",
+    "expected_step_time_empirical_s",
     "expected_step_time_s",
     "ffn_idle_fraction",
     "joint_sizing",

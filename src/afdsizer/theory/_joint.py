@@ -26,8 +26,9 @@ from scipy import special
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
-from afdsizer.theory._barrier import _expected_max_std_normal_fast, expected_step_time_s
-from afdsizer.theory._meanfield import mean_field_rule, step_time_mean_field_s
+from afdsizer.theory._barrier import expected_step_time_s
+from afdsizer.theory._empirical import EmpiricalStepModel, GaussianStepModel, _StepModel
+from afdsizer.theory._meanfield import mean_field_rule
 from afdsizer.theory._validate import (
     check_batch,
     check_prices,
@@ -184,20 +185,10 @@ def max_ratio_for_tpot(
 
     E[τ] grows with r (t_C, t_F and the barrier all do), so the feasible ratios are 1..result.
     """
-
-    def meets(r: int) -> bool:
-        tau = expected_step_time_s(
-            coefficients,
-            theta_tokens=theta_tokens,
-            slot_load_std_tokens=slot_load_std_tokens,
-            batch=batch,
-            ratio=r,
-        )
-        return bool(tau <= tpot_target_s)
-
-    if not meets(1):
-        return 0
-    return _largest_true(meets, 1)
+    check_theta(theta_tokens)
+    check_sigma(slot_load_std_tokens)
+    model = GaussianStepModel.build(coefficients, batch, theta_tokens, slot_load_std_tokens)
+    return _max_ratio_for_model(model, tpot_target_s)
 
 
 def max_batch_for_tpot(
@@ -236,12 +227,28 @@ def _best_ratio_at_batch(
     w_ffn: float,
     r_cap: int | None,
 ) -> tuple[int, float]:
-    """(r, J) maximising the barrier-aware objective over integers 1..r_cap (None: unbounded)."""
+    """(r, J) maximising the Gaussian-barrier objective over integers 1..r_cap (None: unbounded)."""
+    model = GaussianStepModel.build(coefficients, batch, theta_tokens, slot_load_std_tokens)
+    return _best_ratio_for_model(model, theta_tokens, w_attn, w_ffn, r_cap)
+
+
+def _best_ratio_for_model(
+    model: _StepModel,
+    theta_tokens: float,
+    w_attn: float,
+    w_ffn: float,
+    r_cap: int | None,
+) -> tuple[int, float]:
+    """(r, J) maximising the objective under ``model`` over integers 1..r_cap (None: unbounded).
+
+    θ only places the seeds (near the mean-field r*); the bounds come from the model itself.
+    """
+    coefficients, B = model.coefficients, model.batch
     prices = (w_attn, w_ffn) if (w_attn, w_ffn) != (1.0, 1.0) else (None, None)
     r_mf = mean_field_rule(
         coefficients,
         theta_tokens=theta_tokens,
-        batch=batch,
+        batch=int(B),
         price_attn_per_h=prices[0],
         price_ffn_per_h=prices[1],
     ).r_star
@@ -250,21 +257,13 @@ def _best_ratio_at_batch(
             f"the optimal ratio r* = {r_mf:.3g} exceeds {_MAX_RATIO}; check the coefficients' units"
         )
     cap = _MAX_RATIO if r_cap is None else r_cap
-    B = float(batch)
 
     def barrier_objective(r: FloatArray) -> FloatArray:
-        tau = expected_step_time_s(
-            coefficients,
-            theta_tokens=theta_tokens,
-            slot_load_std_tokens=slot_load_std_tokens,
-            batch=B,
-            ratio=r,
-        )
-        return _objective(np.full(r.shape, B), r, tau, w_attn, w_ffn)
+        return _objective(np.full(r.shape, B), r, model.step_time_s(r), w_attn, w_ffn)
 
     def mean_field_objective(r: FloatArray) -> FloatArray:
-        tau = step_time_mean_field_s(coefficients, theta_tokens=theta_tokens, batch=B, ratio=r)
-        return _objective(np.full(r.shape, B), r, tau, w_attn, w_ffn)
+        # Jensen: E[τ] >= max(G, E[t_A,w]), so this bounds J from above.
+        return _objective(np.full(r.shape, B), r, model.step_time_mean_field_s(r), w_attn, w_ffn)
 
     # Seeds near r*_mf and across [1, r*_mf] give a good value to prune against: with a strong
     # barrier the best r can sit far below r*_mf.
@@ -281,26 +280,18 @@ def _best_ratio_at_batch(
     seed_values = barrier_objective(seeds)
     k = int(np.argmax(seed_values))
     best_r, best_value = int(seeds[k]), float(seed_values[k])
-    # Past r*_mf the mean-field bound J_mf >= J falls: stop where it drops below the best value.
+    # Past its peak the mean-field bound J_mf >= J falls: stop where it drops below the best value.
     r_top = r_seed_top
     while r_top < cap and float(mean_field_objective(np.array([float(r_top)]))[0]) >= best_value:
         r_top = min(2 * r_top, cap)
 
     # Branch and bound over geometric blocks [a, b] of integers. On a block r/(w_A·r + w_F)
-    # <= b/(w_A·b + w_F), and by Jensen E[τ(r)] >= max(G(r), μ_A + σ_A·m_r) >= max(G(a),
-    # μ_A + σ_A·m_a) because G and m_r grow with r; a block whose bound cannot beat the best
+    # <= b/(w_A·b + w_F), and by Jensen E[τ(r)] >= max(G(r), E[max_w t_A,w](r)) >= the same at a,
+    # because G and the expected maximum grow with r; a block whose bound cannot beat the best
     # value found so far is skipped.
     edges = np.unique(np.round(np.geomspace(1, r_top + 1, _block_count(r_top))).astype(np.int64))
     starts, stops = edges[:-1].astype(np.float64), edges[1:].astype(np.float64) - 1.0
-    mu_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * B * theta_tokens
-    sd_attn = coefficients.beta_attn_s_per_token * math.sqrt(B) * slot_load_std_tokens
-    t_comm = (
-        coefficients.alpha_comm_s
-        + coefficients.beta_comm_s_per_token * B
-        + coefficients.gamma_comm_s_per_token * starts * B
-    )
-    G = np.maximum(t_comm, coefficients.ffn_time_s(starts * B))
-    tau_low = np.maximum(G, mu_attn + sd_attn * _expected_max_std_normal_fast(starts))
+    tau_low = model.step_time_lower_s(starts)
     bounds = stops * B / ((w_attn * stops + w_ffn) * tau_low)
     for i in np.argsort(-bounds, kind="stable"):
         # The slack absorbs rounding in the bound; it can only cost extra evaluations.
@@ -313,6 +304,17 @@ def _best_ratio_at_batch(
         if v_j > best_value or (v_j == best_value and r_j < best_r):
             best_r, best_value = r_j, v_j
     return best_r, best_value
+
+
+def _max_ratio_for_model(model: _StepModel, tpot_target_s: float) -> int:
+    """Largest integer r with E[τ(r)] <= target under ``model`` (0 when r = 1 misses it)."""
+
+    def meets(r: int) -> bool:
+        return model.at(r) <= tpot_target_s
+
+    if not meets(1):
+        return 0
+    return _largest_true(meets, 1)
 
 
 def _block_count(r_top: int) -> int:
@@ -329,6 +331,7 @@ def best_integer_ratio(
     tpot_target_s: float | None = None,
     price_attn_per_h: float | None = None,
     price_ffn_per_h: float | None = None,
+    worker_load_samples: npt.ArrayLike | None = None,
 ) -> int:
     """The integer r >= 1 maximising the barrier-aware objective at batch B.
 
@@ -345,6 +348,10 @@ def best_integer_ratio(
         Only ratios with E[τ] <= target, s.
     price_attn_per_h, price_ffn_per_h : float, optional
         Hourly instance prices: maximise tokens per dollar instead of per instance.
+    worker_load_samples : array-like of float, shape (n,), optional
+        Samples of the stationary worker load L_w at this B, tokens
+        (:func:`afdsizer.workload.sample_worker_loads`): E[τ] then uses the exact order
+        statistics of their empirical law instead of Normal(B·θ, B·σ²) (σ is then unused).
 
     Returns
     -------
@@ -372,23 +379,20 @@ def best_integer_ratio(
     check_sigma(slot_load_std_tokens)
     B = check_batch(batch)
     w_attn, w_ffn = check_prices(price_attn_per_h, price_ffn_per_h)
+    model: _StepModel
+    if worker_load_samples is None:
+        model = GaussianStepModel.build(coefficients, B, theta_tokens, slot_load_std_tokens)
+    else:
+        model = EmpiricalStepModel.build(coefficients, B, worker_load_samples)
     r_cap = None
     if tpot_target_s is not None:
-        r_cap = max_ratio_for_tpot(
-            coefficients,
-            theta_tokens=theta_tokens,
-            slot_load_std_tokens=slot_load_std_tokens,
-            batch=B,
-            tpot_target_s=tpot_target_s,
-        )
+        r_cap = _max_ratio_for_model(model, tpot_target_s)
         if r_cap == 0:
             raise InputError(
                 f"tpot_target_s={tpot_target_s:g} s cannot be met at batch {B}: even r = 1 "
                 "gives a longer expected step"
             )
-    return _best_ratio_at_batch(
-        coefficients, theta_tokens, slot_load_std_tokens, B, w_attn, w_ffn, r_cap
-    )[0]
+    return _best_ratio_for_model(model, theta_tokens, w_attn, w_ffn, r_cap)[0]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

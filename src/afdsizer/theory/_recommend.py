@@ -7,21 +7,26 @@ import math
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from scipy import optimize
 
 from afdsizer.cost import CostCoefficients
-from afdsizer.theory._barrier import (
-    barrier_attention_fixed_point,
-    expected_max_std_normal,
-    expected_step_time_s,
-    throughput_barrier,
+from afdsizer.errors import InputError
+from afdsizer.theory._barrier import barrier_attention_fixed_point
+from afdsizer.theory._empirical import (
+    BarrierModel,
+    EmpiricalStepModel,
+    GaussianStepModel,
+    WorkerLoadSamples,
+    _StepModel,
 )
 from afdsizer.theory._joint import (
     BatchLimit,
+    _best_ratio_for_model,
+    _max_ratio_for_model,
     best_integer_ratio,
     joint_sizing,
     kv_load_quantile_tokens,
-    max_ratio_for_tpot,
 )
 from afdsizer.theory._meanfield import Regime, mean_field_rule, throughput_mean_field
 from afdsizer.theory._validate import check_sigma, check_theta
@@ -78,19 +83,27 @@ class Recommendation:
     ----------
     r_star : float
         Barrier-aware optimum over real r >= 1 (maximiser of r·B/((r + 1)·E[τ]), or of tokens
-        per dollar with prices), within the TPOT limit.
+        per dollar with prices), within the TPOT limit, under ``barrier_model``.
     r_star_mean_field : float
         Mean-field closed form r* = max{r_A, r_C, r_peak}.
+    r_star_gaussian : float
+        The same optimum under the Gaussian barrier (equals ``r_star`` when that is the model).
     r_int : int
         The integer r to deploy: the best integer under the barrier model.
     r_int_mean_field : int
         The better of ⌊r*⌋, ⌈r*⌉ (>= 1) under the mean-field Λ.
+    r_int_gaussian : int
+        The best integer under the Gaussian barrier.
+    barrier_model : {"gaussian", "empirical"}
+        The law of a worker's load behind the barrier: Normal(B·θ, B·σ²), or the empirical law
+        of sampled worker loads (exact order statistics).
     regime : {"attention", "communication", "ffn"}
         The mean-field regime at B.
     r_attention, r_communication, r_peak : float
         r_A, r_C, r_peak of the mean-field rule (see :class:`MeanFieldRule`).
     r_attention_barrier : float
-        The barrier-aware fixed point r = (μ_A + σ_A·m_r − α_F)/(β_F·B).
+        The barrier-aware fixed point r = (E[max_w t_A,w](r) − α_F)/(β_F·B); Gaussian:
+        E[max_w t_A,w] = μ_A + σ_A·m_r.
     batch : int
         B, slots per Attention instance.
     batch_limit : {"given", "kv_capacity", "tpot", "objective", "default"}
@@ -110,9 +123,10 @@ class Recommendation:
     step_time_s : float
         E[τ] at (B, r_int), s: the expected time per output token (TPOT).
     t_attn_s : float
-        E[t_A,w] = α_A + β_A·B·θ, mean Attention time of one worker, s.
+        E[t_A,w] = α_A + β_A·E[L_w], mean Attention time of one worker, s (E[L_w] = B·θ, or the
+        samples' mean).
     t_attn_slowest_s : float
-        E[max_w t_A,w] = μ_A + σ_A·m_r, the slowest worker's expected time, s.
+        E[max_w t_A,w] at r_int (Gaussian: μ_A + σ_A·m_r), the slowest worker's expected time, s.
     t_comm_s, t_ffn_s : float
         t_C(r_int) and t_F(r_int), s.
     attention_idle, ffn_idle : float
@@ -142,8 +156,11 @@ class Recommendation:
 
     r_star: float
     r_star_mean_field: float
+    r_star_gaussian: float
     r_int: int
     r_int_mean_field: int
+    r_int_gaussian: int
+    barrier_model: BarrierModel
     regime: Regime
     r_attention: float
     r_communication: float
@@ -179,82 +196,88 @@ class Recommendation:
     ratio_table: tuple[RatioRow, ...]
 
 
-def _objective_at(
-    coefficients: CostCoefficients,
-    theta: float,
-    sigma: float,
-    batch: int,
-    ratio: float,
-    weights: tuple[float, float],
-) -> float:
-    tau = float(
-        expected_step_time_s(
-            coefficients,
-            theta_tokens=theta,
-            slot_load_std_tokens=sigma,
-            batch=batch,
-            ratio=ratio,
-        )
-    )
-    return ratio * batch / ((weights[0] * ratio + weights[1]) * tau)
+def _objective_at(model: _StepModel, ratio: float, weights: tuple[float, float]) -> float:
+    return ratio * model.batch / ((weights[0] * ratio + weights[1]) * model.at(ratio))
 
 
 def _continuous_optimum(
-    coefficients: CostCoefficients,
-    theta: float,
-    sigma: float,
-    batch: int,
-    r_int: int,
-    r_upper: float,
-    weights: tuple[float, float],
+    model: _StepModel, r_int: int, r_upper: float, weights: tuple[float, float]
 ) -> float:
     """Real r in [max(1, r_int − 1), min(r_int + 1, r_upper)] maximising the objective."""
     lo, hi = max(1.0, r_int - 1.0), min(r_int + 1.0, r_upper)
     if hi <= lo:
         return float(r_int)
     res = optimize.minimize_scalar(
-        lambda r: -_objective_at(coefficients, theta, sigma, batch, r, weights),
+        lambda r: -_objective_at(model, r, weights),
         bounds=(lo, hi),
         method="bounded",
         options={"xatol": 1e-9},
     )
     r_best = float(res.x)
     # Bounded Brent is local; never report a point worse than the integer it refines.
-    if _objective_at(coefficients, theta, sigma, batch, r_best, weights) < _objective_at(
-        coefficients, theta, sigma, batch, r_int, weights
-    ):
+    if _objective_at(model, r_best, weights) < _objective_at(model, r_int, weights):
         return float(r_int)
     return r_best
 
 
-def _tpot_ratio_limit(
-    coefficients: CostCoefficients,
-    theta: float,
-    sigma: float,
-    batch: int,
-    tpot_target_s: float | None,
-) -> float:
+def _tpot_ratio_limit(model: _StepModel, tpot_target_s: float | None) -> float:
     """Largest real r with E[τ] <= target (inf without a target)."""
     if tpot_target_s is None:
         return math.inf
-    r_cap = max_ratio_for_tpot(
-        coefficients,
-        theta_tokens=theta,
-        slot_load_std_tokens=sigma,
-        batch=batch,
-        tpot_target_s=tpot_target_s,
-    )
+    r_cap = _max_ratio_for_model(model, tpot_target_s)
 
     def slack(r: float) -> float:
-        return tpot_target_s - float(
-            expected_step_time_s(
-                coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch, ratio=r
-            )
-        )
+        return tpot_target_s - model.at(r)
 
     if slack(r_cap + 1.0) >= 0:  # flat stretch: numerically the same step time
         return float(r_cap + 1)
     return float(optimize.brentq(slack, r_cap, r_cap + 1.0, xtol=1e-10))
+
+
+def _attention_fixed_point(model: _StepModel) -> float:
+    """r = (E[max_w t_A,w](r) − α_F)/(β_F·B) under ``model`` (see barrier_attention_fixed_point)."""
+    c = model.coefficients
+    slope = c.beta_ffn_s_per_token * model.batch
+
+    def excess(r: float) -> float:
+        slowest = float(model.slowest_attn_s(np.array([r]))[0])
+        return r - (slowest - c.alpha_ffn_s) / slope
+
+    if excess(1.0) >= 0:
+        return (model.mean_attn_s - c.alpha_ffn_s) / slope
+    hi = 2.0
+    while excess(hi) < 0:
+        hi *= 2.0
+    return float(optimize.brentq(excess, hi / 2.0, hi, xtol=1e-10, rtol=1e-12))
+
+
+def _r_star(
+    model: _StepModel,
+    mean_field_r_star: float,
+    r_int: int,
+    weights: tuple[float, float],
+    tpot_target_s: float | None,
+) -> float:
+    """Continuous optimum under ``model`` (the closed form when the barrier vanishes)."""
+    r_upper = _tpot_ratio_limit(model, tpot_target_s)
+    no_barrier = isinstance(model, GaussianStepModel) and model.std_attn_s == 0
+    if no_barrier and 1.0 <= mean_field_r_star <= r_upper:
+        return mean_field_r_star  # the barrier vanishes: the closed form is exact
+    return _continuous_optimum(model, r_int, r_upper, weights)
+
+
+def _samples_at(
+    worker_load_samples: WorkerLoadSamples, batch: int, given: int | None
+) -> npt.ArrayLike:
+    """The worker-load samples at B: call the sampler, or check that an array matches B."""
+    if callable(worker_load_samples):
+        return worker_load_samples(batch)
+    if given is None:
+        raise InputError(
+            "worker_load_samples as an array fixes B: give batch too, or pass a function "
+            "B -> samples so that B can be chosen"
+        )
+    return worker_load_samples
 
 
 def recommend(
@@ -267,6 +290,7 @@ def recommend(
     tpot_target_s: float | None = None,
     price_attn_per_h: float | None = None,
     price_ffn_per_h: float | None = None,
+    worker_load_samples: WorkerLoadSamples | None = None,
 ) -> Recommendation:
     """Recommend (B, r) for one workload and cost model: afdsizer's main job.
 
@@ -277,7 +301,7 @@ def recommend(
     theta_tokens : float
         θ, mean slot load, tokens (> 0).
     slot_load_std_tokens : float
-        σ, std of one slot's stationary load, tokens (>= 0); 0 disables the barrier.
+        σ, std of one slot's stationary load, tokens (>= 0); 0 disables the Gaussian barrier.
     batch : int, optional
         Fix B; otherwise B is chosen jointly with r (see :func:`joint_sizing`).
     kv_quantile : float, default 0.999
@@ -286,6 +310,13 @@ def recommend(
         Upper bound on the expected step time E[τ], s.
     price_attn_per_h, price_ffn_per_h : float, optional
         Hourly prices of an Attention and an FFN instance: maximise tokens per dollar.
+    worker_load_samples : array-like of float, or callable B -> array-like, optional
+        Samples of the stationary worker load L_w, tokens (e.g.
+        ``lambda b: sample_worker_loads(P, D, batch=b)`` from :mod:`afdsizer.workload`). When
+        given, the barrier uses their empirical law (exact order statistics) instead of
+        Normal(B·θ, B·σ²): E[τ], r_int, r_star, the idle fractions, the barrier cost and the
+        Λ(r) table (``barrier_model = "empirical"``). An array is the law at the given
+        ``batch`` (required then); a callable is called once, at the chosen B.
 
     Returns
     -------
@@ -295,7 +326,13 @@ def recommend(
     ------
     InputError
         θ <= 0, σ < 0, B < 1, a B that does not fit in memory or misses the TPOT target (the
-        message names the largest B that works), or inconsistent prices.
+        message names the largest B that works), inconsistent prices, or unusable samples.
+
+    Notes
+    -----
+    B is chosen under the Gaussian law (KV-capacity quantile and TPOT limit, DESIGN.md §4); the
+    samples then set r at that B. ``r_star_gaussian`` is the Gaussian-barrier optimum at the
+    same B, whatever the model.
 
     Examples
     --------
@@ -305,6 +342,13 @@ def recommend(
     >>> rec = recommend(c, theta_tokens=1000.0, slot_load_std_tokens=0.0, batch=100)
     >>> rec.regime, rec.r_int, round(rec.r_star_mean_field, 6)
     ('attention', 15, 15.0)
+
+    Constant worker loads B·θ (no spread) give the same answer through the empirical barrier:
+
+    >>> rec = recommend(c, theta_tokens=1000.0, slot_load_std_tokens=0.0, batch=100,
+    ...     worker_load_samples=[100_000.0])
+    >>> rec.barrier_model, rec.r_int, round(rec.r_star, 6)
+    ('empirical', 15, 15.0)
     """
     theta = check_theta(theta_tokens)
     sigma = check_sigma(slot_load_std_tokens)
@@ -318,7 +362,7 @@ def recommend(
         price_attn_per_h=price_attn_per_h,
         price_ffn_per_h=price_ffn_per_h,
     )
-    B, r_int = choice.batch, choice.ratio
+    B = choice.batch
     priced = price_attn_per_h is not None
     weights = (
         (float(price_attn_per_h), float(price_ffn_per_h))  # type: ignore[arg-type]
@@ -332,11 +376,30 @@ def recommend(
         price_attn_per_h=price_attn_per_h,
         price_ffn_per_h=price_ffn_per_h,
     )
-    r_upper = _tpot_ratio_limit(coefficients, theta, sigma, B, tpot_target_s)
-    if sigma == 0 and 1.0 <= mf.r_star <= r_upper:
-        r_star = mf.r_star  # the barrier vanishes: the closed form is exact
+    gaussian = GaussianStepModel.build(coefficients, B, theta, sigma)
+    r_star_gaussian = _r_star(gaussian, mf.r_star, choice.ratio, weights, tpot_target_s)
+    model: _StepModel = gaussian
+    r_int = choice.ratio
+    if worker_load_samples is not None:
+        samples = _samples_at(worker_load_samples, B, batch)
+        model = EmpiricalStepModel.build(coefficients, B, samples)
+        r_cap = None
+        if tpot_target_s is not None:
+            r_cap = _max_ratio_for_model(model, tpot_target_s)
+            if r_cap == 0:
+                raise InputError(
+                    f"tpot_target_s={tpot_target_s:g} s cannot be met at batch {B} under the "
+                    "empirical worker-load law: even r = 1 gives a longer expected step"
+                )
+        w_attn, w_ffn = weights
+        r_int = _best_ratio_for_model(model, theta, w_attn, w_ffn, r_cap)[0]
+        r_star = _r_star(model, mf.r_star, r_int, weights, tpot_target_s)
+        r_attention_barrier = _attention_fixed_point(model)
     else:
-        r_star = _continuous_optimum(coefficients, theta, sigma, B, r_int, r_upper, weights)
+        r_star = r_star_gaussian
+        r_attention_barrier = barrier_attention_fixed_point(
+            coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=B
+        )
     r_int_mf = best_integer_ratio(
         coefficients,
         theta_tokens=theta,
@@ -346,35 +409,32 @@ def recommend(
         price_ffn_per_h=price_ffn_per_h,
     )
 
-    stats = {"theta_tokens": theta, "slot_load_std_tokens": sigma, "batch": B}
-    t_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * B * theta
-    sd_attn = coefficients.beta_attn_s_per_token * math.sqrt(B) * sigma
-    t_attn_slowest = t_attn + sd_attn * float(expected_max_std_normal(r_int))
+    t_attn = model.mean_attn_s
+    t_attn_slowest = float(model.slowest_attn_s(np.array([float(r_int)]))[0])
     t_comm = float(coefficients.comm_time_s(B, r_int))
     t_ffn = float(coefficients.ffn_time_s(r_int * B))
-    tau = float(expected_step_time_s(coefficients, ratio=r_int, **stats))
+    tau = model.at(r_int)
     lam = r_int * B / ((r_int + 1) * tau)
     lam_mf_best = float(
         throughput_mean_field(coefficients, theta_tokens=theta, batch=B, ratio=r_int_mf)
     )
-    objective_int = _objective_at(coefficients, theta, sigma, B, r_int, weights)
-    objective_star = _objective_at(coefficients, theta, sigma, B, r_star, weights)
+    objective_int = _objective_at(model, r_int, weights)
+    objective_star = _objective_at(model, r_star, weights)
 
-    table = _ratio_table(
-        coefficients, theta, sigma, B, r_int, weights if priced else None, tpot_target_s
-    )
+    table = _ratio_table(model, theta, r_int, weights if priced else None, tpot_target_s)
     return Recommendation(
         r_star=r_star,
         r_star_mean_field=mf.r_star,
+        r_star_gaussian=r_star_gaussian,
         r_int=r_int,
         r_int_mean_field=r_int_mf,
+        r_int_gaussian=choice.ratio,
+        barrier_model=model.name,
         regime=mf.regime,
         r_attention=mf.r_attention,
         r_communication=mf.r_communication,
         r_peak=mf.r_peak,
-        r_attention_barrier=barrier_attention_fixed_point(
-            coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=B
-        ),
+        r_attention_barrier=r_attention_barrier,
         batch=B,
         batch_limit=choice.batch_limit,
         kv_max_batch=choice.kv_max_batch,
@@ -411,22 +471,20 @@ def recommend(
 
 
 def _ratio_table(
-    coefficients: CostCoefficients,
+    model: _StepModel,
     theta: float,
-    sigma: float,
-    batch: int,
     r_int: int,
     prices: tuple[float, float] | None,
     tpot_target_s: float | None,
 ) -> tuple[RatioRow, ...]:
-    """Rows r_int − 4 … r_int + 4 (r >= 1) at batch B."""
+    """Rows r_int − 4 … r_int + 4 (r >= 1) at batch B, under ``model``."""
+    coefficients, batch = model.coefficients, int(model.batch)
     ratios = np.arange(max(1, r_int - _TABLE_HALF_WIDTH), r_int + _TABLE_HALF_WIDTH + 1)
     r = ratios.astype(np.float64)
-    stats = {"theta_tokens": theta, "slot_load_std_tokens": sigma, "batch": batch}
-    tau = expected_step_time_s(coefficients, ratio=r, **stats)
-    lam = throughput_barrier(coefficients, ratio=r, **stats)
+    tau = model.step_time_s(r)
+    lam = r * batch / ((r + 1.0) * tau)
     lam_mf = throughput_mean_field(coefficients, theta_tokens=theta, batch=batch, ratio=r)
-    t_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * batch * theta
+    t_attn = model.mean_attn_s
     t_ffn = coefficients.alpha_ffn_s + coefficients.beta_ffn_s_per_token * r * batch
     rows = []
     for i, ratio in enumerate(ratios):

@@ -5,13 +5,12 @@
   the knee of the simulated FFN idle curve, and idle time against baselines.
 - :func:`search_best_ratio`, :func:`sweep_ratios`: the generic sweep driver over r.
 - :func:`find_knee`: hinge fit of an idle-fraction curve.
-- :func:`empirical_barrier`, :func:`sample_worker_loads`: the barrier from the trace's exact
-  worker-load law instead of a normal.
+- The empirical barrier (the trace's exact worker-load law instead of a normal) is the theory's:
+  ``afdsizer.theory.recommend(worker_load_samples=afdsizer.workload.sample_worker_loads(...))``.
 - :func:`default_cases`: the model × hardware grid spanning the three regimes;
   :func:`synthetic_long_context`: a heavy-tailed long-context workload that stresses the barrier.
 """
 
-from afdsizer.validate._barrier import EmpiricalBarrier, empirical_barrier, sample_worker_loads
 from afdsizer.validate._cases import CostCase, ModelShape, default_cases, roofline_case
 from afdsizer.validate._knee import Knee, find_knee
 from afdsizer.validate._render import (
@@ -55,7 +54,6 @@ __all__ = [
     "BaselineResult",
     "CaseResult",
     "CostCase",
-    "EmpiricalBarrier",
     "Knee",
     "ModelShape",
     "RatioPoint",
@@ -64,13 +62,11 @@ __all__ = [
     "ValidationSettings",
     "baseline_rows",
     "default_cases",
-    "empirical_barrier",
     "find_knee",
     "paired_relative_loss",
     "result_rows",
     "results_markdown",
     "roofline_case",
-    "sample_worker_loads",
     "search_best_ratio",
     "step_time_rows",
     "sweep_ratios",

@@ -1,7 +1,7 @@
 """Theory against simulation, case by case (DESIGN.md §8; issue 6).
 
 For one trace and one cost case: the theory's r* (mean field and Gaussian barrier) and its integer
-r; an empirical-barrier r from the trace's exact worker-load law (:mod:`._barrier`); the
+r; the empirical-barrier r (``recommend`` with the trace's sampled worker loads); the
 simulation-optimal r from a common-random-numbers sweep (:mod:`._sweep`) with its tied set; the
 throughput lost by deploying the theory's integer r; the knee of the simulated FFN idle curve
 (:mod:`._knee`) against r_A; and baselines (1:1, the A:F <= 4 cap, ratios sized from mean lengths
@@ -20,7 +20,6 @@ import numpy.typing as npt
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
-from afdsizer.validate._barrier import EmpiricalBarrier, empirical_barrier, sample_worker_loads
 from afdsizer.validate._cases import CostCase
 from afdsizer.validate._knee import find_knee
 from afdsizer.validate._sweep import DEFAULT_CONFIDENCE, RatioPoint, RatioSweep, search_best_ratio
@@ -157,7 +156,8 @@ class StepTimeCheck:
     gaussian_s : float
         The theory's E[τ] with worker loads Normal(B·θ, B·σ²) (DESIGN.md §4), s.
     empirical_s : float
-        E[τ] under the empirical worker-load law (:func:`empirical_barrier`), s.
+        E[τ] under the empirical worker-load law
+        (:func:`afdsizer.theory.expected_step_time_empirical_s`), s.
     """
 
     ratio: int
@@ -192,7 +192,8 @@ class CaseResult:
     r_attention, r_communication, r_peak : float
         r_A, r_C, r_peak of the mean-field rule.
     r_empirical : int
-        Best integer r under the empirical barrier (:func:`empirical_barrier`).
+        Best integer r under the empirical barrier: ``recommend(worker_load_samples=...)``, what
+        ``afdsizer size --trace`` deploys.
     r_sim : int
         Simulation-optimal r (largest mean simulated Λ).
     r_sim_tied : tuple of int
@@ -332,10 +333,23 @@ def _sim_point(
     )
 
 
-def _theory(coefficients: CostCoefficients, *, theta: float, sigma: float, batch: int) -> Any:
+def _theory(
+    coefficients: CostCoefficients,
+    *,
+    theta: float,
+    sigma: float,
+    batch: int,
+    worker_loads: npt.NDArray[np.float64] | None = None,
+) -> Any:
     from afdsizer.theory import recommend
 
-    return recommend(coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch)
+    return recommend(
+        coefficients,
+        theta_tokens=theta,
+        slot_load_std_tokens=sigma,
+        batch=batch,
+        worker_load_samples=worker_loads,
+    )
 
 
 def _mean_length_ratio(coefficients: CostCoefficients, *, load_tokens: float, batch: int) -> int:
@@ -361,14 +375,14 @@ def _is_flat(sweep: RatioSweep) -> bool:
 def _step_time_check(
     ratio: int,
     sweep: RatioSweep,
-    emp: EmpiricalBarrier,
+    worker_loads: npt.NDArray[np.float64],
     coefficients: CostCoefficients,
     *,
     theta: float,
     sigma: float,
     batch: int,
 ) -> StepTimeCheck:
-    from afdsizer.theory import expected_step_time_s
+    from afdsizer.theory import expected_step_time_empirical_s, expected_step_time_s
 
     i = sweep.index(ratio)
     lam = float(sweep.throughput_mean[i])
@@ -382,7 +396,9 @@ def _step_time_check(
         sim_s=scale / lam,
         sim_ci_s=(scale / lam_hi, scale / lam_lo if lam_lo > 0 else math.inf),
         gaussian_s=float(np.asarray(gaussian).reshape(-1)[0]),
-        empirical_s=float(emp.step_time_s[ratio - 1]),
+        empirical_s=float(
+            expected_step_time_empirical_s(coefficients, worker_loads, batch=batch, ratio=ratio)
+        ),
     )
 
 
@@ -444,7 +460,7 @@ def validate_case(
     >>> res.regime, res.r_sim, res.r_theory_int, res.throughput_loss
     ('ffn', 6, 6, 0.0)
     """
-    from afdsizer.workload import estimate_slot_load
+    from afdsizer.workload import estimate_slot_load, sample_worker_loads
 
     P = np.asarray(prompt_tokens, dtype=np.int64)
     D = np.asarray(decode_tokens, dtype=np.int64)
@@ -457,10 +473,12 @@ def validate_case(
     r_int = int(rec.r_int)
     r_mf_int = int(rec.r_int_mean_field)
 
-    # Empirical barrier: exact order statistics of the sampled stationary worker load.
+    # Empirical barrier (the theory's default with a trace): exact order statistics of the
+    # sampled stationary worker load.
     loads = sample_worker_loads(P, D, batch=B, n_samples=settings.load_samples, seed=0)
+    rec_emp = _theory(coefficients, theta=theta, sigma=sigma, batch=B, worker_loads=loads)
+    r_emp = int(rec_emp.r_int)
     r_top = max(r_theory, r_mf, r_int, AF_CAP_RATIO)
-    emp = empirical_barrier(coefficients, loads, batch=B, r_max=math.ceil(3 * r_top) + 8)
 
     baselines = {
         "one-to-one": 1,
@@ -474,23 +492,19 @@ def validate_case(
     def evaluate(ratio: int, seed: int) -> RatioPoint:
         return _sim_point(P, D, coefficients, batch=B, ratio=ratio, seed=seed, settings=settings)
 
-    r_max = max(R_MAX_MIN, math.ceil(R_MAX_FACTOR * max(r_top, emp.best_ratio)))
+    r_max = max(R_MAX_MIN, math.ceil(R_MAX_FACTOR * max(r_top, r_emp)))
     sweep = search_best_ratio(
         evaluate,
         r_max=r_max,
         seeds=settings.seeds,
-        extra_ratios=[r_int, r_mf_int, emp.best_ratio, *baselines.values()],
+        extra_ratios=[r_int, r_mf_int, r_emp, *baselines.values()],
         coarse_points=settings.coarse_points,
         refine_points=settings.refine_points,
         confidence=settings.confidence,
     )
     r_sim = sweep.best_ratio
-    if int(sweep.ratios.max()) > int(emp.ratios[-1]):
-        # The sweep went beyond the range first computed; extend the empirical curve to match
-        # (its best ratio does not change: Λ_emp was already past its peak there).
-        emp = empirical_barrier(coefficients, loads, batch=B, r_max=int(sweep.ratios.max()))
     loss, loss_lo, loss_hi = sweep.loss(r_int)
-    loss_emp, emp_lo, emp_hi = sweep.loss(emp.best_ratio)
+    loss_emp, emp_lo, emp_hi = sweep.loss(r_emp)
     knee = find_knee(sweep.ratios, sweep.ffn_idle)
     # The FFN stops idling where it catches up with the slower of Attention and communication.
     knee_mf = max(float(rec.r_attention), float(rec.r_communication))
@@ -515,14 +529,14 @@ def validate_case(
         r_attention=float(rec.r_attention),
         r_communication=float(rec.r_communication),
         r_peak=float(rec.r_peak),
-        r_empirical=emp.best_ratio,
+        r_empirical=r_emp,
         r_sim=r_sim,
         r_sim_tied=sweep.tied_ratios,
         rel_error=rel_error,
         rel_error_int=_rel(r_int, r_sim),
         rel_error_to_tied=dist_tied / r_sim,
         rel_error_mean_field=_rel(r_mf, r_sim),
-        rel_error_empirical=_rel(emp.best_ratio, r_sim),
+        rel_error_empirical=_rel(r_emp, r_sim),
         throughput_sim_best=float(sweep.throughput_mean[i_best]),
         throughput_sim_best_ci=(float(ci[i_best, 0]), float(ci[i_best, 1])),
         throughput_theory=float(sweep.throughput_mean[i_th]),
@@ -535,7 +549,7 @@ def validate_case(
         knee_at_edge=knee.at_edge,
         knee_theory_mean_field=knee_mf,
         knee_theory_barrier=knee_barrier,
-        knee_empirical=max(emp.knee_ratio, float(rec.r_communication)),
+        knee_empirical=max(float(rec_emp.r_attention_barrier), float(rec.r_communication)),
         knee_rel_error=None if knee.ratio is None else _rel(knee_barrier, knee.ratio),
         knee_rel_error_mean_field=None if knee.ratio is None else _rel(knee_mf, knee.ratio),
         flat=_is_flat(sweep),
@@ -545,7 +559,7 @@ def validate_case(
         idle_paid_frac_theory=(r_int * a_th + f_th) / (r_int + 1),
         baselines=tuple(_baseline(n, r, sweep) for n, r in baselines.items()),
         step_time_checks=tuple(
-            _step_time_check(ratio, sweep, emp, coefficients, theta=theta, sigma=sigma, batch=B)
+            _step_time_check(ratio, sweep, loads, coefficients, theta=theta, sigma=sigma, batch=B)
             for ratio in sorted({r_sim, r_int})
         ),
         curve_ratios=tuple(int(r) for r in sweep.ratios),
