@@ -6,6 +6,8 @@ import json
 
 REQUIRED_KEYS = {
     "trace", "case", "r_theory", "r_sim", "rel_error", "throughput_loss", "r_theory_mean_field",
+    "r_theory_gaussian", "rel_error_gaussian", "throughput_loss_gaussian", "barrier_model",
+    "meets_goal", "meets_goal_gaussian", "theory_tied",
     "knee", "throughput_loss_ci", "regime", "baselines", "r_sim_tied", "throughput_sim_best_ci",
 }  # fmt: skip
 
@@ -58,3 +60,17 @@ def test_missing_trace_file(run_cli, tmp_path) -> None:  # type: ignore[no-untyp
     res = run_cli("validate", "--quick", "--trace", tmp_path / "nope.csv")
     assert res.exit_code == 2
     assert "nope.csv" in res.stderr
+
+
+def test_barrier_option(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """--barrier gaussian judges the Gaussian rule; an unknown value is a one-line error."""
+    args = ("validate", "--quick", "--case", "qwen3moe-h100-b32", "--steps", "300", "--json")
+    res = run_cli(*args, "--barrier", "gaussian")
+    assert res.exit_code == 0, res.stderr
+    for r in json.loads(res.stdout):
+        assert r["barrier_model"] == "gaussian"
+        assert r["r_theory"] == r["r_theory_gaussian"]
+    res = run_cli(*args, "--barrier", "lognormal")
+    assert res.exit_code == 2
+    assert "--barrier must be one of" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

@@ -50,6 +50,14 @@ StressOpt = Annotated[
         "--stress", help="Add a synthetic long-context heavy-tailed workload (barrier stress)."
     ),
 ]
+BarrierOpt = Annotated[
+    str,
+    typer.Option(
+        "--barrier",
+        help="Rule the headline columns judge: 'empirical' (what `afdsizer size --trace` deploys;"
+        " default) or 'gaussian' (Normal(B·θ, B·σ²) barrier). Both are always shown.",
+    ),
+]
 MarkdownOpt = Annotated[
     Path | None,
     typer.Option("--markdown", help="Also write the tables as markdown to this file."),
@@ -76,17 +84,21 @@ def validate(
     case: CaseOpt = None,
     stress: StressOpt = False,
     markdown: MarkdownOpt = None,
+    barrier: BarrierOpt = "empirical",
     drop_invalid: DropInvalidOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Compare the theory's r* with the simulation-optimal r on each trace × cost case.
 
-    Reports r* (barrier-aware and mean field), the simulated best r with the ratios statistically
-    tied with it, rel_error, the throughput lost by deploying the theory's integer r (with CI),
-    the knee of the simulated FFN idle curve, and idle time against baselines.
+    The headline columns judge what `afdsizer size --trace` deploys (empirical barrier; see
+    --barrier), next to the Gaussian-barrier and mean-field rules: r*, the simulated best r with
+    the ratios statistically tied with it, rel_error, the throughput lost by deploying the integer
+    r (with CI), the goal (loss <= 2% and rel_error <= 10% or tied), the knee of the simulated FFN
+    idle curve, and idle time against baselines.
     """
     from afdsizer._io import atomic_write_text
     from afdsizer.validate import (
+        BARRIER_MODELS,
         QUICK_SETTINGS,
         STRESS_TRACE_NAME,
         ValidationSettings,
@@ -98,7 +110,10 @@ def validate(
     )
     from afdsizer.workload import bundled_trace_path, load_trace
 
+    if barrier not in BARRIER_MODELS:
+        raise InputError(f"--barrier must be one of {', '.join(BARRIER_MODELS)}, got {barrier!r}")
     settings = QUICK_SETTINGS if quick else ValidationSettings()
+    settings = dataclasses.replace(settings, barrier_model=barrier)
     if steps is not None:
         if steps < 20:
             raise InputError(f"--steps must be >= 20, got {steps}")
@@ -150,6 +165,7 @@ def _print_tables(results: Sequence[CaseResult]) -> None:
 
     from afdsizer.validate import (
         BASELINE_COLUMNS,
+        GOAL_LEGEND,
         STEP_TIME_COLUMNS,
         TABLE_COLUMNS,
         baseline_rows,
@@ -164,6 +180,7 @@ def _print_tables(results: Sequence[CaseResult]) -> None:
     for row in result_rows(results):
         summary.add_row(*row)
     console.print(summary)
+    console.print(GOAL_LEGEND, markup=False)
     idle = Table(title="Idle time at the theory's r and at baselines")
     for col in BASELINE_COLUMNS:
         idle.add_column(col)

@@ -1,8 +1,9 @@
 """Theory against the simulator across traces and cost cases (DESIGN.md §8, issue 6).
 
-- :func:`validate_case` / :func:`validate_cases`: r* of the theory (mean field, Gaussian barrier),
-  the simulation-optimal r from a common-random-numbers sweep, rel_error, throughput_loss with CIs,
-  the knee of the simulated FFN idle curve, and idle time against baselines.
+- :func:`validate_case` / :func:`validate_cases`: the r ``afdsizer size --trace`` deploys
+  (empirical barrier; Gaussian and mean field beside it), the simulation-optimal r from a
+  common-random-numbers sweep, rel_error, throughput_loss with CIs, the goal verdict
+  (:func:`meets_goal`), the knee of the simulated FFN idle curve, and idle time against baselines.
 - :func:`search_best_ratio`, :func:`sweep_ratios`: the generic sweep driver over r.
 - :func:`find_knee`: hinge fit of an idle-fraction curve.
 - The empirical barrier (the trace's exact worker-load law instead of a normal) is the theory's:
@@ -15,6 +16,7 @@ from afdsizer.validate._cases import CostCase, ModelShape, default_cases, roofli
 from afdsizer.validate._knee import Knee, find_knee
 from afdsizer.validate._render import (
     BASELINE_COLUMNS,
+    GOAL_LEGEND,
     STEP_TIME_COLUMNS,
     TABLE_COLUMNS,
     baseline_rows,
@@ -24,6 +26,7 @@ from afdsizer.validate._render import (
     to_records,
 )
 from afdsizer.validate._run import (
+    BARRIER_MODELS,
     GOAL_REL_ERROR,
     GOAL_THROUGHPUT_LOSS,
     QUICK_SETTINGS,
@@ -31,6 +34,7 @@ from afdsizer.validate._run import (
     CaseResult,
     StepTimeCheck,
     ValidationSettings,
+    meets_goal,
     validate_case,
     validate_cases,
 )
@@ -44,7 +48,9 @@ from afdsizer.validate._sweep import (
 from afdsizer.validate._workloads import STRESS_TRACE_NAME, synthetic_long_context
 
 __all__ = [
+    "BARRIER_MODELS",
     "BASELINE_COLUMNS",
+    "GOAL_LEGEND",
     "GOAL_REL_ERROR",
     "GOAL_THROUGHPUT_LOSS",
     "QUICK_SETTINGS",
@@ -63,6 +69,7 @@ __all__ = [
     "baseline_rows",
     "default_cases",
     "find_knee",
+    "meets_goal",
     "paired_relative_loss",
     "result_rows",
     "results_markdown",
