@@ -104,10 +104,32 @@ def iter_local(
     breaks_in_a_row = 0
     pending: dict[Future[Rows], tuple[Batch, int]] = {}
     todo = iter(batches)
+
+    def replace_broken_pool(exc: BaseException) -> None:
+        # A worker died (killed, out of memory, crashed in native code): the batches it took
+        # down are lost, and a fresh pool runs the rest.
+        nonlocal pool, generation, breaks_in_a_row
+        breaks_in_a_row += 1
+        if breaks_in_a_row == _MAX_BREAKS_IN_A_ROW:
+            raise EngineError(
+                f"local worker processes died {breaks_in_a_row} times in a row "
+                f"({_error_text(exc)}); finished cells are saved; rerun to resume, "
+                "or use --workers 1 to see the cause"
+            )
+        pool.shutdown(wait=False, cancel_futures=True)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        generation += 1
+
     try:
         while True:
             while len(pending) < max_in_flight and (batch := next(todo, ())):
-                pending[pool.submit(run_batch, batch, cell_function)] = (batch, generation)
+                try:
+                    future = pool.submit(run_batch, batch, cell_function)
+                except BrokenProcessPool as broken:
+                    # The pool broke after the last wait; its lost batches surface below.
+                    replace_broken_pool(broken)
+                    future = pool.submit(run_batch, batch, cell_function)
+                pending[future] = (batch, generation)
             if not pending:
                 return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -117,18 +139,7 @@ def iter_local(
                 if exc is None:
                     breaks_in_a_row = 0
                 elif isinstance(exc, BrokenProcessPool) and born == generation:
-                    # A worker died (killed, out of memory, crashed in native code): the batches
-                    # it took down are lost, and a fresh pool runs the rest.
-                    breaks_in_a_row += 1
-                    if breaks_in_a_row == _MAX_BREAKS_IN_A_ROW:
-                        raise EngineError(
-                            f"local worker processes died {breaks_in_a_row} times in a row "
-                            f"({_error_text(exc)}); finished cells are saved; rerun to resume, "
-                            "or use --workers 1 to see the cause"
-                        )
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-                    generation += 1
+                    replace_broken_pool(exc)
                 yield BatchOutcome(rows=future.result()) if exc is None else _lost(batch, exc)
     finally:
         # Cells not yet started are dropped; the next run resumes them.
