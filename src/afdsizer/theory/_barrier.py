@@ -183,11 +183,17 @@ def expected_max_above_floor(
         *(np.asarray(v, dtype=np.float64) for v in (floor_s, mean_s, std_s, ratio))
     )
     out: FloatArray = np.array(np.maximum(G, mu), dtype=np.float64)
-    noisy = sd > 0
+    # A σ far below the step time's scale changes E[τ] by less than rounding, and dividing by it
+    # overflows z; such steps are deterministic here.
+    noisy = sd > _NEGLIGIBLE_RELATIVE_STD * np.maximum(np.abs(G), np.abs(mu))
     if np.any(noisy):
         z = (G[noisy] - mu[noisy]) / sd[noisy]
         out[noisy] = G[noisy] + sd[noisy] * _tail_integral(z, r[noisy])
     return out
+
+
+_NEGLIGIBLE_RELATIVE_STD = 1e-12
+"""σ_A / max(G, μ_A) below which the barrier term (≤ σ_A·m_r) is treated as exactly zero."""
 
 
 def _step_parts(
