@@ -105,7 +105,7 @@ def test_theta_without_trace(  # type: ignore[no-untyped-def]
         (["--slot-load-std", "3"], "--theta and --slot-load-std go together"),
         (["--theta", "300"], "--theta and --slot-load-std go together"),
         (["--theta", "1", "--slot-load-std", "1", "--tpot-ms", "0"], "--tpot-ms must be > 0 ms"),
-        (["--theta", "1", "--slot-load-std", "1", "--trace", "x.csv"], "--theta excludes --trace"),
+        (["--theta", "1", "--slot-load-std", "1", "--trace", "x.csv"], "--trace excludes --theta"),
         (["--model", "llama-3.1-70b"], "--coeffs excludes --model"),
         (["--sim-steps", "-1"], "sim_steps must be >= 0 steps, got -1"),
     ],

@@ -37,10 +37,13 @@ __all__ = [
     "ProfileOpt",
     "SlotLoadStdOpt",
     "ThetaOpt",
+    "TpotMsOpt",
     "TraceOpt",
+    "check_workload_options",
     "coefficients_from_options",
     "emit_json",
     "jsonable",
+    "tpot_target_s",
 ]
 
 DEFAULT_MODEL = "llama-3.1-70b"
@@ -90,6 +93,50 @@ AttnGpusOpt = Annotated[int, typer.Option("--attn-gpus", help="GPUs per Attentio
 FfnGpusOpt = Annotated[
     int, typer.Option("--ffn-gpus", help="GPUs per FFN instance (default: one 8-GPU node).")
 ]
+
+
+TpotMsOpt = Annotated[
+    float | None,
+    typer.Option("--tpot-ms", help="TPOT target: expected step time at most this many ms."),
+]
+
+_MS_PER_S = 1e3
+
+
+def check_workload_options(
+    trace: Path | None, theta: float | None, slot_load_std: float | None
+) -> None:
+    """The workload comes from a trace or from θ and σ together, never both.
+
+    Raises
+    ------
+    InputError
+        ``--theta`` or ``--slot-load-std`` alone, or either with ``--trace``.
+    """
+    if theta is None and slot_load_std is None:
+        return
+    if trace is not None:
+        raise InputError("--trace excludes --theta/--slot-load-std; give one or the other")
+    if theta is None or slot_load_std is None:
+        raise InputError(
+            "--theta and --slot-load-std go together (θ and σ in tokens; "
+            "--slot-load-std 0 ignores the barrier)"
+        )
+
+
+def tpot_target_s(tpot_ms: float | None) -> float | None:
+    """``--tpot-ms`` as seconds (None when not given).
+
+    Raises
+    ------
+    InputError
+        The target is not > 0 ms.
+    """
+    if tpot_ms is None:
+        return None
+    if not tpot_ms > 0:
+        raise InputError(f"--tpot-ms must be > 0 ms, got {tpot_ms!r}")
+    return tpot_ms / _MS_PER_S
 
 
 def coefficients_from_options(

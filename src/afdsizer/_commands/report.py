@@ -21,13 +21,13 @@ from afdsizer._commands._common import (
     ProfileOpt,
     SlotLoadStdOpt,
     ThetaOpt,
+    TpotMsOpt,
     TraceOpt,
+    check_workload_options,
     coefficients_from_options,
     emit_json,
+    tpot_target_s,
 )
-from afdsizer.errors import InputError
-
-MS_PER_S = 1e3
 
 
 def register(app: typer.Typer) -> None:
@@ -60,10 +60,7 @@ def report(
             "--kv-quantile", help="Quantile of a worker's KV load that must fit (as in size)."
         ),
     ] = None,
-    tpot_ms: Annotated[
-        float | None,
-        typer.Option("--tpot-ms", help="TPOT target: expected step time at most this many ms."),
-    ] = None,
+    tpot_ms: TpotMsOpt = None,
     sim_steps: Annotated[
         int | None,
         typer.Option(
@@ -80,12 +77,8 @@ def report(
     from afdsizer.report import make_report
     from afdsizer.workload import bundled_trace_path, load_trace
 
-    if (theta is None) != (slot_load_std is None):
-        raise InputError("--theta and --slot-load-std go together (θ and σ in tokens)")
-    if theta is not None and trace is not None:
-        raise InputError("--theta excludes --trace; give the workload one way")
-    if tpot_ms is not None and not tpot_ms > 0:
-        raise InputError(f"--tpot-ms must be > 0 ms, got {tpot_ms!r}")
+    check_workload_options(trace, theta, slot_load_std)
+    tpot_s = tpot_target_s(tpot_ms)
     coefficients = coefficients_from_options(
         model=model,
         hardware=hardware,
@@ -106,7 +99,7 @@ def report(
         slot_load_std_tokens=slot_load_std,
         batch=batch,
         kv_quantile=kv_quantile,
-        tpot_target_s=None if tpot_ms is None else tpot_ms / MS_PER_S,
+        tpot_target_s=tpot_s,
         sim_steps=sim_steps,
         seed=seed,
         title=title,

@@ -30,10 +30,13 @@ from afdsizer._commands._common import (
     ProfileOpt,
     SlotLoadStdOpt,
     ThetaOpt,
+    TpotMsOpt,
     TraceOpt,
+    check_workload_options,
     coefficients_from_options,
     emit_json,
     jsonable,
+    tpot_target_s,
 )
 from afdsizer.errors import InputError
 
@@ -58,10 +61,6 @@ KvQuantileOpt = Annotated[
     typer.Option(
         "--kv-quantile", help="Quantile of a worker's KV load that must fit in memory (0.5–1)."
     ),
-]
-TpotMsOpt = Annotated[
-    float | None,
-    typer.Option("--tpot-ms", help="TPOT target: expected step time at most this many ms."),
 ]
 PriceAttnOpt = Annotated[
     float | None,
@@ -119,14 +118,8 @@ def resolve_size_inputs(
     ffn_gpus: int,
 ) -> SizeInputs:
     """Turn the workload and cost options into θ, σ and coefficients (shared with --report)."""
-    if theta is not None or slot_load_std is not None:
-        if trace is not None:
-            raise InputError("--trace excludes --theta/--slot-load-std; give one or the other")
-        if theta is None or slot_load_std is None:
-            raise InputError(
-                "--theta and --slot-load-std go together (θ and σ in tokens; "
-                "--slot-load-std 0 ignores the barrier)"
-            )
+    check_workload_options(trace, theta, slot_load_std)
+    if theta is not None and slot_load_std is not None:
         theta_tokens, sigma_tokens = float(theta), float(slot_load_std)
         source = "--theta/--slot-load-std"
         loaded = None
@@ -223,8 +216,7 @@ def size(
         attn_gpus=attn_gpus,
         ffn_gpus=ffn_gpus,
     )
-    if tpot_ms is not None and not tpot_ms > 0:
-        raise InputError(f"--tpot-ms must be > 0 ms, got {tpot_ms!r}")
+    tpot_s = tpot_target_s(tpot_ms)
     worker_loads = _worker_load_sampler(inputs, barrier)
     rec = recommend(
         inputs.coefficients,
@@ -232,7 +224,7 @@ def size(
         slot_load_std_tokens=inputs.slot_load_std_tokens,
         batch=batch,
         kv_quantile=kv_quantile,
-        tpot_target_s=None if tpot_ms is None else tpot_ms / _MS_PER_S,
+        tpot_target_s=tpot_s,
         price_attn_per_h=price_attn,
         price_ffn_per_h=price_ffn,
         worker_load_samples=worker_loads,
@@ -255,7 +247,7 @@ def size(
             slot_load_std_tokens=None if inputs.trace is not None else inputs.slot_load_std_tokens,
             batch=batch,
             kv_quantile=kv_quantile,
-            tpot_target_s=None if tpot_ms is None else tpot_ms / _MS_PER_S,
+            tpot_target_s=tpot_s,
             price_attn_per_h=price_attn,
             price_ffn_per_h=price_ffn,
             barrier_model=barrier,
