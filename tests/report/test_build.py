@@ -164,8 +164,13 @@ def test_mean_field_curve_is_the_closed_form(built: ReportData) -> None:
     np.testing.assert_allclose(curves.throughput_mean_field, hand.throughput_mean_field, rtol=1e-12)
     np.testing.assert_allclose(curves.ffn_time_s, hand.ffn_time_s, rtol=1e-12)
     np.testing.assert_allclose(curves.attention_time_s, hand.attention_time_s, rtol=1e-12)
-    # The barrier only slows a step down, and E[τ]·Λ·(r+1) = r·B by definition.
-    assert np.all(curves.throughput_barrier <= curves.throughput_mean_field * (1 + 1e-12))
+    # The barrier only slows a step down: the slowest worker's expected time never falls as r
+    # grows, and E[τ] is at least each part's time. E[τ]·Λ·(r+1) = r·B by definition.
+    assert np.all(np.diff(curves.attention_time_barrier_s) >= -1e-15)
+    parts = np.maximum.reduce(
+        [curves.comm_time_s, curves.ffn_time_s, curves.attention_time_barrier_s]
+    )
+    assert np.all(curves.step_time_s >= parts * (1 - 1e-12))
     np.testing.assert_allclose(
         curves.step_time_s * curves.throughput_barrier * (curves.ratios + 1),
         curves.ratios * BATCH,
@@ -174,22 +179,52 @@ def test_mean_field_curve_is_the_closed_form(built: ReportData) -> None:
     assert curves.ratios.max() >= 2 * built.recommendation.r_star
 
 
-def test_slowest_worker_time_matches_monte_carlo(built: ReportData) -> None:
-    """E[max_w t_A,w] equals a seeded Monte Carlo of r Gaussian worker loads within 4 SE."""
+@pytest.fixture(scope="module")
+def built_gaussian(coefficients: CostCoefficients, trace: Trace) -> ReportData:
+    return build_report_data(
+        coefficients, trace=trace, batch=BATCH, sim_steps=0, seed=5, barrier_model="gaussian"
+    )
+
+
+def test_slowest_worker_time_matches_monte_carlo(
+    built: ReportData, built_gaussian: ReportData, trace: Trace
+) -> None:
+    """E[max_w t_A,w] equals a seeded Monte Carlo of r worker loads within 4 SE, under the law
+    each report used: the trace's sampled worker loads (empirical) or Normal(B·θ, B·σ²)."""
     workload = built.workload
     assert workload is not None
-    c, curves = built.coefficients, built.curves
+    c = built.coefficients
+    samples = sample_worker_loads(trace.prompt_tokens, trace.decode_tokens, batch=BATCH, seed=5)
     rng = np.random.default_rng(11)
     for r in (2, 7, 16):
-        i = int(np.flatnonzero(curves.ratios == r)[0])
-        loads = rng.normal(
-            BATCH * workload.theta_tokens,
-            math.sqrt(BATCH) * workload.slot_load_std_tokens,
-            size=(200_000, r),
-        )
-        slowest = c.alpha_attn_s + c.beta_attn_s_per_token * loads.max(axis=1)
-        se = slowest.std() / math.sqrt(slowest.size)
-        assert abs(curves.attention_time_barrier_s[i] - slowest.mean()) < 4 * se
+        draws = {
+            "empirical": rng.choice(samples, size=(200_000, r)),
+            "gaussian": rng.normal(
+                BATCH * workload.theta_tokens,
+                math.sqrt(BATCH) * workload.slot_load_std_tokens,
+                size=(200_000, r),
+            ),
+        }
+        for data, law in ((built, "empirical"), (built_gaussian, "gaussian")):
+            curves = data.curves
+            i = int(np.flatnonzero(curves.ratios == r)[0])
+            slowest = c.alpha_attn_s + c.beta_attn_s_per_token * draws[law].max(axis=1)
+            se = slowest.std() / math.sqrt(slowest.size)
+            assert abs(curves.attention_time_barrier_s[i] - slowest.mean()) < 4 * se, (law, r)
+
+
+def test_gaussian_barrier_never_beats_mean_field(built_gaussian: ReportData) -> None:
+    """Under Gaussian loads centred on B·θ the barrier-aware Λ(r) stays below the mean field."""
+    curves = built_gaussian.curves
+    assert np.all(curves.throughput_barrier <= curves.throughput_mean_field * (1 + 1e-12))
+
+
+def test_barrier_curve_peaks_at_the_recommended_integer(built: ReportData) -> None:
+    """The plotted barrier-aware Λ(r), read at integers, is largest at the recommended r."""
+    curves = built.curves
+    integers = np.flatnonzero(curves.ratios == np.round(curves.ratios))
+    best = curves.ratios[integers][np.argmax(curves.throughput_barrier[integers])]
+    assert best == built.recommendation.r_int
 
 
 def test_sim_points_use_common_random_numbers(

@@ -31,12 +31,13 @@ from afdsizer.report._render import write_report
 from afdsizer.sim import SimConfig, sweep_ratios
 from afdsizer.theory import (
     attention_idle_fraction,
+    expected_max_empirical,
     expected_max_std_normal,
+    expected_step_time_empirical_s,
     expected_step_time_s,
     ffn_idle_fraction,
     recommend,
     sensitivity_grid,
-    throughput_barrier,
     throughput_mean_field,
 )
 from afdsizer.workload import Trace, estimate_slot_load, sample_worker_loads
@@ -203,26 +204,48 @@ def _theory_curves(
     sigma_tokens: float,
     batch: int,
     ratios: npt.NDArray[np.float64],
+    worker_loads_tokens: npt.NDArray[np.float64] | None = None,
 ) -> RatioCurves:
+    """Λ(r), step-time parts and idle fractions over ``ratios`` at B = ``batch``.
+
+    The barrier-aware curves use the law the recommendation used: the empirical worker loads
+    when ``worker_loads_tokens`` is given, else Gaussian loads Normal(B·θ, B·σ²).
+    """
     c = coefficients
     stats = {"theta_tokens": theta_tokens, "slot_load_std_tokens": sigma_tokens}
     B = float(batch)
     t_attn = np.full_like(ratios, c.alpha_attn_s + c.beta_attn_s_per_token * B * theta_tokens)
-    # E[max_w t_A,w] = μ_A + σ_A·m_r under the Gaussian worker loads (DESIGN.md §4).
-    sd_attn = c.beta_attn_s_per_token * math.sqrt(B) * sigma_tokens
+    t_ffn = np.asarray(c.ffn_time_s(ratios * B), dtype=np.float64)
+    if worker_loads_tokens is None:
+        # E[max_w t_A,w] = μ_A + σ_A·m_r under the Gaussian worker loads (DESIGN.md §4).
+        sd_attn = c.beta_attn_s_per_token * math.sqrt(B) * sigma_tokens
+        t_attn_slowest = t_attn + sd_attn * expected_max_std_normal(ratios)
+        step_time = expected_step_time_s(c, **stats, batch=B, ratio=ratios)
+        attention_idle = attention_idle_fraction(c, **stats, batch=B, ratio=ratios)
+        ffn_idle = ffn_idle_fraction(c, **stats, batch=B, ratio=ratios)
+    else:
+        t_attn_slowest = c.alpha_attn_s + c.beta_attn_s_per_token * expected_max_empirical(
+            worker_loads_tokens, ratios
+        )
+        step_time = expected_step_time_empirical_s(
+            c, worker_loads_tokens, batch=batch, ratio=ratios
+        )
+        t_attn_mean = c.alpha_attn_s + c.beta_attn_s_per_token * float(np.mean(worker_loads_tokens))
+        attention_idle = 1.0 - t_attn_mean / step_time
+        ffn_idle = 1.0 - t_ffn / step_time
     return RatioCurves(
         ratios=ratios,
         throughput_mean_field=throughput_mean_field(
             c, theta_tokens=theta_tokens, batch=B, ratio=ratios
         ),
-        throughput_barrier=throughput_barrier(c, **stats, batch=B, ratio=ratios),
+        throughput_barrier=np.asarray(ratios * B / ((ratios + 1.0) * step_time), dtype=np.float64),
         attention_time_s=t_attn,
-        attention_time_barrier_s=t_attn + sd_attn * expected_max_std_normal(ratios),
+        attention_time_barrier_s=np.asarray(t_attn_slowest, dtype=np.float64),
         comm_time_s=np.array([c.comm_time_s(B, r) for r in ratios]),
-        ffn_time_s=np.asarray(c.ffn_time_s(ratios * B), dtype=np.float64),
-        step_time_s=expected_step_time_s(c, **stats, batch=B, ratio=ratios),
-        attention_idle=attention_idle_fraction(c, **stats, batch=B, ratio=ratios),
-        ffn_idle=ffn_idle_fraction(c, **stats, batch=B, ratio=ratios),
+        ffn_time_s=t_ffn,
+        step_time_s=np.asarray(step_time, dtype=np.float64),
+        attention_idle=np.asarray(attention_idle, dtype=np.float64),
+        ffn_idle=np.asarray(ffn_idle, dtype=np.float64),
     )
 
 
@@ -412,12 +435,13 @@ def build_report_data(
         "price_attn_per_h": price_attn_per_h,
         "price_ffn_per_h": price_ffn_per_h,
     }
+    sampler = _worker_load_sampler(trace, barrier_model, seed=seed)
     rec = recommend(
         coefficients,
         theta_tokens=theta,
         slot_load_std_tokens=sigma,
         batch=batch,
-        worker_load_samples=_worker_load_sampler(trace, barrier_model, seed=seed),
+        worker_load_samples=sampler,
         # Only the options given: recommend keeps its own defaults for the others.
         **{k: v for k, v in options.items() if v is not None},
     )
@@ -425,7 +449,13 @@ def build_report_data(
     B = summary.batch
     ratios = curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
     curves = _theory_curves(
-        coefficients, theta_tokens=theta, sigma_tokens=sigma, batch=B, ratios=ratios
+        coefficients,
+        theta_tokens=theta,
+        sigma_tokens=sigma,
+        batch=B,
+        ratios=ratios,
+        # The same seeded draw recommend used, so the curve's peak is the recommended r.
+        worker_loads_tokens=None if sampler is None else sampler(B),
     )
     sim: SimPoints | None = None
     if trace is not None and sim_steps != 0:
