@@ -11,10 +11,13 @@ from scipy import special
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
 from afdsizer.theory import (
+    attention_idle_fraction,
+    barrier_curve,
     best_integer_ratio,
     expected_max_empirical,
     expected_step_time_empirical_s,
     expected_step_time_s,
+    ffn_idle_fraction,
     recommend,
 )
 
@@ -157,3 +160,40 @@ def test_array_samples_need_a_batch() -> None:
         recommend(
             COEFFS, theta_tokens=1000.0, slot_load_std_tokens=0.0, batch=4, worker_load_samples=[]
         )
+
+
+def test_barrier_curve_agrees_with_each_law_and_with_a_sample_path() -> None:
+    """barrier_curve gives the Gaussian functions' values without samples, and with samples the
+    order-statistics E[τ]; Λ and the idle fractions follow from E[τ] by their definitions, and the
+    empirical E[τ] matches a brute-force Monte Carlo of r draws from the samples."""
+    B, theta, sigma = 64, 1500.0, 900.0
+    ratios = np.array([1.0, 2.0, 7.0, 16.0, 40.0])
+    gauss = barrier_curve(
+        COEFFS, theta_tokens=theta, slot_load_std_tokens=sigma, batch=B, ratio=ratios
+    )
+    stats = {"theta_tokens": theta, "slot_load_std_tokens": sigma, "batch": B, "ratio": ratios}
+    assert gauss.barrier_model == "gaussian"
+    np.testing.assert_allclose(gauss.step_time_s, expected_step_time_s(COEFFS, **stats), rtol=1e-9)
+    np.testing.assert_allclose(gauss.attention_idle, attention_idle_fraction(COEFFS, **stats))
+    np.testing.assert_allclose(gauss.ffn_idle, ffn_idle_fraction(COEFFS, **stats))
+
+    rng = np.random.default_rng(3)
+    loads = rng.gamma(2.0, B * theta / 2.0, size=4_000)
+    emp = barrier_curve(
+        COEFFS, theta_tokens=theta, slot_load_std_tokens=sigma, batch=B, ratio=ratios,
+        worker_loads_tokens=loads,
+    )  # fmt: skip
+    assert emp.barrier_model == "empirical"
+    np.testing.assert_allclose(
+        emp.step_time_s, expected_step_time_empirical_s(COEFFS, loads, batch=B, ratio=ratios)
+    )
+    np.testing.assert_allclose(
+        emp.throughput_per_instance, ratios * B / ((ratios + 1) * emp.step_time_s), rtol=1e-12
+    )
+    for i, r in enumerate(ratios.astype(int)):
+        worst = rng.choice(loads, size=(100_000, r)).max(axis=1)
+        tau = np.maximum(
+            np.maximum(COEFFS.comm_time_s(B, r), COEFFS.ffn_time_s(r * B)),
+            COEFFS.attention_time_s(worst),
+        )
+        assert abs(emp.step_time_s[i] - tau.mean()) < 4 * tau.std() / np.sqrt(tau.size) + 1e-15

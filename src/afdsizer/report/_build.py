@@ -30,12 +30,7 @@ from afdsizer.report._data import (
 from afdsizer.report._render import write_report
 from afdsizer.sim import SimConfig, sweep_ratios
 from afdsizer.theory import (
-    attention_idle_fraction,
-    expected_max_empirical,
-    expected_max_std_normal,
-    expected_step_time_empirical_s,
-    expected_step_time_s,
-    ffn_idle_fraction,
+    barrier_curve,
     recommend,
     sensitivity_grid,
     throughput_mean_field,
@@ -212,40 +207,28 @@ def _theory_curves(
     when ``worker_loads_tokens`` is given, else Gaussian loads Normal(B·θ, B·σ²).
     """
     c = coefficients
-    stats = {"theta_tokens": theta_tokens, "slot_load_std_tokens": sigma_tokens}
     B = float(batch)
-    t_attn = np.full_like(ratios, c.alpha_attn_s + c.beta_attn_s_per_token * B * theta_tokens)
-    t_ffn = np.asarray(c.ffn_time_s(ratios * B), dtype=np.float64)
-    if worker_loads_tokens is None:
-        # E[max_w t_A,w] = μ_A + σ_A·m_r under the Gaussian worker loads (DESIGN.md §4).
-        sd_attn = c.beta_attn_s_per_token * math.sqrt(B) * sigma_tokens
-        t_attn_slowest = t_attn + sd_attn * expected_max_std_normal(ratios)
-        step_time = expected_step_time_s(c, **stats, batch=B, ratio=ratios)
-        attention_idle = attention_idle_fraction(c, **stats, batch=B, ratio=ratios)
-        ffn_idle = ffn_idle_fraction(c, **stats, batch=B, ratio=ratios)
-    else:
-        t_attn_slowest = c.alpha_attn_s + c.beta_attn_s_per_token * expected_max_empirical(
-            worker_loads_tokens, ratios
-        )
-        step_time = expected_step_time_empirical_s(
-            c, worker_loads_tokens, batch=batch, ratio=ratios
-        )
-        t_attn_mean = c.alpha_attn_s + c.beta_attn_s_per_token * float(np.mean(worker_loads_tokens))
-        attention_idle = 1.0 - t_attn_mean / step_time
-        ffn_idle = 1.0 - t_ffn / step_time
+    barrier = barrier_curve(
+        c,
+        theta_tokens=theta_tokens,
+        slot_load_std_tokens=sigma_tokens,
+        batch=batch,
+        ratio=ratios,
+        worker_loads_tokens=worker_loads_tokens,
+    )
     return RatioCurves(
         ratios=ratios,
         throughput_mean_field=throughput_mean_field(
             c, theta_tokens=theta_tokens, batch=B, ratio=ratios
         ),
-        throughput_barrier=np.asarray(ratios * B / ((ratios + 1.0) * step_time), dtype=np.float64),
-        attention_time_s=t_attn,
-        attention_time_barrier_s=np.asarray(t_attn_slowest, dtype=np.float64),
-        comm_time_s=np.array([c.comm_time_s(B, r) for r in ratios]),
-        ffn_time_s=t_ffn,
-        step_time_s=np.asarray(step_time, dtype=np.float64),
-        attention_idle=np.asarray(attention_idle, dtype=np.float64),
-        ffn_idle=np.asarray(ffn_idle, dtype=np.float64),
+        throughput_barrier=barrier.throughput_per_instance,
+        attention_time_s=np.full_like(ratios, c.attention_time_s(B * theta_tokens)),
+        attention_time_barrier_s=barrier.slowest_attention_s,
+        comm_time_s=np.asarray(c.comm_time_s(B, ratios), dtype=np.float64),
+        ffn_time_s=np.asarray(c.ffn_time_s(ratios * B), dtype=np.float64),
+        step_time_s=barrier.step_time_s,
+        attention_idle=barrier.attention_idle,
+        ffn_idle=barrier.ffn_idle,
     )
 
 

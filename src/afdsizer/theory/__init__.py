@@ -10,7 +10,8 @@ imports the simulator, which is its independent check.
   :func:`barrier_attention_fixed_point`, :func:`attention_idle_fraction`,
   :func:`ffn_idle_fraction`.
 - Empirical barrier (worker-load samples from the trace instead of a normal):
-  :func:`expected_max_empirical`, :func:`expected_step_time_empirical_s`; ``recommend`` and
+  :func:`expected_max_empirical`, :func:`expected_step_time_empirical_s`; :func:`barrier_curve`
+  gives E[τ], Λ and idle over r under either law; ``recommend`` and
   ``best_integer_ratio`` take ``worker_load_samples``.
 - Sizing: :func:`best_integer_ratio`, :func:`joint_sizing`, :func:`max_batch_for_kv`,
   :func:`recommend` → :class:`Recommendation`; :func:`sensitivity_grid`.
@@ -26,8 +27,10 @@ from afdsizer.theory._barrier import (
     throughput_barrier,
 )
 from afdsizer.theory._empirical import (
+    BarrierCurve,
     BarrierModel,
     WorkerLoadSamples,
+    barrier_curve,
     expected_max_empirical,
     expected_step_time_empirical_s,
 )
@@ -54,6 +57,7 @@ from afdsizer.theory._sensitivity import SensitivityGrid, sensitivity_grid
 
 __all__ = [
     "DEFAULT_BATCH_SLOTS",
+    "BarrierCurve",
     "BarrierModel",
     "BatchLimit",
     "JointChoice",
@@ -66,6 +70,7 @@ __all__ = [
     "WorkerLoadSamples",
     "attention_idle_fraction",
     "barrier_attention_fixed_point",
+    "barrier_curve",
     "best_integer_ratio",
     "expected_max_above_floor",
     "expected_max_empirical",

@@ -35,8 +35,10 @@ from afdsizer.theory._barrier import (
 )
 
 __all__ = [
+    "BarrierCurve",
     "BarrierModel",
     "WorkerLoadSamples",
+    "barrier_curve",
     "expected_max_empirical",
     "expected_step_time_empirical_s",
 ]
@@ -175,8 +177,7 @@ class _StepModel:
     def floor_s(self, ratio: FloatArray) -> FloatArray:
         """G(r) = max(t_C(r), t_F(r)), s."""
         c, B = self.coefficients, self.batch
-        t_comm = c.alpha_comm_s + c.beta_comm_s_per_token * B + c.gamma_comm_s_per_token * ratio * B
-        return np.asarray(np.maximum(t_comm, c.alpha_ffn_s + c.beta_ffn_s_per_token * ratio * B))
+        return np.asarray(np.maximum(c.comm_time_s(B, ratio), c.ffn_time_s(ratio * B)))
 
     def step_time_s(self, ratio: FloatArray) -> FloatArray:
         """E[τ(r)], s."""
@@ -259,3 +260,87 @@ class EmpiricalStepModel(_StepModel):
 
 StepModelFactory = Callable[[int], _StepModel]
 """B → the step-time model at that batch."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BarrierCurve:
+    """Barrier-aware per-step times over r at one batch B, under one law of the worker load.
+
+    Arrays have the shape of ``ratios``; times in s, throughput in tokens/s per instance.
+    """
+
+    ratios: FloatArray
+    """r, Attention instances per FFN instance."""
+    barrier_model: BarrierModel
+    """The law of L_w: "gaussian" (Normal(B·θ, B·σ²)) or "empirical" (sampled loads)."""
+    mean_attention_s: float
+    """E[t_A,w] = α_A + β_A·E[L_w], s."""
+    slowest_attention_s: FloatArray
+    """E[max_w t_A,w] over r workers, s."""
+    step_time_s: FloatArray
+    """E[τ(r)] = E[max(t_C, t_F, max_w t_A,w)], s."""
+    throughput_per_instance: FloatArray
+    """Λ(r) = r·B/((r+1)·E[τ]), tokens/s per instance."""
+    attention_idle: FloatArray
+    """1 − E[t_A,w]/E[τ]: an Attention worker's idle fraction (barrier and FFN waits)."""
+    ffn_idle: FloatArray
+    """1 − t_F(r)/E[τ]: the FFN instance's idle fraction."""
+
+
+def barrier_curve(
+    coefficients: CostCoefficients,
+    *,
+    theta_tokens: float,
+    slot_load_std_tokens: float,
+    batch: int,
+    ratio: npt.ArrayLike,
+    worker_loads_tokens: npt.ArrayLike | None = None,
+) -> BarrierCurve:
+    """E[τ], the slowest worker, Λ and idle fractions over r, Gaussian or empirical barrier.
+
+    Parameters
+    ----------
+    coefficients : CostCoefficients
+        α, β, γ of Attention, communication and FFN.
+    theta_tokens, slot_load_std_tokens : float
+        θ and σ of one slot's load, tokens (the Gaussian law; ignored with samples).
+    batch : int
+        B, slots per Attention instance.
+    ratio : array-like of float
+        r >= 1 values.
+    worker_loads_tokens : array-like of float, shape (n,), optional
+        Samples of L_w at this B (:func:`afdsizer.workload.sample_worker_loads`): the
+        empirical law. None: Normal(B·θ, B·σ²).
+
+    Returns
+    -------
+    BarrierCurve
+        The same numbers :func:`recommend` sizes with, under the same law.
+
+    Examples
+    --------
+    >>> from afdsizer.cost import CostCoefficients
+    >>> c = CostCoefficients(alpha_attn_s=1e-3, beta_attn_s_per_token=1e-8, alpha_comm_s=1e-4,
+    ...     beta_comm_s_per_token=1e-7, alpha_ffn_s=5e-4, beta_ffn_s_per_token=1e-6)
+    >>> curve = barrier_curve(c, theta_tokens=1000.0, slot_load_std_tokens=0.0, batch=100,
+    ...     ratio=[1, 16])
+    >>> [round(float(t) * 1e3, 3) for t in curve.step_time_s]  # ms, σ = 0: the mean field
+    [2.0, 2.1]
+    """
+    r = _check_ratio(ratio)
+    model: _StepModel
+    if worker_loads_tokens is None:
+        model = GaussianStepModel.build(coefficients, batch, theta_tokens, slot_load_std_tokens)
+    else:
+        model = EmpiricalStepModel.build(coefficients, batch, worker_loads_tokens)
+    tau = model.step_time_s(r)
+    return BarrierCurve(
+        ratios=r,
+        barrier_model=model.name,
+        mean_attention_s=model.mean_attn_s,
+        slowest_attention_s=model.slowest_attn_s(r),
+        step_time_s=tau,
+        throughput_per_instance=np.asarray(r * batch / ((r + 1.0) * tau), dtype=np.float64),
+        attention_idle=np.asarray(1.0 - model.mean_attn_s / tau, dtype=np.float64),
+        ffn_idle=np.asarray(1.0 - coefficients.ffn_time_s(r * batch) / tau, dtype=np.float64),
+    )

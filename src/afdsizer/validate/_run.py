@@ -431,7 +431,7 @@ def _mean_length_ratio(coefficients: CostCoefficients, *, load_tokens: float, ba
     """r* by the mean-field rule with the worker load replaced by ``load_tokens`` (no θ)."""
     c, B = coefficients, batch
     r_attn = (float(c.attention_time_s(load_tokens)) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * B)
-    r_comm = (c.comm_time_s(B) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * B)
+    r_comm = (float(c.comm_time_s(B)) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * B)
     r_peak = math.sqrt(c.alpha_ffn_s / (c.beta_ffn_s_per_token * B))
     return max(1, round(max(r_attn, r_comm, r_peak)))
 
