@@ -191,10 +191,14 @@ def read_columns(plain: Path, kind: FileKind, display_name: str) -> list[str]:
         raise TraceError(f"{display_name} line 1: unreadable CSV header ({detail})") from None
 
 
-def _jsonl_keys(plain: Path, display_name: str) -> list[str]:
-    """Union of the keys of the first records (a key absent from line 1 is still recognised)."""
-    keys: dict[str, None] = {}
-    seen = 0
+def iter_json_objects(plain: Path, display_name: str) -> Iterator[tuple[int, dict[str, object]]]:
+    """Yield (line number, record) for each non-blank line of a JSON Lines file.
+
+    Raises
+    ------
+    TraceError
+        A line is not valid JSON, or not a JSON object; the message names the line.
+    """
     with plain.open("rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             text = raw.decode("utf-8", errors="replace").strip()
@@ -212,10 +216,18 @@ def _jsonl_keys(plain: Path, display_name: str) -> list[str]:
                     f"{display_name} line {line_no}: expected a JSON object, "
                     f"got {type(record).__name__}"
                 )
-            keys.update(dict.fromkeys(str(k) for k in record))
-            seen += 1
-            if seen >= _JSONL_KEY_RECORDS:
-                break
+            yield line_no, record
+
+
+def _jsonl_keys(plain: Path, display_name: str) -> list[str]:
+    """Union of the keys of the first records (a key absent from line 1 is still recognised)."""
+    keys: dict[str, None] = {}
+    seen = 0
+    for _, record in iter_json_objects(plain, display_name):
+        keys.update(dict.fromkeys(str(k) for k in record))
+        seen += 1
+        if seen >= _JSONL_KEY_RECORDS:
+            break
     if not seen:
         raise TraceError(
             f"{display_name} has no JSON records (line 1): expected one object per line"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from afdsizer.workload._formats import (
     TraceFormat,
     detect_format,
     file_kind,
+    iter_json_objects,
     read_columns,
 )
 
@@ -424,23 +424,8 @@ def _jsonl_line_of_record(plain: Path, record: int) -> int:
 def _reader_error(scan: TraceScan, exc: BaseException) -> TraceError:
     """Locate what polars could not read; JSON Lines are re-read line by line to find it."""
     if scan.kind == "jsonl":
-        with scan.plain.open("rb") as fh:
-            for line_no, raw in enumerate(fh, start=1):
-                text = raw.decode("utf-8", errors="replace").strip()
-                if not text:
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as err:
-                    return TraceError(
-                        f"{scan.display_name} line {line_no}: not valid JSON ({err.msg}), "
-                        "expected one JSON object per line"
-                    )
-                if not isinstance(record, dict):
-                    return TraceError(
-                        f"{scan.display_name} line {line_no}: expected a JSON object, "
-                        f"got {type(record).__name__}"
-                    )
+        try:
+            for line_no, record in iter_json_objects(scan.plain, scan.display_name):
                 for col in scan.fmt.columns:
                     value = record.get(col)
                     if isinstance(value, dict | list):
@@ -448,6 +433,8 @@ def _reader_error(scan: TraceScan, exc: BaseException) -> TraceError:
                             f"{scan.display_name} line {line_no}, column {col!r}: expected a "
                             f"number, got a JSON {type(value).__name__}"
                         )
+        except TraceError as err:
+            return err
     lines = str(exc).strip().splitlines()
     detail = " ".join((lines[0] if lines else type(exc).__name__).split())[:160]
     if scan.kind == "csv":
