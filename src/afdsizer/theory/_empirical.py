@@ -327,12 +327,17 @@ def barrier_curve(
     >>> [round(float(t) * 1e3, 3) for t in curve.step_time_s]  # ms, σ = 0: the mean field
     [2.0, 2.1]
     """
-    r = _check_ratio(ratio)
     model: _StepModel
     if worker_loads_tokens is None:
         model = GaussianStepModel.build(coefficients, batch, theta_tokens, slot_load_std_tokens)
     else:
         model = EmpiricalStepModel.build(coefficients, batch, worker_loads_tokens)
+    return _curve_of(model, _check_ratio(ratio))
+
+
+def _curve_of(model: _StepModel, ratios: FloatArray) -> BarrierCurve:
+    """The :class:`BarrierCurve` of a step model over ``ratios`` (shared with the Λ table)."""
+    r, B = ratios, model.batch
     tau = model.step_time_s(r)
     return BarrierCurve(
         ratios=r,
@@ -340,7 +345,7 @@ def barrier_curve(
         mean_attention_s=model.mean_attn_s,
         slowest_attention_s=model.slowest_attn_s(r),
         step_time_s=tau,
-        throughput_per_instance=np.asarray(r * batch / ((r + 1.0) * tau), dtype=np.float64),
+        throughput_per_instance=np.asarray(r * B / ((r + 1.0) * tau), dtype=np.float64),
         attention_idle=np.asarray(1.0 - model.mean_attn_s / tau, dtype=np.float64),
-        ffn_idle=np.asarray(1.0 - coefficients.ffn_time_s(r * batch) / tau, dtype=np.float64),
+        ffn_idle=np.asarray(1.0 - model.coefficients.ffn_time_s(r * B) / tau, dtype=np.float64),
     )

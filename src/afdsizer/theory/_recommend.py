@@ -18,6 +18,7 @@ from afdsizer.theory._empirical import (
     EmpiricalStepModel,
     GaussianStepModel,
     WorkerLoadSamples,
+    _curve_of,
     _StepModel,
 )
 from afdsizer.theory._joint import (
@@ -481,11 +482,9 @@ def _ratio_table(
     coefficients, batch = model.coefficients, int(model.batch)
     ratios = np.arange(max(1, r_int - _TABLE_HALF_WIDTH), r_int + _TABLE_HALF_WIDTH + 1)
     r = ratios.astype(np.float64)
-    tau = model.step_time_s(r)
-    lam = r * batch / ((r + 1.0) * tau)
+    curve = _curve_of(model, r)
+    tau = curve.step_time_s
     lam_mf = throughput_mean_field(coefficients, theta_tokens=theta, batch=batch, ratio=r)
-    t_attn = model.mean_attn_s
-    t_ffn = coefficients.alpha_ffn_s + coefficients.beta_ffn_s_per_token * r * batch
     rows = []
     for i, ratio in enumerate(ratios):
         per_dollar = None
@@ -496,11 +495,11 @@ def _ratio_table(
         rows.append(
             RatioRow(
                 ratio=int(ratio),
-                throughput_per_instance=float(lam[i]),
+                throughput_per_instance=float(curve.throughput_per_instance[i]),
                 throughput_mean_field=float(lam_mf[i]),
                 step_time_s=float(tau[i]),
-                attention_idle=float(1.0 - t_attn / tau[i]),
-                ffn_idle=float(1.0 - t_ffn[i] / tau[i]),
+                attention_idle=float(curve.attention_idle[i]),
+                ffn_idle=float(curve.ffn_idle[i]),
                 tokens_per_dollar=per_dollar,
                 meets_tpot=None if tpot_target_s is None else bool(tau[i] <= tpot_target_s),
             )
