@@ -109,7 +109,11 @@ class CostCoefficients:
         """t_A = α_A + β_A·L for a worker load L (tokens); s."""
         return self.alpha_attn_s + self.beta_attn_s_per_token * load_tokens
 
-    def comm_time_s(self, batch: float, ratio: float | npt.NDArray[np.float64] = 1.0) -> Any:
+    def comm_time_s(
+        self,
+        batch: float | npt.NDArray[np.float64],
+        ratio: float | npt.NDArray[np.float64] = 1.0,
+    ) -> Any:
         """t_C = α_C + β_C·B + γ_C·r·B for batch B and ratio r; s."""
         return (
             self.alpha_comm_s

@@ -209,14 +209,10 @@ def _step_parts(
     B, r = np.broadcast_arrays(
         np.asarray(batch, dtype=np.float64), np.asarray(ratio, dtype=np.float64)
     )
-    mu_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * B * theta_tokens
+    mu_attn = coefficients.attention_time_s(B * theta_tokens)
     sd_attn = coefficients.beta_attn_s_per_token * np.sqrt(B) * slot_load_std_tokens
-    t_comm = (
-        coefficients.alpha_comm_s
-        + coefficients.beta_comm_s_per_token * B
-        + coefficients.gamma_comm_s_per_token * r * B
-    )
-    t_ffn = coefficients.alpha_ffn_s + coefficients.beta_ffn_s_per_token * r * B
+    t_comm = coefficients.comm_time_s(B, r)
+    t_ffn = coefficients.ffn_time_s(r * B)
     return B, r, mu_attn, sd_attn, np.maximum(t_comm, t_ffn)
 
 
@@ -350,7 +346,7 @@ def ffn_idle_fraction(
         coefficients, theta_tokens, slot_load_std_tokens, batch, ratio
     )
     tau = expected_max_above_floor(G, mu_attn, sd_attn, r)
-    t_ffn = coefficients.alpha_ffn_s + coefficients.beta_ffn_s_per_token * r * B
+    t_ffn = coefficients.ffn_time_s(r * B)
     return np.asarray(1.0 - t_ffn / tau, dtype=np.float64)
 
 
@@ -396,7 +392,7 @@ def barrier_attention_fixed_point(
     check_theta(theta_tokens)
     check_sigma(slot_load_std_tokens)
     B = float(batch)
-    mu_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * B * theta_tokens
+    mu_attn = float(coefficients.attention_time_s(B * theta_tokens))
     sd_attn = coefficients.beta_attn_s_per_token * math.sqrt(B) * slot_load_std_tokens
     slope = coefficients.beta_ffn_s_per_token * B
 

@@ -214,7 +214,7 @@ class GaussianStepModel(_StepModel):
         return cls(
             coefficients=c,
             batch=float(batch),
-            mean_attn_s=c.alpha_attn_s + c.beta_attn_s_per_token * batch * theta,
+            mean_attn_s=float(c.attention_time_s(batch * theta)),
             std_attn_s=c.beta_attn_s_per_token * math.sqrt(batch) * sigma,
             name="gaussian",
         )
@@ -242,7 +242,7 @@ class EmpiricalStepModel(_StepModel):
         cls, coefficients: CostCoefficients, batch: float, worker_loads_tokens: npt.ArrayLike
     ) -> EmpiricalStepModel:
         loads = _sorted_loads(worker_loads_tokens)
-        t_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * loads
+        t_attn = coefficients.attention_time_s(loads)
         return cls(
             coefficients=coefficients,
             batch=float(batch),

@@ -130,13 +130,9 @@ def step_time_mean_field_s(
     check_theta(theta_tokens)
     B = np.asarray(batch, dtype=np.float64)
     r = np.asarray(ratio, dtype=np.float64)
-    t_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * B * theta_tokens
-    t_comm = (
-        coefficients.alpha_comm_s
-        + coefficients.beta_comm_s_per_token * B
-        + coefficients.gamma_comm_s_per_token * r * B
-    )
-    t_ffn = coefficients.alpha_ffn_s + coefficients.beta_ffn_s_per_token * r * B
+    t_attn = coefficients.attention_time_s(B * theta_tokens)
+    t_comm = coefficients.comm_time_s(B, r)
+    t_ffn = coefficients.ffn_time_s(r * B)
     return np.asarray(np.maximum(np.maximum(t_attn, t_comm), t_ffn), dtype=np.float64)
 
 
@@ -260,8 +256,8 @@ def mean_field_rule(
     check_theta(theta_tokens)
     B = check_batch(batch)
     w_attn, w_ffn = check_prices(price_attn_per_h, price_ffn_per_h)
-    t_attn = coefficients.alpha_attn_s + coefficients.beta_attn_s_per_token * B * theta_tokens
-    t_comm_fixed = coefficients.alpha_comm_s + coefficients.beta_comm_s_per_token * B
+    t_attn = coefficients.attention_time_s(B * theta_tokens)
+    t_comm_fixed = coefficients.comm_time_s(B, 0.0)
     gamma = coefficients.gamma_comm_s_per_token
     ffn = _Line(coefficients.alpha_ffn_s, coefficients.beta_ffn_s_per_token * B, "ffn")
     comm = _Line(t_comm_fixed, gamma * B, "communication")
