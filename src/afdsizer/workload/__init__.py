@@ -17,6 +17,7 @@ from afdsizer.workload._summary import (
 )
 from afdsizer.workload._trace import Trace, bundled_trace_path, load_trace
 from afdsizer.workload._worker_load import DEFAULT_WORKER_LOAD_SAMPLES, sample_worker_loads
+from afdsizer.workload._workload import Workload
 
 __all__ = [
     "DEFAULT_WORKER_LOAD_SAMPLES",
@@ -29,6 +30,7 @@ __all__ = [
     "Trace",
     "TraceSummary",
     "WindowSummary",
+    "Workload",
     "bundled_trace_path",
     "estimate_slot_load",
     "load_trace",
