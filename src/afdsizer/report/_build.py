@@ -11,6 +11,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -412,7 +413,7 @@ def build_report_data(
         sigma = float(slot_load_std_tokens or 0.0)
         notes.append("θ and σ were given directly: no workload histograms and no simulation.")
 
-    options = {
+    options: dict[str, Any] = {
         "kv_quantile": kv_quantile,
         "tpot_target_s": tpot_target_s,
         "price_attn_per_h": price_attn_per_h,
