@@ -26,7 +26,7 @@ from afdsizer.theory._barrier import (
     ffn_idle_fraction,
     throughput_barrier,
 )
-from afdsizer.theory._deploy import pipeline_shape, recommend
+from afdsizer.theory._deploy import deployment_curve, pipeline_shape, recommend
 from afdsizer.theory._empirical import (
     BarrierCurve,
     BarrierModel,
@@ -76,6 +76,7 @@ __all__ = [
     "barrier_attention_fixed_point",
     "barrier_curve",
     "best_integer_ratio",
+    "deployment_curve",
     "expected_max_above_floor",
     "expected_max_empirical",
     "expected_max_std_normal",

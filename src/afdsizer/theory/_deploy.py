@@ -15,16 +15,19 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 from scipy import optimize
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 from afdsizer.theory._empirical import (
+    BarrierCurve,
     BarrierModel,
     EmpiricalStepModel,
     GaussianStepModel,
     WorkerLoadSamples,
+    _check_ratio,
     _curve_of,
     _StepModel,
 )
@@ -48,7 +51,7 @@ from afdsizer.theory._recommend import (
 )
 from afdsizer.workload import Workload
 
-__all__ = ["pipeline_shape", "recommend", "recommend_deployment"]
+__all__ = ["deployment_curve", "pipeline_shape", "recommend", "recommend_deployment"]
 
 _SECONDS_PER_HOUR = 3600.0
 _EXHAUSTIVE = 512
@@ -631,3 +634,23 @@ def recommend(
     return recommend_deployment(
         coefficients, workload, Deployment() if deployment is None else deployment, seed=seed
     )
+
+
+def deployment_curve(
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    *,
+    batch: int,
+    ratio: npt.ArrayLike,
+    seed: int = 0,
+) -> BarrierCurve:
+    """E[τ], the slowest worker, Λ, idle and busy times over r at B, as ``recommend`` sizes them.
+
+    The same step model and the same seeded worker-load draw as :func:`recommend` at that B, so
+    a report's curves peak where the recommendation does.
+    """
+    shape = pipeline_shape(coefficients, deployment)
+    law = _barrier_law(workload, deployment)
+    model = _factory(coefficients, workload, shape, law, seed)(batch, True)
+    return _curve_of(model, _check_ratio(ratio))

@@ -323,6 +323,12 @@ class BarrierCurve:
     """1 − E[t_A,w]/E[τ]: an Attention worker's idle fraction (barrier and FFN waits)."""
     ffn_idle: FloatArray
     """1 − t_F(r)/E[τ]: the FFN instance's idle fraction."""
+    comm_time_s: FloatArray
+    """t_C(r), communication busy time per step, s."""
+    ffn_time_s: FloatArray
+    """t_F(r), FFN busy time per step, s."""
+    step_time_mean_field_s: FloatArray
+    """τ(r) with every worker at its mean load (no barrier), s."""
 
 
 def barrier_curve(
@@ -386,4 +392,7 @@ def _curve_of(model: _StepModel, ratios: FloatArray) -> BarrierCurve:
         throughput_per_instance=np.asarray(r * B / ((r + 1.0) * tau), dtype=np.float64),
         attention_idle=np.asarray(1.0 - model.mean_attn_s / tau, dtype=np.float64),
         ffn_idle=np.asarray(1.0 - model.ffn_busy_s(r) / tau, dtype=np.float64),
+        comm_time_s=model.comm_busy_s(r),
+        ffn_time_s=model.ffn_busy_s(r),
+        step_time_mean_field_s=np.asarray(model.step_time_mean_field_s(r), dtype=np.float64),
     )
