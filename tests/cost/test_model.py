@@ -50,21 +50,23 @@ def test_mixtral_moe_by_hand() -> None:
 
 
 def test_deepseek_v3_mla_by_hand() -> None:
-    """MLA + MoE: DeepSeek-V3 caches 512 + 64 latent dims per layer; fp8 weights."""
+    """MLA + MoE: DeepSeek-V3 caches 512 + 64 latent dims per layer; fp8 matrices, while the
+    embedding, LM head and routers stay 16-bit."""
     m = load_model_spec("deepseek-v3")
     assert m.is_mla and m.weight_bytes_per_param == 1
+    assert (m.weight_dtype, m.quantization, m.activation_scheme) == ("fp8", "fp8_block", "dynamic")
     assert m.kv_bytes_per_token("bf16") == (512 + 64) * 61 * 2 == 70_272
     assert m.kv_bytes_per_token("fp8") == 35_136
     q_a, q_b = 7168 * 1536, 1536 * 128 * (128 + 64)
     kv_a, kv_b = 7168 * (512 + 64), 512 * 128 * (128 + 128)
     o = 128 * 128 * 7168
     assert m.attention_params_per_layer == q_a + q_b + kv_a + kv_b + o == 187_105_280
-    assert m.attention_weight_bytes == 61 * 187_105_280 + 2 * 129_280 * 7168
+    assert m.attention_weight_bytes == 61 * 187_105_280 * 1 + 2 * 129_280 * 7168 * 2
     # 3 leading dense layers (I = 18432), 58 MoE layers: 256 routed + 1 shared expert + router.
     assert (m.num_dense_layers, m.num_moe_layers) == (3, 58)
     expert = 3 * 7168 * 2048
     dense = 3 * 7168 * 18432
-    assert m.ffn_weight_bytes == 3 * dense + 58 * (257 * expert + 7168 * 256)
+    assert m.ffn_weight_bytes == (3 * dense + 58 * 257 * expert) * 1 + 58 * 7168 * 256 * 2
     assert m.ffn_flop_per_token == 2 * (3 * dense + 58 * (9 * expert + 7168 * 256))
     assert m.ffn_flop_per_token == 48_568_991_744
     # Absorbed MLA: 2·H·(512+64) for scores + 2·H·512 for values, per layer.
@@ -78,12 +80,14 @@ def test_presets_total_parameters_match_names() -> None:
         "llama-3.1-8b": 8.0,
         "mixtral-8x7b": 46.7,
         "qwen3-235b-a22b": 235.1,
+        "qwen3-235b-a22b-fp8": 235.1,
         "qwen3-30b-a3b": 30.5,
         "deepseek-v3": 671.0,
     }
     for name in MODEL_PRESETS:
         m = load_model_spec(name)
-        params = (m.attention_weight_bytes + m.ffn_weight_bytes) / m.weight_bytes_per_param
+        params = m.total_params
+        assert params == m.attention_params + m.ffn_params
         assert params / 1e9 == pytest.approx(billions[name], rel=0.01), name
 
 
