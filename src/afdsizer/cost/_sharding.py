@@ -52,7 +52,13 @@ ACTIVATION_BYTES = 2
 _MAX_SEARCH_GPUS = 4096
 """Largest GPU count tried when naming the smallest instance whose weights fit."""
 
-_GB = 1e9
+
+def _size(nbytes: float) -> str:
+    """Bytes as GB, or MB/kB when small (decimal units, as datasheets give HBM)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= 0.1 * scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes / 1e3:.1f} kB"
 
 
 def resolve_ffn_parallel(model: ModelSpec, deployment: Deployment) -> Literal["ep", "tp"]:
@@ -245,9 +251,9 @@ def check_attention_fits(
     if need < usable:
         return
     where = (
-        f"attention weights of {model.name} ({model.weight_dtype}) need {need / _GB:.1f} GB "
+        f"attention weights of {model.name} ({model.weight_dtype}) need {_size(need)} "
         f"per GPU on {deployment.attn_gpus} x {hardware.name} ({deployment.attn_parallel}), "
-        f"{usable / _GB:.1f} GB available after the reserve"
+        f"{_size(usable)} available after the reserve"
     )
     H = model.num_attention_heads
 
@@ -291,8 +297,8 @@ def check_ffn_fits(
     )
     raise InputError(
         f"FFN weights of {model.name} ({model.weight_dtype}) plus activations of {tokens:.0f} "
-        f"tokens need {got / _GB:.1f} GB per GPU on {deployment.ffn_gpus} x {hardware.name} "
-        f"({mode}), {usable / _GB:.1f} GB available after the reserve; {hint}"
+        f"tokens need {_size(got)} per GPU on {deployment.ffn_gpus} x {hardware.name} "
+        f"({mode}), {_size(usable)} available after the reserve; {hint}"
     )
 
 
