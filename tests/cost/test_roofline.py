@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from afdsizer.cost import (
     HARDWARE_PRESETS,
     MODEL_PRESETS,
+    CostCoefficients,
     RooflineEfficiency,
     cost_coefficients,
     ffn_roofline_time_s,
@@ -23,6 +24,7 @@ from afdsizer.cost import (
     roofline_coefficients,
 )
 from afdsizer.cost._roofline import affine_fit_rel
+from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 
 EFF = RooflineEfficiency(
@@ -214,3 +216,56 @@ def test_errors() -> None:
         kv_capacity_tokens(m, tiny)
     with pytest.raises(InputError, match=r"hbm_bandwidth_frac must be in \(0, 1\], got 1.5"):
         RooflineEfficiency(hbm_bandwidth_frac=1.5)
+
+
+def test_fp8_weights_change_bytes_read_and_flop_rate() -> None:
+    """FP8: the FFN's compute-bound time halves (FP8 peak), its weight reads halve, and the
+    Attention side reads 1-byte projections but a 16-bit LM head."""
+    hw = load_hardware_spec("h100-sxm")
+    bf16 = load_model_spec("llama-3.1-8b")
+    fp8 = bf16.with_weight_dtype("fp8")
+    P, bw = 3 * 4096 * 14336, 3.35e12 * 0.8
+    t = ffn_roofline_time_s(fp8, hw, [1, 4096], efficiency=EFF, ffn_gpus=1)
+    assert t[0] == pytest.approx(32 * 15e-6 + 32 * P * 1 / bw, rel=1e-12)
+    assert t[1] == pytest.approx(32 * 15e-6 + 32 * 2 * 4096 * P / (1979e12 * 0.7), rel=1e-12)
+    # The same through Deployment.weight_dtype, on the bf16 checkpoint.
+    via = ffn_roofline_time_s(
+        bf16, hw, [1, 4096], efficiency=EFF, deployment=Deployment(ffn_gpus=1, weight_dtype="fp8")
+    )
+    assert np.array_equal(via, t)
+    c = roofline_coefficients(bf16, hw, efficiency=EFF, deployment=Deployment(weight_dtype="fp8"))
+    proj = 32 * (2 * 4096**2 + 2 * 4096 * 1024)
+    assert c.alpha_attn_s == pytest.approx(32 * 20e-6 + (proj * 1 + 128_256 * 4096 * 2) / bw)
+    assert "weights fp8 (fp8)" in c.source
+    # A GPU without FP8 tensor cores runs FP8 weights at its bf16 peak.
+    a100 = load_hardware_spec("a100-80g")
+    assert a100.flops_per_s("fp8") == a100.dense_flops_per_s["bf16"]
+    assert hw.flops_per_s("fp8") == hw.flops_per_s(1) == 1979e12
+
+
+def test_fp8_preset_on_h200_dp_deployment() -> None:
+    """Qwen3-235B-A22B-FP8, 8 DP Attention GPUs + 8 EP FFN GPUs: per-GPU terms by hand."""
+    m, hw = load_model_spec("qwen3-235b-a22b-fp8"), load_hardware_spec("h200")
+    d = Deployment(attn_gpus=8, attn_parallel="dp", ffn_gpus=8)
+    c = roofline_coefficients(m, hw, deployment=d, efficiency=EFF)
+    bw = 4.8e12 * 0.8
+    proj = 94 * (4096 * 64 * 128 * 2 + 2 * 4096 * 4 * 128)  # fp8, one byte each
+    assert c.alpha_attn_s == pytest.approx(94 * 20e-6 + (proj + 151_936 * 4096 * 2) / bw)
+    assert c.beta_attn_s_per_token == pytest.approx(2 * 4 * 128 * 94 * 2 / bw)
+    held = proj + 2 * 151_936 * 4096 * 2
+    assert c.kv_capacity_tokens == (141e9 * 0.9 - held) // (2 * 4 * 128 * 94 * 2)
+    assert c.layers == 94
+
+
+def test_layers_round_trip() -> None:
+    """The roofline sets layers from the model; to_dict/from_mapping keep it; bad values fail."""
+    c = cost_coefficients(model="deepseek-v3", hardware="h200", ffn_gpus=16)
+    assert c.layers == 61
+    again = CostCoefficients.from_mapping(c.to_dict(), source="x")
+    assert again.layers == 61 and dataclasses.replace(again, source=c.source) == c
+    assert CostCoefficients.from_mapping({**c.to_dict(), "layers": 61.0}).layers == 61
+    bare = {k: v for k, v in c.to_dict().items() if k != "layers"}
+    assert CostCoefficients.from_mapping(bare).layers is None
+    for bad in (0, 2.5, "x", True):
+        with pytest.raises(InputError, match="layers must be an integer >= 1"):
+            CostCoefficients.from_mapping({**c.to_dict(), "layers": bad})
