@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 
 import pytest
@@ -314,3 +315,34 @@ def test_dp_instance_kv_is_g_workers(g: int, b: int) -> None:
     else:
         with pytest.raises(InputError, match="the largest batch that fits"):
             check_batch_fits(dp.kv_capacity_tokens, d, 100)
+
+
+def test_nic_traffic_counts_ffn_nodes_not_gpus() -> None:
+    """Over NICs one copy per FFN node crosses the network; over NVLink one per FFN GPU."""
+    m = load_model_spec("qwen3-235b-a22b-fp8")
+    dp = Deployment(attn_gpus=8, attn_parallel="dp")
+    h200 = cost_coefficients(model=m, hardware="h200", deployment=dp, efficiency=EFF)
+    # All 8 FFN GPUs in one HGX node: one copy per token, per direction, per layer.
+    assert h200.beta_comm_s_per_token == pytest.approx(2 * 94 * 4096 * 2 * 1 / (50e9 * 0.8))
+    two_nodes = cost_coefficients(
+        model=m, hardware="h200", deployment=dp.replace(ffn_gpus=16), efficiency=EFF
+    )
+    # Two nodes of 64 experts each: a token misses one with probability Π (64 − i)/(128 − i).
+    copies = 2 * (1 - math.prod((64 - i) / (128 - i) for i in range(8)))
+    assert two_nodes.beta_comm_s_per_token == pytest.approx(2 * 94 * 4096 * 2 * copies / 40e9)
+    nvl = cost_coefficients(
+        model=m, hardware="h200", deployment=dp, link="scale-up", efficiency=EFF
+    )
+    per_gpu = ffn_token_copies(m, dp)
+    assert 5 < per_gpu < 6
+    assert nvl.beta_comm_s_per_token == pytest.approx(2 * 94 * 4096 * 2 * per_gpu / (450e9 * 0.8))
+
+
+@pytest.mark.parametrize(("E", "k", "g", "per"), [(16, 3, 8, 4), (12, 2, 6, 3), (8, 4, 8, 8)])
+def test_grouped_copies_match_enumeration(E: int, k: int, g: int, per: int) -> None:
+    """Destinations of `per` GPUs: the copies equal the exact mean distinct groups hit."""
+    m = dataclasses.replace(
+        TINY, num_experts=E, experts_per_token=k, moe_intermediate_size=8, num_dense_layers=0
+    )
+    got = ffn_token_copies(m, Deployment(ffn_gpus=g), gpus_per_destination=per)
+    assert got == pytest.approx(_brute_copies(E, k, g // per), rel=1e-12)

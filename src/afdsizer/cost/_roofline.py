@@ -16,8 +16,9 @@ per-GPU HBM bandwidth BW:
   The projections' compute grows with B, not with the KV load; at decode batch sizes it hides
   under their weight reads, so it is left in α_A.
 - Communication (per worker, both directions, every layer): α_C = 2·L·latency,
-  β_C = 2·L·h·2 bytes·c / (G·link·η_link), with c = min(k, g_F) copies of a token under EP and
-  1 otherwise; a TP Attention instance adds its per-layer all-reduce (L·latency_up and
+  β_C = 2·L·h·2 bytes·c / (G·link·η_link), with c the expected destinations a token's k experts
+  land on under EP (FFN GPUs over a scale-up fabric, FFN nodes over NICs) and 1 otherwise;
+  a TP Attention instance adds its per-layer all-reduce (L·latency_up, and
   L·h·2 bytes·2(G−1)/G / (link_up·η_link) per token). ``ffn_ingress=True`` adds the FFN side's
   links, γ_C = bytes/(g_F·link·η) per token of r·B.
 - FFN (instance of g_F GPUs, EP or TP): exact per-GPU roofline
@@ -360,7 +361,10 @@ def _comm_terms(
         link_bw, latency = hardware.scale_out_bandwidth_bytes_per_s, hardware.scale_out_latency_s
         ffn_link_bw = fhw.scale_out_bandwidth_bytes_per_s
     L, h, G = m.num_layers, m.hidden_size, attention_gpus_per_worker(m, dep)
-    bytes_per_token = 2 * L * h * ACTIVATION_BYTES * ffn_token_copies(m, dep)
+    # Over NICs one copy per FFN node crosses the network (forwarded over NVLink inside it).
+    per_destination = 1 if scale_up else fhw.scale_up_domain_gpus
+    copies = ffn_token_copies(m, dep, gpus_per_destination=per_destination)
+    bytes_per_token = 2 * L * h * ACTIVATION_BYTES * copies
     alpha = 2 * L * latency
     beta = bytes_per_token / (G * link_bw * eff.link_bandwidth_frac)
     if G > 1:

@@ -148,21 +148,27 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, deployment: Deployment) -> floa
     return float(2 * _kv_heads_per_gpu(model, g) * model.head_dim * model.num_layers * b)
 
 
-def ffn_token_copies(model: ModelSpec, deployment: Deployment) -> float:
+def ffn_token_copies(
+    model: ModelSpec, deployment: Deployment, *, gpus_per_destination: int = 1
+) -> float:
     """Expected copies of a token's activation sent to the FFN instance per direction and layer.
 
-    EP: one per FFN GPU holding at least one of its k experts. Under uniform routing without
-    replacement a GPU with E/g_F experts is missed with probability
-    Π_{i<k} (E − E/g_F − i)/(E − i), so the copies are g_F·(1 − that) (≤ min(k, g_F)).
+    EP: one per destination holding at least one of its k experts, a destination being a group
+    of ``gpus_per_destination`` FFN GPUs: 1 for GPU-to-GPU links (every GPU is addressed), the
+    scale-up domain for NIC traffic (one copy per node crosses the network and is forwarded over
+    NVLink inside it, as DeepEP's internode kernels do). Under uniform routing without
+    replacement a destination with E/n of the experts (n destinations) is missed with
+    probability Π_{i<k} (E − E/n − i)/(E − i), so the copies are n·(1 − that) (≤ min(k, n)).
     TP (and dense): one; the instance's own all-reduce is charged to t_F.
     """
     if resolve_ffn_parallel(model, deployment) != "ep":
         return 1.0
-    E, k, g = model.num_experts, model.experts_per_token, deployment.ffn_gpus
+    E, k = model.num_experts, model.experts_per_token
+    n = math.ceil(deployment.ffn_gpus / gpus_per_destination)
     miss = 1.0
     for i in range(k):
-        miss *= max(0.0, (E - E / g - i) / (E - i))
-    return g * (1.0 - miss)
+        miss *= max(0.0, (E - E / n - i) / (E - i))
+    return n * (1.0 - miss)
 
 
 def _experts_per_gpu(model: ModelSpec, deployment: Deployment) -> float:
