@@ -346,3 +346,23 @@ def test_grouped_copies_match_enumeration(E: int, k: int, g: int, per: int) -> N
     )
     got = ffn_token_copies(m, Deployment(ffn_gpus=g), gpus_per_destination=per)
     assert got == pytest.approx(_brute_copies(E, k, g // per), rel=1e-12)
+
+
+def test_huge_top_k_copies_are_fast_and_bounded() -> None:
+    """A top-k of a million (hostile config) gives the log-gamma copies, ≤ min(k, n), at once."""
+    big = dataclasses.replace(
+        TINY,
+        num_experts=4_000_000,
+        experts_per_token=1_000_000,
+        moe_intermediate_size=8,
+        num_dense_layers=0,
+    )
+    copies = ffn_token_copies(big, Deployment(ffn_gpus=8))
+    assert copies == pytest.approx(8.0)
+    small = dataclasses.replace(big, num_experts=4096, experts_per_token=2000)
+    # Log-gamma branch against the explicit product at the same shape.
+    from afdsizer.cost import _sharding
+
+    exact = math.prod((4096 - 512 - i) / (4096 - i) for i in range(2000))
+    assert _sharding._miss_probability(4096, 2000, 512.0) == pytest.approx(exact, rel=1e-9)
+    assert ffn_token_copies(small, Deployment(ffn_gpus=8)) == pytest.approx(8 * (1 - exact))

@@ -52,6 +52,9 @@ ACTIVATION_BYTES = 2
 _MAX_SEARCH_GPUS = 4096
 """Largest GPU count tried when naming the smallest instance whose weights fit."""
 
+_PRODUCT_TERMS_MAX = 1024
+"""Top-k up to which the EP miss probability is an explicit product (log-gamma beyond)."""
+
 
 def _size(nbytes: float) -> str:
     """Bytes as GB, or MB/kB when small (decimal units, as datasheets give HBM)."""
@@ -165,10 +168,21 @@ def ffn_token_copies(
         return 1.0
     E, k = model.num_experts, model.experts_per_token
     n = math.ceil(deployment.ffn_gpus / gpus_per_destination)
-    miss = 1.0
-    for i in range(k):
-        miss *= max(0.0, (E - E / n - i) / (E - i))
-    return n * (1.0 - miss)
+    return n * (1.0 - _miss_probability(E, k, E / n))
+
+
+def _miss_probability(E: int, k: int, held: float) -> float:
+    """P(none of k experts drawn without replacement from E is among ``held`` given ones)."""
+    if E - held - k + 1 <= 0:
+        return 0.0
+    if k <= _PRODUCT_TERMS_MAX:
+        miss = 1.0
+        for i in range(k):
+            miss *= (E - held - i) / (E - i)
+        return miss
+    # NOTE: the same product through log-gamma, so a hostile top-k of millions stays O(1).
+    lg = math.lgamma
+    return math.exp(lg(E - held + 1) - lg(E - held - k + 1) + lg(E - k + 1) - lg(E + 1))
 
 
 def _experts_per_gpu(model: ModelSpec, deployment: Deployment) -> float:
@@ -270,9 +284,10 @@ def check_attention_fits(
         except InputError:  # g not a valid TP degree for these heads
             return False
 
-    g = _smallest_fitting(fits, range(1, H + 1))
+    top = min(H, _MAX_SEARCH_GPUS)
+    g = _smallest_fitting(fits, range(1, top + 1))
     if g is None:
-        raise InputError(f"{where}; no tensor-parallel degree up to {H} heads fits")
+        raise InputError(f"{where}; no tensor-parallel degree up to {top} GPUs fits")
     if deployment.attn_parallel == "dp":
         raise InputError(
             f"{where}; DP attention keeps a full copy on every GPU: use --attn-parallel tp "
@@ -291,7 +306,7 @@ def check_ffn_fits(
     if got < usable:
         return
     mode = resolve_ffn_parallel(model, deployment)
-    top = model.num_experts if mode == "ep" else _MAX_SEARCH_GPUS
+    top = min(model.num_experts, _MAX_SEARCH_GPUS) if mode == "ep" else _MAX_SEARCH_GPUS
     g = _smallest_fitting(
         lambda n: need(deployment.replace(ffn_gpus=n, ffn_parallel=mode)) < usable,
         range(deployment.ffn_gpus + 1, top + 1),
