@@ -366,3 +366,44 @@ def test_huge_top_k_copies_are_fast_and_bounded() -> None:
     exact = math.prod((4096 - 512 - i) / (4096 - i) for i in range(2000))
     assert _sharding._miss_probability(4096, 2000, 512.0) == pytest.approx(exact, rel=1e-9)
     assert ffn_token_copies(small, Deployment(ffn_gpus=8)) == pytest.approx(8 * (1 - exact))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    kv_heads=st.sampled_from([1, 2, 4, 8]),
+    group=st.sampled_from([1, 2, 4]),
+    g_a=st.sampled_from([1, 2, 4, 8, 16]),
+    experts=st.sampled_from([8, 16, 64]),
+    g_f=st.sampled_from([1, 2, 4, 8]),
+    fp8=st.booleans(),
+)
+def test_shards_add_up_to_the_model(
+    kv_heads: int, group: int, g_a: int, experts: int, g_f: int, fp8: bool
+) -> None:
+    """Per-GPU shares times the GPUs give back the whole model, exactly when nothing is
+    replicated (g_A ≤ H_kv, g_F | E), and more than the model when KV heads are replicated."""
+    from afdsizer.cost._sharding import attention_weight_bytes_per_gpu, ffn_weight_bytes_per_gpu
+
+    heads = kv_heads * group
+    m = dataclasses.replace(
+        TINY,
+        num_attention_heads=heads,
+        num_kv_heads=kv_heads,
+        num_experts=experts,
+        experts_per_token=2,
+        moe_intermediate_size=8,
+        num_dense_layers=0,
+    ).with_weight_dtype("fp8" if fp8 else None)
+    if heads % g_a or (kv_heads % g_a and g_a % kv_heads):
+        return  # not a valid TP degree (refused elsewhere)
+    d = Deployment(attn_gpus=g_a, ffn_gpus=g_f)
+    attn = attention_weight_bytes_per_gpu(m, d) * g_a
+    if g_a <= kv_heads:
+        assert attn == pytest.approx(m.attention_weight_bytes, rel=1e-12)
+    else:
+        assert attn > m.attention_weight_bytes
+    for mode in ("ep", "tp"):
+        ffn = ffn_weight_bytes_per_gpu(m, d.replace(ffn_parallel=mode)) * g_f
+        assert ffn == pytest.approx(m.ffn_weight_bytes, rel=1e-12)  # g_F divides E here
+    dp = Deployment(attn_gpus=g_a, attn_parallel="dp", ffn_gpus=g_f)
+    assert attention_weight_bytes_per_gpu(m, dp) == m.attention_weight_bytes
