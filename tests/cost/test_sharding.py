@@ -184,6 +184,7 @@ def test_ep_and_tp_ffn_memory() -> None:
         roofline_memory(load_model_spec("llama-3.1-8b"), hw, Deployment(ffn_parallel="ep"))
     with pytest.raises(InputError, match=r"ffn_gpus=256 must not exceed the 128 routed experts"):
         roofline_memory(m, hw, Deployment(ffn_gpus=256, ffn_parallel="ep"))
+    assert roofline_memory(m, hw, Deployment(ffn_gpus=256)).ffn_parallel == "tp"
 
 
 def test_ffn_refusal_names_side_sizes_and_smallest_fitting_count() -> None:

@@ -65,7 +65,8 @@ def _size(nbytes: float) -> str:
 
 
 def resolve_ffn_parallel(model: ModelSpec, deployment: Deployment) -> Literal["ep", "tp"]:
-    """The FFN parallelism: ``deployment.ffn_parallel``, auto = EP for MoE and TP for dense.
+    """The FFN parallelism: ``deployment.ffn_parallel``; auto = EP for MoE, TP for dense models
+    (and for MoE models with more FFN GPUs than routed experts).
 
     Raises
     ------
@@ -74,7 +75,7 @@ def resolve_ffn_parallel(model: ModelSpec, deployment: Deployment) -> Literal["e
     """
     mode = deployment.ffn_parallel
     if mode == "auto":
-        return "ep" if model.is_moe else "tp"
+        return "ep" if 0 < deployment.ffn_gpus <= model.num_experts else "tp"
     if mode == "ep" and not model.is_moe:
         raise InputError(f"ffn_parallel ep needs routed experts; {model.name} is dense (use tp)")
     if mode == "ep" and deployment.ffn_gpus > model.num_experts:
