@@ -212,8 +212,9 @@ def kv_capacity_tokens(
 ) -> float:
     """KV tokens one Attention worker can hold after its weights and a reserve.
 
-    A worker is the instance under TP attention, (g_A·… per-GPU shares), one GPU under DP:
-    (HBM·(1 − reserve) − Attention weights per GPU) / KV bytes per token per GPU.
+    A worker is the instance under TP attention and one GPU under DP; every GPU of a worker
+    holds its share of each cached token, so the worker holds
+    (HBM·(1 − reserve) − Attention weights per GPU) / KV bytes per token per GPU tokens.
 
     Raises
     ------
