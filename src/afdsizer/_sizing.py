@@ -178,9 +178,7 @@ def resolve_coefficients(
     return cost_coefficients(
         model=model or DEFAULT_MODEL,
         hardware=hardware or DEFAULT_HARDWARE,
-        kv_dtype=deployment.kv_dtype,
-        attn_gpus=deployment.attn_gpus,
-        ffn_gpus=deployment.ffn_gpus,
+        deployment=deployment,
         profile=profile,
     )
 
@@ -237,7 +235,7 @@ def resolve_inputs(
         deployment=deployment, model=model, hardware=hardware, profile=profile, coeffs=coeffs
     )
     if deployment.layers is None and deployment.resolved_pipeline == "microbatch":
-        layers = getattr(coefficients, "layers", None) or _model_layers(model, coeffs)
+        layers = coefficients.layers or _model_layers(model, coeffs)
         if layers is not None:
             deployment = deployment.replace(layers=int(layers))
     return SizingInputs(workload=workload, coefficients=coefficients, deployment=deployment)
