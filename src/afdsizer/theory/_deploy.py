@@ -548,6 +548,8 @@ def _assemble(
         workers_per_instance=shape.workers_per_instance,
         kv_dtype=deployment.kv_dtype,
         workload_source=workload.source,
+        deployment=deployment,
+        mean_field=mf,
     )
 
 
