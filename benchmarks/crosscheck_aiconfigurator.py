@@ -26,6 +26,7 @@ import datetime as dt
 import importlib.util
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -35,7 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "aiconfigurator_afd.json"
 DOC = ROOT / "docs" / "crosscheck.md"
-SILICON = Path("/work/shared/calibration/aiconfigurator_silicon/h200_sxm")
+SHARED = Path(os.environ.get("AFDSIZER_SHARED", ROOT.parent / "shared"))
+SILICON = SHARED / "calibration" / "aiconfigurator_silicon" / "h200_sxm"
+"""The vLLM 0.24.0 tables afdsizer calibrates on (shared/ beside the checkout, as in tests)."""
 DEFAULT_AIC = Path("/tmp/aic/bin/aiconfigurator")
 BACKENDS = ("trtllm", "vllm")
 """aiconfigurator's default kernel tables (TensorRT-LLM) and the vLLM 0.24.0 ones afdsizer's
