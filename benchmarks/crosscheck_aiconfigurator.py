@@ -26,12 +26,15 @@ import datetime as dt
 import importlib.util
 import itertools
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "aiconfigurator_afd.json"
@@ -244,14 +247,15 @@ class Stages:
 
 
 def flow_shop_step_s(st: Stages, microbatches: int, layers: int) -> float:
-    """afdsizer's microbatch step (DESIGN.md §9): fill, then m·L − 1 cycles.
+    """afdsizer's microbatch step (DESIGN.md §9): the exact makespan of the m·L-stage flow shop.
 
-    The cycle is the slowest stage, or the round trip shared by the m microbatches in flight
-    when that is longer (a microbatch's next layer needs its own FFN output back):
-    τ = (a + c + f) + (m·L − 1)·max(a, c, f, (a + c + f)/m).
+    With S = a + c + f and p = max(a, c, f) per (layer, microbatch),
+    τ = max(S + (m·L − 1)·p, L·S + (m − 1)·p): a part kept busy after the fill, or one
+    microbatch's round trip through every layer when the m microbatches cannot cover it
+    (``afdsizer.theory._pipeline``; per cycle max(p, S/m) for deep models).
     """
-    cycle = max(st.attn_s, st.comm_s, st.ffn_s, st.total_s / microbatches)
-    return st.total_s + (microbatches * layers - 1) * cycle
+    m, total, top = microbatches, st.total_s, max(st.attn_s, st.comm_s, st.ffn_s)
+    return max(total + (m * layers - 1) * top, layers * total + (m - 1) * top)
 
 
 def aic_cycle_s(st: Stages, microbatches: int) -> tuple[float, str]:
@@ -309,9 +313,12 @@ def kv_dtype_of(row: dict[str, Any]) -> str:
     )
 
 
-def _micro(case: Case) -> tuple[float, float]:
-    """(slots per Attention GPU per microbatch, FFN tokens per microbatch)."""
-    b = case.batch_per_gpu / case.microbatches
+def _micro(case: Case) -> tuple[int, int]:
+    """(slots per Attention GPU per microbatch, FFN tokens per microbatch).
+
+    ceil(b/m), as aiconfigurator splits the batch (the theory needs m | b: it runs at m·ceil(b/m)).
+    """
+    b = -(-case.batch_per_gpu // case.microbatches)
     return b, case.attn_gpus * b
 
 
@@ -396,16 +403,55 @@ def afd_stages(case: Case, coeffs: Any, layers: int) -> Stages:
     )
 
 
-def afd_step_s(case: Case, coeffs: Any, layers: int) -> tuple[float, str]:
-    """afdsizer's step time for the case, and which code path gave it.
+def afd_step_s(case: Case, coeffs: Any, layers: int) -> tuple[float, float | None, str]:
+    """afdsizer's step time for the case: (mean field, barrier-aware E[τ] or None, code path).
 
-    LEAD: once ``afdsizer.theory.recommend(coefficients, workload, deployment)`` evaluates a
-    fixed (B, r) with microbatches, call it here (Deployment(attn_gpus=8, attn_parallel="dp",
-    batch_per_gpu=b, ffn_gpus=8, microbatches=m, layers=L, kv_dtype=...), r = 1 DP instance)
-    instead of the local flow-shop formula; the JSON records which path ran.
+    Through the theory's own pipeline model when it is there (``PipelineStepModel`` of
+    ``afdsizer.theory``, the one ``recommend`` sizes with) for the DP deployment of the case at
+    r = 1 (one Attention instance of 8 DP GPUs per FFN instance); else the same closed form
+    restated here. The mean field has no load spread, like aiconfigurator; the barrier-aware
+    E[τ] adds the slowest of the 8·m microbatches under the fixed-length load law.
     """
-    return flow_shop_step_s(afd_stages(case, coeffs, layers), case.microbatches, layers), (
-        "local flow-shop formula (benchmarks/crosscheck_aiconfigurator.py)"
+    local = flow_shop_step_s(afd_stages(case, coeffs, layers), case.microbatches, layers)
+    try:
+        from afdsizer.deployment import Deployment
+        from afdsizer.theory import PipelineStepModel, pipeline_shape
+        from afdsizer.workload import Workload
+    except ImportError:
+        return local, None, "closed form restated in benchmarks/crosscheck_aiconfigurator.py"
+    b, _ = _micro(case)
+    dep = Deployment(
+        attn_gpus=case.attn_gpus,
+        attn_parallel="dp",
+        batch_per_gpu=b * case.microbatches,
+        ffn_gpus=case.ffn_gpus,
+        microbatches=case.microbatches,
+        pipeline="microbatch",
+        layers=layers,
+    )
+    shape = pipeline_shape(coeffs, dep)
+    work = Workload.from_fixed_lengths(case.isl, case.osl)
+    ratio = np.array([1.0])
+
+    def model(loads: Any) -> Any:
+        return PipelineStepModel.build(
+            coeffs,
+            batch=int(dep.fixed_batch or 0),
+            shape=shape,
+            theta_tokens=work.theta_tokens,
+            slot_load_std_tokens=work.slot_load_std_tokens,
+            microbatch_loads_tokens=loads,
+        )
+
+    # Without loads the Gaussian law's mean is exactly θ: the mean field aiconfigurator has.
+    mean_field = float(model(None).step_time_mean_field_s(ratio)[0])
+    barrier = float(model(work.worker_loads(b, seed=0)).step_time_s(ratio)[0])
+    if not math.isclose(mean_field, local, rel_tol=1e-9):
+        raise AssertionError(f"theory {mean_field} s and the restated closed form {local} s differ")
+    return (
+        mean_field,
+        barrier,
+        "afdsizer.theory.PipelineStepModel (mean field; barrier E[τ] beside)",
     )
 
 
@@ -501,12 +547,13 @@ def compare_case(case: Case, rows: dict[tuple[str, str], dict[str, Any]]) -> dic
         }
     for name, coeffs in (("calibrated", calib), ("roofline", roof)):
         st = afd_stages(case, coeffs, layers)
-        step_s, path = afd_step_s(case, coeffs, layers)
+        step_s, barrier_s, path = afd_step_s(case, coeffs, layers)
         out[name] = {
             "coefficients": {k: v for k, v in coeffs.to_dict().items() if k != "source"},
             "stages_us": _us(st),
             "step_ms": step_s * 1e3,
             "tokens_per_s_per_gpu": per_gpu_tokens_s(case, step_s),
+            "barrier_step_ms": None if barrier_s is None else barrier_s * 1e3,
             "path": path,
             "waterfall": waterfall(case, st, row, layers),
         }
@@ -657,6 +704,13 @@ def _summary(out: list[dict[str, Any]]) -> dict[str, str]:
         "f_extra_ms": rng([wf(o, 2) for o in out], "{:.1f}"),
         "roof_c": rng(roof_c, "{:.1f}"),
         "kernel_ms": rng([abs(wf(o, 4)) for o in out], "{:.1f}"),
+        "barrier_pct": rng(
+            [
+                100 * (o["calibrated"]["barrier_step_ms"] / o["calibrated"]["step_ms"] - 1)
+                for o in out
+            ],
+            "{:.2f}",
+        ),
         "balanced": rng(
             [
                 100 * (1 - o["calibrated_balanced_ffn_us"] / o["calibrated"]["stages_us"][2])
@@ -689,17 +743,19 @@ reads `benchmarks/results/aiconfigurator_afd.json`, collected {collected}); it a
 A-GPUs its own batch b) and one FFN replica over the F node (EP for MoE, TP for dense). In
 afdsizer's terms that is r = 8 Attention instances of g_A = 1 GPU with B = b slots and one FFN
 instance of g_F = 8 GPUs, whose per-GPU throughput r·B/((r·g_A + g_F)·τ) is exactly
-aiconfigurator's `tokens/s/gpu` (B_total / t_step / (A GPUs + F GPUs)). Both split each
-worker's batch into m microbatches (aiconfigurator rounds b/m up) and put the same batch on the
-FFN side: N = 8·b/m tokens per microbatch. afdsizer's step time is the m·L-stage flow shop of
-DESIGN.md §9 on per-(layer, microbatch) stages
-a = (α_A + β_A·b·θ/m)/L, c = (α_C + β_C·b/m)/L, f = (α_F + β_F·8·b/m)/L:
-τ = (a + c + f) + (m·L − 1)·max(a, c, f, (a + c + f)/m), θ = ISL + (OSL − 1)/2. *Calibrated*
-fits the coefficients with `read_silicon` + `CostFitter` on `shared/calibration/.../h200_sxm`
-(the vLLM 0.24.0 tables aiconfigurator's vLLM backend reads), ranges centred on the operating
-point, the checkpoint's GEMM/MoE dtype, aiconfigurator's KV dtype and its expert-load rows
-(power law α = 1.2 for Qwen3 MoE); *roofline* is `cost_coefficients(..., attn_gpus=1,
-ffn_gpus=8)` with t_F linearised over [N/2, 2N]. The like-for-like comparison is
+aiconfigurator's `tokens/s/gpu` (B_total / t_step / (A GPUs + F GPUs)). Both split each worker's
+batch into ceil(b/m)-slot microbatches and put the same batch on the FFN side: N = 8·ceil(b/m)
+tokens per microbatch. afdsizer's step time is the theory's own m·L-stage flow shop
+(`afdsizer.theory.PipelineStepModel`, DESIGN.md §9; the deployment is `Deployment(attn_gpus=8,
+attn_parallel="dp", ffn_gpus=8, microbatches=m, layers=L)` at r = 1) on per-(layer, microbatch)
+stages a = (α_A + β_A·(b/m)·θ)/L, c = (α_C + β_C·b/m)/L, f = (α_F + β_F·8·b/m)/L: with S = a + c +
+f and p = max(a, c, f), τ = max(S + (m·L − 1)·p, L·S + (m − 1)·p), θ = ISL + (OSL − 1)/2, in its
+mean field (no load spread, as aiconfigurator has none; the barrier-aware E[τ] is {barrier_pct}%
+above it here). *Calibrated* fits the coefficients with `read_silicon` + `CostFitter` on
+`shared/calibration/.../h200_sxm` (the vLLM 0.24.0 tables aiconfigurator's vLLM backend reads),
+ranges centred on the operating point, the checkpoint's GEMM/MoE dtype, aiconfigurator's KV dtype
+and its expert-load rows (power law α = 1.2 for Qwen3 MoE); *roofline* is `cost_coefficients(...,
+attn_gpus=1, ffn_gpus=8)` with t_F linearised over [N/2, 2N]. The like-for-like comparison is
 aiconfigurator's vLLM backend; its default TRT-LLM backend (the issue's 99.4 ms / 3,178) reads
 kernel tables afdsizer does not have.
 """
@@ -717,13 +773,15 @@ not the bottleneck costs nothing there (the A-side ops on the MoE m = 3 rows), s
 `_pipeline_global_step_latency` in `aiconfigurator/sdk/inference_session.py`) uses the same
 fill-plus-cycles form, t_step = (t_a + t_a2f + t_f + t_f2a) + (m·L − 1)·t_cycle, with the round trip
 t_c = t_a2f + t_f2a as one stage. Its default *optimistic* cycle is max(t_a, t_f, t_c), allowed
-only when m ≥ 2 + t_c/max(t_a, t_f); that condition implies (t_a + t_c + t_f)/m ≤ max(t_a, t_f),
-so whenever it holds afdsizer's flow shop gives the same cycle: at m = 3 the two pipelines
+only when m ≥ 2 + t_c/max(t_a, t_f); that condition implies S ≤ m·p, so the round-trip term
+L·S + (m − 1)·p of afdsizer's makespan never exceeds S + (m·L − 1)·p and the two formulas are
+identical whenever it holds: at m = 3 the two pipelines
 agree to {m3_pipe} ms on every case. At m = 2 the condition fails whenever t_c > 0 and
 aiconfigurator falls back to the *conservative* cycle max(t_a + t_a2f, t_f + t_f2a): each pool's
-send blocks its own compute. afdsizer's cycle max(a, c, f, (a + c + f)/2) is below that unless
-the step is transfer-bound (c/2 > max(a, f)): (a + c + f)/2 is the mean of the two conservative
-sums. None of the calibrated rows is transfer-bound, so at
+send blocks its own compute. afdsizer's cycle (per (layer, microbatch), for deep models)
+max(a, c, f, (a + c + f)/2) is below that unless the step is transfer-bound (c/2 > max(a, f)):
+(a + c + f)/2 is the mean of the two conservative sums. None of the calibrated rows is
+transfer-bound, so at
 m = 2 aiconfigurator is {m2_pipe_ms} ms ({m2_pipe_pct}%) slower on the same stages. Neither is
 an error: the flow shop assumes asynchronous transfers (DMA/NIC moving one microbatch while the
 GPU computes the other), the conservative cycle transfers that occupy the sender (SM-driven
@@ -811,7 +869,7 @@ _CHANGES = """\
 def render(out: list[dict[str, Any]], meta: dict[str, str]) -> str:
     """The whole of docs/crosscheck.md."""
     summ = _summary(out)
-    parts = [_INTRO.format(**meta), "## Deployments", "", *_deployments_table(out), ""]
+    parts = [_INTRO.format(**meta, **summ), "## Deployments", "", *_deployments_table(out), ""]
     parts += [
         "## Side by side",
         "",
