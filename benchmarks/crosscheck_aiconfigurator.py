@@ -695,6 +695,12 @@ def _summary(out: list[dict[str, Any]]) -> dict[str, str]:
     f_extra = [sum(v for k, v in o["aic_per_op_us"]["vllm"]["decode_f_worker"].items()
                    if not any(m in k for m in _F_MODELLED)) for o in out]  # fmt: skip
     roof_c = [o["roofline"]["stages_us"][1] / o["aic_vllm"]["stages_us"][1] for o in moe]
+    dense = [o for o in out if o["case"]["f_moe_ep_size"] == 1]
+
+    def stage_ratio(group: list[dict[str, Any]], i: int) -> str:
+        return rng([o["roofline"]["stages_us"][i] / o["aic_vllm"]["stages_us"][i] for o in group],
+                   "{:.2f}")  # fmt: skip
+
     return {
         "ratio": rng(ratio, "{:.2f}"),
         "m3_pipe": rng([abs(wf(o, 5)) for o in m3], "{:.2f}"),
@@ -703,6 +709,9 @@ def _summary(out: list[dict[str, Any]]) -> dict[str, str]:
         "f_extra_us": rng(f_extra),
         "f_extra_ms": rng([wf(o, 2) for o in out], "{:.1f}"),
         "roof_c": rng(roof_c, "{:.1f}"),
+        "roof_f_moe": stage_ratio(moe, 2),
+        "roof_f_dense": stage_ratio(dense, 2),
+        "roof_a_dense": stage_ratio(dense, 0),
         "kernel_ms": rng([abs(wf(o, 4)) for o in out], "{:.1f}"),
         "barrier_pct": rng(
             [
@@ -828,6 +837,12 @@ for Qwen3-30B is faster than vLLM's Triton one. The roofline's Attention stage o
 is a third of the measured vLLM one (about half the TRT-LLM one) for the same reason: the
 measured FP8 GEMMs are launch-bound, not weight-bound, at decode sizes, and FA3 with an FP8 KV
 cache runs well above the HBM time of that KV.
+
+**The roofline, stage by stage** (ratio to aiconfigurator vLLM's full stage): the transfer as
+above; the MoE FFN stage {roof_f_moe}× — the roofline assumes balanced routing (every GPU's
+share of the distinct experts) and 30% of peak in the grouped GEMMs, while the measured fused-MoE
+rows under power-law routing wait for the hottest GPU; the dense FFN stage {roof_f_dense}× and Attention {roof_a_dense}× on
+Llama-3.1-70B, where BF16 GEMMs are weight-bound and the roofline is close.
 
 **MoE routing.** aiconfigurator's Qwen3 MoE generation reads the power-law (α = 1.2)
 expert-load rows; the calibrated rows above do the same. With afdsizer's default balanced rows
