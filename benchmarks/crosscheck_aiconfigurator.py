@@ -841,8 +841,9 @@ cache runs well above the HBM time of that KV.
 **The roofline, stage by stage** (ratio to aiconfigurator vLLM's full stage): the transfer as
 above; the MoE FFN stage {roof_f_moe}× — the roofline assumes balanced routing (every GPU's
 share of the distinct experts) and 30% of peak in the grouped GEMMs, while the measured fused-MoE
-rows under power-law routing wait for the hottest GPU; the dense FFN stage {roof_f_dense}× and Attention {roof_a_dense}× on
-Llama-3.1-70B, where BF16 GEMMs are weight-bound and the roofline is close.
+rows under power-law routing wait for the hottest GPU; the dense FFN stage {roof_f_dense}× and
+Attention {roof_a_dense}× on Llama-3.1-70B, where BF16 GEMMs are weight-bound and the
+roofline is close.
 
 **MoE routing.** aiconfigurator's Qwen3 MoE generation reads the power-law (α = 1.2)
 expert-load rows; the calibrated rows above do the same. With afdsizer's default balanced rows
