@@ -50,7 +50,7 @@ calibration folder holds; the vLLM run is the like-for-like comparison."""
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Case:
-    """One AFD deployment on one 8-GPU Attention node and one 8-GPU FFN node of H200s.
+    """One AFD deployment on 8-GPU H200 nodes: one Attention node, one or two FFN nodes.
 
     aiconfigurator's topology is node-granular: ``n_a_nodes`` nodes of 8 GPUs run DP attention
     (``a_tp_size`` 1: every GPU its own batch of ``batch_per_gpu`` requests), ``n_f_nodes`` nodes
@@ -109,6 +109,11 @@ def _cases() -> list[Case]:
             Case(f"qwen30-m{m}", "Qwen3-30B-A3B (MoE, BF16)", "Qwen/Qwen3-30B-A3B",
                  "qwen3-30b-a3b", "bf16", 512, m, 8, "power_law_1.2"),
         ]  # fmt: skip
+    # Two FFN nodes (EP16): a token's 8 experts now span nodes, aiconfigurator's send
+    # probability per node drops below 1 and the bundle has 24 GPUs.
+    out.append(Case("qwen235fp8-2f-m3", "Qwen3-235B-A22B-FP8 (MoE), 2 FFN nodes",
+                    "Qwen/Qwen3-235B-A22B-FP8", "qwen3-235b-a22b", "fp8", 632, 3, 16,
+                    "power_law_1.2", ffn_gpus=16))  # fmt: skip
     return out
 
 
@@ -557,7 +562,8 @@ def compare_case(case: Case, rows: dict[tuple[str, str], dict[str, Any]]) -> dic
             "path": path,
             "waterfall": waterfall(case, st, row, layers),
         }
-    full, _ = aic_stages(row, layers)
+    full, covered = aic_stages(row, layers)
+    out["aic_vllm_covered_us"] = _us(covered)
     out["aic_stages_through_flow_shop_ms"] = flow_shop_step_s(full, case.microbatches, layers) * 1e3
     out["aic_per_op_us"] = {b: _per_op_us(rows[(case.key, b)], layers) for b in BACKENDS}
     if case.is_moe:
@@ -696,6 +702,11 @@ def _summary(out: list[dict[str, Any]]) -> dict[str, str]:
                    if not any(m in k for m in _F_MODELLED)) for o in out]  # fmt: skip
     roof_c = [o["roofline"]["stages_us"][1] / o["aic_vllm"]["stages_us"][1] for o in moe]
     dense = [o for o in out if o["case"]["f_moe_ep_size"] == 1]
+    fp8 = [o["case"]["weight_dtype"] == "fp8" for o in out]
+    fit = [
+        [o["calibrated"]["stages_us"][i] / o["aic_vllm_covered_us"][i] for o in out] for i in (0, 2)
+    ]
+    fit_other = [x for x, q in zip(fit[0], fp8, strict=True) if not q] + fit[1]
 
     def stage_ratio(group: list[dict[str, Any]], i: int) -> str:
         return rng([o["roofline"]["stages_us"][i] / o["aic_vllm"]["stages_us"][i] for o in group],
@@ -710,6 +721,8 @@ def _summary(out: list[dict[str, Any]]) -> dict[str, str]:
         "f_extra_ms": rng([wf(o, 2) for o in out], "{:.1f}"),
         "roof_c": rng(roof_c, "{:.1f}"),
         "roof_f_moe": stage_ratio(moe, 2),
+        "fit_other": rng(fit_other, "{:.2f}"),
+        "fit_fp8_a": rng([x for x, q in zip(fit[0], fp8, strict=True) if q], "{:.2f}"),
         "roof_f_dense": stage_ratio(dense, 2),
         "roof_a_dense": stage_ratio(dense, 0),
         "kernel_ms": rng([abs(wf(o, 4)) for o in out], "{:.1f}"),
@@ -821,22 +834,28 @@ all-to-all in the table (2 GPUs inside one node, NVLink) with min(k, g_F) = 8 co
 for MoE and 1 for dense: on dense that is ~3× too fast for a link that crosses nodes; on MoE
 8 copies at NVLink speed land near one copy at NIC speed by coincidence. afdsizer's roofline
 sends the 8 copies over the scale-out link at 80% of 50 GB/s: {roof_c}× aiconfigurator's round
-trip on the MoE cases, which is what sinks the roofline rows.
+trip on the MoE cases, which is what sinks the roofline rows. With two F nodes
+(`qwen235fp8-2f-m3`) aiconfigurator sends p_send·(b/m)·h·2 bytes to each node,
+p_send = 1 − C(64, 8)/C(128, 8) ≈ 0.996, and charges one such P2P, as if every A-GPU had a NIC
+per F node; through one 400 Gb/s NIC per GPU the A-GPU sends N_f·p_send ≈ 2 copies of each
+token, so there aiconfigurator's transfer is optimistic by about 2×.
 
-**Kernels.** With the same ops counted and the same transfer, what is left is afdsizer's affine
-fit evaluated at θ against aiconfigurator's table lookups at each decode position: {kernel_ms} ms
-per step. The large one is Qwen3-235B-FP8 at m = 2: vLLM's DeepGemm FP8 block-scaled GEMM rows
-have a flat ~85 µs floor and an outlier at m = 256 (151 µs for 4096×8192); aiconfigurator
-interpolates through it at b/m = 316, afdsizer's fit over the neighbouring rows smooths it out.
-aiconfigurator averages the step over decode positions ISL + 1 + i, i = 0, 32, …, 192 (a left
-sum: mean context ISL + 85 for OSL 200) where afdsizer uses the exact mean θ = ISL + 99.5; the
-attention kernel is affine in context, so this is under 1% of t_a. The TRT-LLM columns differ
-from the vLLM ones by kernels alone (same formulas): TRT-LLM's FP8 block GEMMs run 30–50 µs
-where vLLM's DeepGemm rows sit at 85–97 µs, its FP8 attention is faster, its BF16 fused MoE
-for Qwen3-30B is faster than vLLM's Triton one. The roofline's Attention stage on the FP8 model
-is a third of the measured vLLM one (about half the TRT-LLM one) for the same reason: the
-measured FP8 GEMMs are launch-bound, not weight-bound, at decode sizes, and FA3 with an FP8 KV
-cache runs well above the HBM time of that KV.
+**Kernels.** With the same ops counted and the same transfer, what is left is afdsizer's affine fit
+evaluated at θ against aiconfigurator's table lookups at each decode position: {kernel_ms} ms per
+step. Stage by stage, afdsizer's fitted t_A and t_F are {fit_other}× the same ops in
+aiconfigurator, except the FP8 Attention stage of Qwen3-235B ({fit_fp8_a}×): vLLM's DeepGemm FP8
+block-scaled GEMM rows have a flat ~85 µs floor and an outlier at m = 256 (151 µs for 4096×8192),
+which aiconfigurator's lookup at b/m meets and a line through the rows around it averages away. It
+costs step time where the A stage is the bottleneck or close to it (m = 2; two FFN nodes).
+aiconfigurator averages the step over decode positions ISL + 1 + i, i = 0, 32, …, 192 (a left sum:
+mean context ISL + 85 for OSL 200) where afdsizer uses the exact mean θ = ISL + 99.5; the attention
+kernel is affine in context, so this is under 1% of t_a. The TRT-LLM columns differ from the vLLM
+ones by kernels alone (same formulas): TRT-LLM's FP8 block GEMMs run 30–50 µs where vLLM's DeepGemm
+rows sit at 85–97 µs, its FP8 attention is faster, its BF16 fused MoE for Qwen3-30B is faster than
+vLLM's Triton one. The roofline's Attention stage on the FP8 model is a third of the measured vLLM
+one (about half the TRT-LLM one) for the same reason: the measured FP8 GEMMs are launch-bound, not
+weight-bound, at decode sizes, and FA3 with an FP8 KV cache runs well above the HBM time of that
+KV.
 
 **The roofline, stage by stage** (ratio to aiconfigurator vLLM's full stage): the transfer as
 above; the MoE FFN stage {roof_f_moe}× — the roofline assumes balanced routing (every GPU's
@@ -868,7 +887,8 @@ _CHANGES = """\
    to α_F and β_F, and the MoE router GEMM. This is the largest term afdsizer misses on MoE.
 3. **Cost (communication): one copy per FFN *node*, over the scale-out link.** Replace the
    min(k, g_F) copies per token by the expected number of F nodes a token's k experts touch,
-   N_nodes·(1 − C(E − E/N_nodes, k)/C(E, k)) (1 for one F node), at the NIC bandwidth and
+   N_nodes·(1 − C(E − E/N_nodes, k)/C(E, k)) (1 for one F node; all through the A-GPU's one
+   NIC, which aiconfigurator does not charge for N_nodes > 1), at the NIC bandwidth and
    latency when Attention and FFN sit on different nodes; calibration must not take the 2-GPU
    NVLink all-to-all as the proxy for that link (the tables have no inter-node rows: use the
    link spec). Add the A-side combine of EP partial results to the Attention stage.

@@ -109,9 +109,10 @@ def test_restated_aiconfigurator_pipeline_reproduces_its_step(row: dict[str, Any
 @pytest.mark.parametrize("row", _saved(), ids=lambda r: f"{r['key']}-{r['backend']}")
 def test_per_gpu_rate_is_aiconfigurators(row: dict[str, Any]) -> None:
     raw = row["raw"]
-    rate = xc.per_gpu_tokens_s(_case(row["key"]), raw["t_step"] * 1e-3)
+    case = _case(row["key"])
+    rate = xc.per_gpu_tokens_s(case, raw["t_step"] * 1e-3)
     assert rate == pytest.approx(raw["tokens/s/gpu"], rel=1e-4)
-    assert raw["num_total_gpus"] == 16
+    assert raw["num_total_gpus"] == case.attn_gpus + case.ffn_gpus
 
 
 @pytest.mark.skipif(not CALIBRATION.is_dir(), reason="shared calibration tables not present")
