@@ -878,9 +878,10 @@ _CHANGES = """\
    cycle = max(a + c/2, f + c/2) (aiconfigurator's conservative model) as an option of the
    microbatch pipeline, in the theory and in the simulator's microbatch mode, or state the
    m = 2 gap ({m2_pipe_pct}%) in `docs/theory.md`; it is the right model when a send occupies
-   the sending GPU. Transfer-bound steps: the two directions use the two directions of a
-   full-duplex link, so the cycle bound is max(a, c/2, f, c/2, (a + c + f)/m) rather than
-   max(a, c, f, …) (aiconfigurator lumps them too; it matters only when c/2 > max(a, f)).
+   the sending GPU. Transfer-bound steps: A→F and F→A use the two directions of a full-duplex
+   link, so they are two stages, a → c/2 → f → c/2; the makespan formula stays exact for any
+   number of stages (S unchanged, p = max(a, c/2, f)). aiconfigurator lumps them too; it
+   matters only when c/2 > max(a, f).
 2. **Cost (FFN side): charge the FFN instance's intra-node collective.** For g_F > 1 add an
    all-gather of the N = r·b/m tokens before and a reduce-scatter after the FFN of each layer
    (h elements per token, over g_F GPUs; NCCL table on calibration, NVLink roofline otherwise)

@@ -58,6 +58,17 @@ def test_flow_shop_is_the_event_ring_makespan(
     assert xc.flow_shop_step_s(xc.Stages(a, c, f), m, layers) == pytest.approx(ring, rel=1e-9)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_stage_s, min_size=2, max_size=5), st.integers(1, 4), st.integers(1, 48))
+def test_makespan_form_holds_for_any_number_of_stages(
+    stages: list[float], m: int, layers: int
+) -> None:
+    # Why splitting the round trip into its two directions keeps the same closed form.
+    total, top = sum(stages), max(stages)
+    closed = max(total + (m * layers - 1) * top, layers * total + (m - 1) * top)
+    assert closed == pytest.approx(_ring_step_s(stages, m, layers), rel=1e-9)
+
+
 def test_theory_pipeline_is_the_restated_closed_form() -> None:
     # afd_step_s raises when the theory's mean field and the restated form disagree.
     coeffs = CostCoefficients(
