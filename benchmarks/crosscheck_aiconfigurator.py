@@ -295,8 +295,8 @@ def per_gpu_tokens_s(case: Case, step_s: float) -> float:
 def afd_model_spec(case: Case) -> Any:
     """afdsizer's ModelSpec for the case, FP8 weights for an FP8 checkpoint.
 
-    Prefers the ``<preset>-fp8`` preset (issue 11, being added on the cost side); until it lands
-    the BF16 preset with one byte per weight stands in (same shapes, FP8 bytes and FLOP rate).
+    The ``<preset>-fp8`` preset (the checkpoint's own config) when there is one, else the BF16
+    preset with FP8 weights (``ModelSpec.with_weight_dtype``).
     """
     from afdsizer.cost import load_model_spec
     from afdsizer.errors import InputError
@@ -306,8 +306,7 @@ def afd_model_spec(case: Case) -> Any:
     try:
         return load_model_spec(f"{case.afd_model}-fp8")
     except InputError:
-        spec = load_model_spec(case.afd_model)
-        return dataclasses.replace(spec, weight_bytes_per_param=1, name=f"{spec.name} (fp8)")
+        return load_model_spec(case.afd_model).with_weight_dtype("fp8")
 
 
 def kv_dtype_of(row: dict[str, Any]) -> str:
@@ -327,8 +326,28 @@ def _micro(case: Case) -> tuple[int, int]:
     return b, case.attn_gpus * b
 
 
+def afd_deployment(case: Case, kv_dtype: str, layers: int) -> Any:
+    """The case as an afdsizer Deployment: one DP Attention instance of 8 GPUs per FFN instance.
+
+    The per-GPU batch is m·ceil(b/m), so each microbatch has aiconfigurator's ceil(b/m) slots.
+    """
+    from afdsizer.deployment import Deployment
+
+    b, _ = _micro(case)
+    return Deployment(
+        attn_gpus=case.attn_gpus,
+        attn_parallel="dp",
+        batch_per_gpu=b * case.microbatches,
+        ffn_gpus=case.ffn_gpus,
+        microbatches=case.microbatches,
+        pipeline="microbatch",
+        layers=layers,
+        kv_dtype=kv_dtype,
+    )
+
+
 def roofline_coefficients_for(case: Case, spec: Any, kv_dtype: str) -> Any:
-    """afdsizer's roofline for one DP Attention GPU and the 8-GPU FFN instance.
+    """afdsizer's roofline for the case's deployment: coefficients of one DP Attention GPU.
 
     t_F is linearised over [N/2, 2N] around the microbatch's FFN batch N (DESIGN.md §10: fit
     where the deployment operates).
@@ -339,9 +358,7 @@ def roofline_coefficients_for(case: Case, spec: Any, kv_dtype: str) -> Any:
     return cost_coefficients(
         model=spec,
         hardware="h200",
-        kv_dtype=kv_dtype,
-        attn_gpus=1,
-        ffn_gpus=case.ffn_gpus,
+        deployment=afd_deployment(case, kv_dtype, int(spec.num_layers)),
         ffn_tokens_range=(max(int(n / 2), 1), int(2 * n)),
     )
 
@@ -411,29 +428,18 @@ def afd_stages(case: Case, coeffs: Any, layers: int) -> Stages:
 def afd_step_s(case: Case, coeffs: Any, layers: int) -> tuple[float, float | None, str]:
     """afdsizer's step time for the case: (mean field, barrier-aware E[τ] or None, code path).
 
-    Through the theory's own pipeline model when it is there (``PipelineStepModel`` of
-    ``afdsizer.theory``, the one ``recommend`` sizes with) for the DP deployment of the case at
-    r = 1 (one Attention instance of 8 DP GPUs per FFN instance); else the same closed form
-    restated here. The mean field has no load spread, like aiconfigurator; the barrier-aware
-    E[τ] adds the slowest of the 8·m microbatches under the fixed-length load law.
+    Through the theory's own pipeline model (``PipelineStepModel`` of ``afdsizer.theory``, the
+    one ``recommend`` sizes with) for the DP deployment of the case at r = 1 (one Attention
+    instance of 8 DP GPUs per FFN instance), checked against the closed form restated here. The
+    mean field has no load spread, like aiconfigurator; the barrier-aware E[τ] adds the slowest
+    of the 8·m microbatches under the fixed-length load law.
     """
     local = flow_shop_step_s(afd_stages(case, coeffs, layers), case.microbatches, layers)
-    try:
-        from afdsizer.deployment import Deployment
-        from afdsizer.theory import PipelineStepModel, pipeline_shape
-        from afdsizer.workload import Workload
-    except ImportError:
-        return local, None, "closed form restated in benchmarks/crosscheck_aiconfigurator.py"
+    from afdsizer.theory import PipelineStepModel, pipeline_shape
+    from afdsizer.workload import Workload
+
     b, _ = _micro(case)
-    dep = Deployment(
-        attn_gpus=case.attn_gpus,
-        attn_parallel="dp",
-        batch_per_gpu=b * case.microbatches,
-        ffn_gpus=case.ffn_gpus,
-        microbatches=case.microbatches,
-        pipeline="microbatch",
-        layers=layers,
-    )
+    dep = afd_deployment(case, "bf16", layers)  # the KV dtype is already in the coefficients
     shape = pipeline_shape(coeffs, dep)
     work = Workload.from_fixed_lengths(case.isl, case.osl)
     ratio = np.array([1.0])
@@ -714,6 +720,13 @@ def _summary(out: list[dict[str, Any]]) -> dict[str, str]:
 
     return {
         "ratio": rng(ratio, "{:.2f}"),
+        "ratio_roof": rng(
+            [
+                o["roofline"]["tokens_per_s_per_gpu"] / o["aic_vllm"]["tokens_per_s_per_gpu"]
+                for o in out
+            ],
+            "{:.2f}",
+        ),
         "m3_pipe": rng([abs(wf(o, 5)) for o in m3], "{:.2f}"),
         "m2_pipe_pct": rng(pct, "{:.0f}"),
         "m2_pipe_ms": rng([wf(o, 5) for o in m2], "{:.1f}"),
@@ -725,6 +738,7 @@ def _summary(out: list[dict[str, Any]]) -> dict[str, str]:
         "fit_fp8_a": rng([x for x, q in zip(fit[0], fp8, strict=True) if q], "{:.2f}"),
         "roof_f_dense": stage_ratio(dense, 2),
         "roof_a_dense": stage_ratio(dense, 0),
+        "roof_a_fp8": stage_ratio([o for o in out if o["case"]["weight_dtype"] == "fp8"], 0),
         "kernel_ms": rng([abs(wf(o, 4)) for o in out], "{:.1f}"),
         "barrier_pct": rng(
             [
@@ -777,9 +791,9 @@ above it here). *Calibrated* fits the coefficients with `read_silicon` + `CostFi
 `shared/calibration/.../h200_sxm` (the vLLM 0.24.0 tables aiconfigurator's vLLM backend reads),
 ranges centred on the operating point, the checkpoint's GEMM/MoE dtype, aiconfigurator's KV dtype
 and its expert-load rows (power law α = 1.2 for Qwen3 MoE); *roofline* is `cost_coefficients(...,
-attn_gpus=1, ffn_gpus=8)` with t_F linearised over [N/2, 2N]. The like-for-like comparison is
-aiconfigurator's vLLM backend; its default TRT-LLM backend (the issue's 99.4 ms / 3,178) reads
-kernel tables afdsizer does not have.
+deployment=...)` for that deployment (one DP Attention GPU's coefficients) with t_F linearised over
+[N/2, 2N]. The like-for-like comparison is aiconfigurator's vLLM backend; its default TRT-LLM
+backend (the issue's 99.4 ms / 3,178) reads kernel tables afdsizer does not have.
 """
 
 _EXPLAIN = """\
@@ -833,12 +847,13 @@ F node's NVLink all-gather above. afdsizer's calibration instead takes the small
 all-to-all in the table (2 GPUs inside one node, NVLink) with min(k, g_F) = 8 copies of a token
 for MoE and 1 for dense: on dense that is ~3× too fast for a link that crosses nodes; on MoE
 8 copies at NVLink speed land near one copy at NIC speed by coincidence. afdsizer's roofline
-sends the 8 copies over the scale-out link at 80% of 50 GB/s: {roof_c}× aiconfigurator's round
-trip on the MoE cases, which is what sinks the roofline rows. With two F nodes
+(since issue 11) sends one copy per F node a token's experts touch over the NIC at 80% of
+50 GB/s: {roof_c}× aiconfigurator's round trip on the MoE cases (the 80%, and the second copy
+with two F nodes). With two F nodes
 (`qwen235fp8-2f-m3`) aiconfigurator sends p_send·(b/m)·h·2 bytes to each node,
 p_send = 1 − C(64, 8)/C(128, 8) ≈ 0.996, and charges one such P2P, as if every A-GPU had a NIC
 per F node; through one 400 Gb/s NIC per GPU the A-GPU sends N_f·p_send ≈ 2 copies of each
-token, so there aiconfigurator's transfer is optimistic by about 2×.
+token, as afdsizer's roofline charges: there aiconfigurator's transfer is optimistic by 2×.
 
 **Kernels.** With the same ops counted and the same transfer, what is left is afdsizer's affine fit
 evaluated at θ against aiconfigurator's table lookups at each decode position: {kernel_ms} ms per
@@ -860,9 +875,13 @@ KV.
 **The roofline, stage by stage** (ratio to aiconfigurator vLLM's full stage): the transfer as
 above; the MoE FFN stage {roof_f_moe}× — the roofline assumes balanced routing (every GPU's
 share of the distinct experts) and 30% of peak in the grouped GEMMs, while the measured fused-MoE
-rows under power-law routing wait for the hottest GPU; the dense FFN stage {roof_f_dense}× and
-Attention {roof_a_dense}× on Llama-3.1-70B, where BF16 GEMMs are weight-bound and the
-roofline is close.
+rows under power-law routing wait for the hottest GPU; the FP8 Attention stage {roof_a_fp8}×
+(the launch-bound FP8 GEMMs above); on Llama-3.1-70B the Attention stage {roof_a_dense}×, where
+BF16 GEMMs are weight-bound and the roofline is close, and the dense FFN stage
+{roof_f_dense}×: its t_F includes the TP all-reduce of the FFN output at the NVLink roofline,
+above the measured all-gather + reduce-scatter aiconfigurator charges (so on the dense rows the
+roofline attribution's F-side row counts that collective twice and its kernel row takes it
+back).
 
 **MoE routing.** aiconfigurator's Qwen3 MoE generation reads the power-law (α = 1.2)
 expert-load rows; the calibrated rows above do the same. With afdsizer's default balanced rows
@@ -886,13 +905,12 @@ _CHANGES = """\
    all-gather of the N = r·b/m tokens before and a reduce-scatter after the FFN of each layer
    (h elements per token, over g_F GPUs; NCCL table on calibration, NVLink roofline otherwise)
    to α_F and β_F, and the MoE router GEMM. This is the largest term afdsizer misses on MoE.
-3. **Cost (communication): one copy per FFN *node*, over the scale-out link.** Replace the
-   min(k, g_F) copies per token by the expected number of F nodes a token's k experts touch,
-   N_nodes·(1 − C(E − E/N_nodes, k)/C(E, k)) (1 for one F node; all through the A-GPU's one
-   NIC, which aiconfigurator does not charge for N_nodes > 1), at the NIC bandwidth and
-   latency when Attention and FFN sit on different nodes; calibration must not take the 2-GPU
-   NVLink all-to-all as the proxy for that link (the tables have no inter-node rows: use the
-   link spec). Add the A-side combine of EP partial results to the Attention stage.
+3. **Cost (communication): one copy per FFN *node*, over the scale-out link.** The roofline
+   now does this (cost: EP traffic over NICs counts FFN nodes, and charges every copy to the
+   A-GPU's one NIC, which aiconfigurator does not for N_nodes > 1). Still to do in
+   calibration: it must not take the 2-GPU NVLink all-to-all with min(k, g_F) copies as the
+   proxy for a link that crosses nodes (the tables have no inter-node rows: use the link spec
+   with the node copies). Add the A-side combine of EP partial results to the Attention stage.
 4. **Cost (Attention side):** the two add+RMSNorm kernels per layer (memory-bound, small) and,
    for FP8 checkpoints, FP8 GEMM rows whose flat floor the calibration should flag (DESIGN.md
    §10) rather than fit away.
@@ -911,7 +929,8 @@ def render(out: list[dict[str, Any]], meta: dict[str, str]) -> str:
         "## Side by side",
         "",
         "Step time τ (= TPOT) and tokens/s per GPU (A and F GPUs together). The ratio column is "
-        f"afdsizer's tokens/s/GPU over aiconfigurator vLLM's (calibrated: {summ['ratio']}).",
+        f"afdsizer's tokens/s/GPU over aiconfigurator vLLM's (calibrated: {summ['ratio']}; "
+        f"roofline: {summ['ratio_roof']}).",
         "",
         *_headline_table(out),
         "",
