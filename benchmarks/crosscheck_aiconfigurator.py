@@ -607,7 +607,7 @@ def _deployments_table(out: list[dict[str, Any]]) -> list[str]:
             f"{c['ffn_gpus']} GPUs {ffn}", c["microbatches"], o["layers"],
             f"{c['isl']} / {c['osl']}",
         ])  # fmt: skip
-    head = ["case", "model", "weights / KV", "Attention (1 node)", "FFN (1 node)", "m", "L",
+    head = ["case", "model", "weights / KV", "Attention (1 node)", "FFN", "m", "L",
             "ISL / OSL"]  # fmt: skip
     return _table(head, rows)
 
@@ -769,8 +769,8 @@ _INTRO = """\
 
 afdsizer beside [aiconfigurator](https://pypi.org/project/aiconfigurator/) {version}
 (`aiconfigurator cli estimate --estimate-mode afd --no-afd-combined-with-pd`, decode phase), on
-H200 deployments of one 8-GPU Attention node and one 8-GPU FFN node: a dense model and two MoE
-models, m = 2 and 3 microbatches. Regenerate with
+H200 deployments of one 8-GPU Attention node and one 8-GPU FFN node — a dense model and two MoE
+models, m = 2 and 3 microbatches — and one with two FFN nodes. Regenerate with
 `python benchmarks/crosscheck_aiconfigurator.py` (it runs aiconfigurator when installed, else it
 reads `benchmarks/results/aiconfigurator_afd.json`, collected {collected}); it also writes
 `benchmarks/results/crosscheck.json`. aiconfigurator is not a dependency of afdsizer.
@@ -778,10 +778,10 @@ reads `benchmarks/results/aiconfigurator_afd.json`, collected {collected}); it a
 **How the deployments map.** aiconfigurator runs DP attention (`--a-tp-size 1`: each of the 8
 A-GPUs its own batch b) and one FFN replica over the F node (EP for MoE, TP for dense). In
 afdsizer's terms that is r = 8 Attention instances of g_A = 1 GPU with B = b slots and one FFN
-instance of g_F = 8 GPUs, whose per-GPU throughput r·B/((r·g_A + g_F)·τ) is exactly
-aiconfigurator's `tokens/s/gpu` (B_total / t_step / (A GPUs + F GPUs)). Both split each worker's
-batch into ceil(b/m)-slot microbatches and put the same batch on the FFN side: N = 8·ceil(b/m)
-tokens per microbatch. afdsizer's step time is the theory's own m·L-stage flow shop
+instance of g_F = 8 GPUs (16 with two FFN nodes), whose per-GPU throughput r·B/((r·g_A + g_F)·τ) is
+exactly aiconfigurator's `tokens/s/gpu` (B_total / t_step / (A GPUs + F GPUs)). Both split each
+worker's batch into ceil(b/m)-slot microbatches and put the same batch on the FFN side: N =
+8·ceil(b/m) tokens per microbatch. afdsizer's step time is the theory's own m·L-stage flow shop
 (`afdsizer.theory.PipelineStepModel`, DESIGN.md §9; the deployment is `Deployment(attn_gpus=8,
 attn_parallel="dp", ffn_gpus=8, microbatches=m, layers=L)` at r = 1) on per-(layer, microbatch)
 stages a = (α_A + β_A·(b/m)·θ)/L, c = (α_C + β_C·b/m)/L, f = (α_F + β_F·8·b/m)/L: with S = a + c +
@@ -831,8 +831,9 @@ all-gather of the node's tokens before the FFN and a reduce-scatter after it ove
 (from the measured NCCL table): for EP that is the intra-node dispatch/combine, for dense TP the
 all-reduce. It also puts the MoE router GEMM (and for dense the activation kernel) on the F side.
 Together {f_extra_us} µs per (layer, microbatch), 15–20% of the F stage; {f_extra_ms} ms per
-step depending on whether the F stage is the bottleneck. afdsizer's t_F is the fused-MoE kernel
-(or the dense GEMMs) only.
+step depending on whether the F stage is the bottleneck. afdsizer's calibrated t_F is the
+fused-MoE kernel (or the dense GEMMs) only; its roofline adds a TP all-reduce for dense FFNs and
+nothing for EP.
 
 **Attention side: small ops.** aiconfigurator's A stage adds the two fused add+RMSNorm kernels,
 the embedding (once per step, spread over the layers) and, with EP on the F side, the A-side
@@ -904,7 +905,8 @@ _CHANGES = """\
 2. **Cost (FFN side): charge the FFN instance's intra-node collective.** For g_F > 1 add an
    all-gather of the N = r·b/m tokens before and a reduce-scatter after the FFN of each layer
    (h elements per token, over g_F GPUs; NCCL table on calibration, NVLink roofline otherwise)
-   to α_F and β_F, and the MoE router GEMM. This is the largest term afdsizer misses on MoE.
+   to α_F and β_F, and the MoE router GEMM. This is the largest term afdsizer misses on MoE
+   (the roofline charges the dense TP all-reduce already, EP nothing; calibration neither).
 3. **Cost (communication): one copy per FFN *node*, over the scale-out link.** The roofline
    now does this (cost: EP traffic over NICs counts FFN nodes, and charges every copy to the
    A-GPU's one NIC, which aiconfigurator does not for N_nodes > 1). Still to do in
