@@ -966,6 +966,17 @@ def render(out: list[dict[str, Any]], meta: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
+def _rounded(value: Any) -> Any:
+    """``value`` with floats to 6 significant digits, so a rerun rewrites only real changes."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the cross-check and write docs/crosscheck.md and benchmarks/results/crosscheck.json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -994,7 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
         "collected": saved["collected_utc"],
     }
     DOC.write_text(render(out, meta))
-    (RESULTS.parent / "crosscheck.json").write_text(json.dumps(out, indent=1) + "\n")
+    (RESULTS.parent / "crosscheck.json").write_text(json.dumps(_rounded(out), indent=1) + "\n")
     for o in out:
         v, cal = o["aic_vllm"], o["calibrated"]
         aic = f"{v['step_ms']:7.2f} ms {v['tokens_per_s_per_gpu']:8.0f} tok/s/GPU"
