@@ -272,3 +272,28 @@ def test_worked_example_of_the_theory_page() -> None:
     assert rec.throughput_per_gpu == pytest.approx(15 * 128 / (23 * machine), rel=1e-9)
     assert round(rec.throughput_per_gpu) == 4190
     assert recommend(c, flat, deployment.replace(objective="instance")).r_int == 10
+
+
+def test_size_reaches_the_operating_point_of_its_linearisation() -> None:
+    """The FFN line size uses is the roofline's secant around the r·B/m it recommends."""
+    import afdsizer
+    from afdsizer._sizing import recommend_at_operating_point, resolve_inputs
+
+    options = {
+        "model": "qwen3-30b-a3b",
+        "hardware": "h200",
+        "isl": 2000,
+        "osl": 400,
+        "microbatches": 2,
+        "attn_gpus": 4,
+        "attn_parallel": "dp",
+        "ffn_gpus": 4,
+    }
+    inputs = resolve_inputs(**options)
+    rec, coefficients = recommend_at_operating_point(inputs)
+    assert inputs.relinearise is not None
+    tokens = rec.r_int * rec.batch / rec.microbatches
+    again = recommend(inputs.relinearise(tokens), inputs.workload, inputs.deployment)
+    assert (again.r_int, again.batch) == (rec.r_int, rec.batch)
+    assert coefficients != inputs.coefficients or tokens <= 4096
+    assert afdsizer.size(**options).r_int == rec.r_int
