@@ -11,7 +11,7 @@ An option left at None takes its value from a profile that records it (``calibra
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,9 @@ __all__ = [
     "DEFAULT_HARDWARE",
     "DEFAULT_MODEL",
     "DEPLOYMENT_OPTIONS",
+    "Relineariser",
     "SizingInputs",
+    "recommend_at_operating_point",
     "resolve_coefficients",
     "resolve_inputs",
     "resolve_workload",
@@ -42,6 +44,8 @@ DEFAULT_HARDWARE = "h100-sxm"
 DEPLOYMENT_OPTIONS = tuple(f.name for f in dataclasses.fields(Deployment))
 """The deployment options every entry point takes, named as :class:`Deployment`'s fields."""
 
+_SQRT2 = 2.0**0.5
+
 _PROFILE_RECORDED = (
     "attn_gpus",
     "ffn_gpus",
@@ -54,6 +58,13 @@ _PROFILE_RECORDED = (
 """Deployment fields a calibration profile records (it was fitted for them)."""
 
 
+Relineariser = Callable[[float], "CostCoefficients"]
+"""N (tokens per FFN pass) → the coefficients with t_F linearised around N."""
+
+_OPERATING_POINT_ROUNDS = 8
+"""Re-linearisations of t_F at the operating point before taking the answer as it stands."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SizingInputs:
     """What ``recommend`` is called with, resolved from options.
@@ -63,11 +74,15 @@ class SizingInputs:
     workload : Workload
     coefficients : CostCoefficients
     deployment : Deployment
+    relinearise : callable or None
+        N → coefficients with t_F linearised around N tokens per FFN pass (the roofline of a
+        model, or a profile's fitted FFN curve); None for a plain coefficient file.
     """
 
     workload: Workload
     coefficients: CostCoefficients
     deployment: Deployment
+    relinearise: Relineariser | None = None
 
 
 def resolve_workload(
@@ -152,6 +167,33 @@ def _merge_profile(
     return merged, model or record.get("model"), hardware or record.get("hardware")
 
 
+def _relineariser(
+    deployment: Deployment,
+    model: str | Path | None,
+    hardware: str | Path | None,
+    profile: Path | None,
+    coeffs: Path | None,
+) -> Relineariser | None:
+    """How to linearise t_F around an operating point N, for the roofline (no profile)."""
+    if coeffs is not None or profile is not None:
+        return None
+    from afdsizer.cost import cost_coefficients
+
+    def at(tokens_per_pass: float) -> CostCoefficients:
+        # A secant over [N/√2, N·√2]: the local slope of the activated-experts (or memory-
+        # then compute-bound) FFN time, not a line through a fixed 128–4096 range.
+        low = max(1, round(tokens_per_pass / _SQRT2))
+        high = max(low + 1, round(tokens_per_pass * _SQRT2))
+        return cost_coefficients(
+            model=model or DEFAULT_MODEL,
+            hardware=hardware or DEFAULT_HARDWARE,
+            deployment=deployment,
+            ffn_tokens_range=(low, high),
+        )
+
+    return at
+
+
 def resolve_coefficients(
     *,
     deployment: Deployment,
@@ -178,9 +220,7 @@ def resolve_coefficients(
     return cost_coefficients(
         model=model or DEFAULT_MODEL,
         hardware=hardware or DEFAULT_HARDWARE,
-        kv_dtype=deployment.kv_dtype,
-        attn_gpus=deployment.attn_gpus,
-        ffn_gpus=deployment.ffn_gpus,
+        deployment=deployment,
         profile=profile,
     )
 
@@ -237,10 +277,46 @@ def resolve_inputs(
         deployment=deployment, model=model, hardware=hardware, profile=profile, coeffs=coeffs
     )
     if deployment.layers is None and deployment.resolved_pipeline == "microbatch":
-        layers = getattr(coefficients, "layers", None) or _model_layers(model, coeffs)
+        layers = coefficients.layers or _model_layers(model, coeffs)
         if layers is not None:
             deployment = deployment.replace(layers=int(layers))
-    return SizingInputs(workload=workload, coefficients=coefficients, deployment=deployment)
+    return SizingInputs(
+        workload=workload,
+        coefficients=coefficients,
+        deployment=deployment,
+        relinearise=_relineariser(deployment, model, hardware, profile, coeffs),
+    )
+
+
+def recommend_at_operating_point(
+    inputs: SizingInputs, *, seed: int = 0
+) -> tuple[Recommendation, CostCoefficients]:
+    """``recommend``, with t_F re-linearised at the r·B/m it recommends until the two agree.
+
+    The coefficients are local linearisations (DESIGN.md §10): a line through a wide range of
+    FFN batches misstates the slope where the bundle operates, so the answer is iterated to a
+    fixed point (at most a few rounds; a 2-cycle keeps the later answer).
+
+    Returns
+    -------
+    (Recommendation, CostCoefficients)
+        The answer and the coefficients it was computed with.
+    """
+    from afdsizer.theory import recommend
+
+    coefficients = inputs.coefficients
+    rec = recommend(coefficients, inputs.workload, inputs.deployment, seed=seed)
+    if inputs.relinearise is None:
+        return rec, coefficients
+    seen = {(rec.r_int, rec.batch)}
+    for _ in range(_OPERATING_POINT_ROUNDS):
+        coefficients = inputs.relinearise(rec.r_int * rec.batch / rec.microbatches)
+        rec = recommend(coefficients, inputs.workload, inputs.deployment, seed=seed)
+        point = (rec.r_int, rec.batch)
+        if point in seen:
+            break
+        seen.add(point)
+    return rec, coefficients
 
 
 def size(*, seed: int = 0, **options: Any) -> Recommendation:
@@ -266,8 +342,4 @@ def size(*, seed: int = 0, **options: Any) -> Recommendation:
     >>> rec.microbatches, rec.throughput_per_gpu * rec.gpus_per_bundle > 0
     (2, True)
     """
-    from afdsizer.theory import recommend
-
-    inputs = resolve_inputs(**options)
-    rec = recommend(inputs.coefficients, inputs.workload, inputs.deployment, seed=seed)
-    return rec
+    return recommend_at_operating_point(resolve_inputs(**options), seed=seed)[0]

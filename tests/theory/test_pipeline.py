@@ -250,3 +250,50 @@ def test_more_microbatches_pay_more_fixed_cost_when_attention_is_cheap() -> None
         c, batch=100, shape=shape, theta_tokens=100.0, slot_load_std_tokens=0.0
     )
     assert model.at(1.0) == pytest.approx(2 * 5e-3 + 1e-6 * 100)
+
+
+def test_worked_example_of_the_theory_page() -> None:
+    """docs/theory.md, two microbatches per GPU: τ(15) = 19.922 ms by hand, 4,190 tokens/s/GPU."""
+    c = CostCoefficients(
+        alpha_attn_s=2e-3,
+        beta_attn_s_per_token=1e-7,
+        alpha_comm_s=5e-4,
+        beta_comm_s_per_token=2e-6,
+        alpha_ffn_s=6e-3,
+        beta_ffn_s_per_token=4e-6,
+    )
+    flat = Workload.from_moments(1100.0, 0.0)
+    deployment = Deployment(batch=128, microbatches=2, layers=40)
+    rec = recommend(c, flat, deployment)
+    machine = 19.508e-3 / 40 + (2 - 1 / 40) * 9.84e-3
+    row = next(row for row in rec.ratio_table if row.ratio == 15)
+    assert row.step_time_s == pytest.approx(machine, rel=1e-9)
+    assert (rec.r_int, rec.regime, rec.gpus_per_bundle) == (15, "communication", 23)
+    assert rec.throughput_per_gpu == pytest.approx(15 * 128 / (23 * machine), rel=1e-9)
+    assert round(rec.throughput_per_gpu) == 4190
+    assert recommend(c, flat, deployment.replace(objective="instance")).r_int == 10
+
+
+def test_size_reaches_the_operating_point_of_its_linearisation() -> None:
+    """The FFN line size uses is the roofline's secant around the r·B/m it recommends."""
+    import afdsizer
+    from afdsizer._sizing import recommend_at_operating_point, resolve_inputs
+
+    options = {
+        "model": "qwen3-30b-a3b",
+        "hardware": "h200",
+        "isl": 2000,
+        "osl": 400,
+        "microbatches": 2,
+        "attn_gpus": 4,
+        "attn_parallel": "dp",
+        "ffn_gpus": 4,
+    }
+    inputs = resolve_inputs(**options)
+    rec, coefficients = recommend_at_operating_point(inputs)
+    assert inputs.relinearise is not None
+    tokens = rec.r_int * rec.batch / rec.microbatches
+    again = recommend(inputs.relinearise(tokens), inputs.workload, inputs.deployment)
+    assert (again.r_int, again.batch) == (rec.r_int, rec.batch)
+    assert coefficients != inputs.coefficients or tokens <= 4096
+    assert afdsizer.size(**options).r_int == rec.r_int

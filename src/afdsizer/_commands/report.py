@@ -98,16 +98,19 @@ def report(
     It takes the options of ``afdsizer size`` and sizes through the same path.
     """
     options = dict(locals())
+    from afdsizer._sizing import recommend_at_operating_point
     from afdsizer.report import write_deployment_report
 
     for key in ("output", "sim_steps", "seed", "title", "json_out"):
         options.pop(key)
     inputs = sizing_inputs_from_cli(**options)
+    recommendation, coefficients = recommend_at_operating_point(inputs)
     path, data = write_deployment_report(
         output,
-        inputs.coefficients,
+        coefficients,
         inputs.workload,
         inputs.deployment,
+        recommendation=recommendation,
         sim_steps=sim_steps,
         seed=seed,
         title=title,

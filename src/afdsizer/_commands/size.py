@@ -150,15 +150,17 @@ def size(
 ) -> None:
     """Recommend r (Attention instances per FFN instance) and B (slots per Attention instance)."""
     options = dict(locals())
-    from afdsizer.theory import recommend
+    import dataclasses
+
+    from afdsizer._sizing import recommend_at_operating_point
 
     json_out, report = options.pop("json_out"), options.pop("report")
     inputs = sizing_inputs_from_cli(**options)
-    rec = recommend(inputs.coefficients, inputs.workload, inputs.deployment)
+    rec, coefficients = recommend_at_operating_point(inputs)
+    inputs = dataclasses.replace(inputs, coefficients=coefficients)
     if json_out:
         payload: dict[str, Any] = jsonable(rec)
-        payload["coefficients"] = inputs.coefficients.to_dict()
-        payload["deployment"] = jsonable(inputs.deployment)
+        payload["coefficients"] = coefficients.to_dict()
         emit_json(payload)
     else:
         print_recommendation(rec, inputs)

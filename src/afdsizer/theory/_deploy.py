@@ -71,7 +71,7 @@ def pipeline_shape(coefficients: CostCoefficients, deployment: Deployment) -> Pi
         coefficients give L).
     """
     kind = deployment.resolved_pipeline
-    layers = deployment.layers or getattr(coefficients, "layers", None)
+    layers = deployment.layers or coefficients.layers
     if kind == "microbatch" and layers is None:
         raise InputError(
             "the microbatch pipeline needs the number of layers: give --layers (or a model or "
@@ -104,7 +104,7 @@ def _factory(
     seed: int,
 ) -> ModelFactory:
     theta, sigma = workload.theta_tokens, workload.slot_load_std_tokens
-    slots_per_mb = shape.workers_per_instance * shape.microbatches
+    slots_per_mb = shape.workers_per_instance * shape.microbatches  # B per (worker, microbatch)
 
     def build(batch: int, with_law: bool) -> _StepModel:
         empirical = with_law and law == "empirical"
@@ -114,7 +114,9 @@ def _factory(
                     coefficients, batch, workload.worker_loads(batch, seed=seed)
                 )
             return GaussianStepModel.build(coefficients, batch, theta, sigma)
-        loads = workload.worker_loads(batch // slots_per_mb, seed=seed) if empirical else None
+        # An uneven split (b/m not whole) waits for its larger microbatches: ⌈b/m⌉ slots.
+        mb_slots = -(-batch // slots_per_mb)
+        loads = workload.worker_loads(mb_slots, seed=seed) if empirical else None
         return PipelineStepModel.build(
             coefficients,
             batch=batch,
@@ -251,14 +253,14 @@ def _check_given_batch(
     kv_max: int | None,
     tpot_max: int | None,
 ) -> None:
-    unit = _batch_unit(deployment)
-    if batch % unit:
+    workers = deployment.workers_per_instance
+    if batch % workers:
         raise InputError(
-            f"batch {batch} must be a multiple of {unit} (workers per instance × microbatches: "
-            f"{deployment.workers_per_instance} × {deployment.microbatches})"
+            f"batch {batch} must be a multiple of the {workers} DP workers (GPUs) per Attention "
+            "instance: each runs batch/GPUs slots"
         )
     if kv_max is not None and kv_max < batch:
-        worker = batch // deployment.workers_per_instance
+        worker = batch // workers
         load = kv_load_quantile_tokens(
             theta_tokens=workload.theta_tokens,
             slot_load_std_tokens=workload.slot_load_std_tokens,
@@ -269,6 +271,7 @@ def _check_given_batch(
             f"batch {batch} does not fit in KV memory: a worker's {deployment.kv_quantile:g} "
             f"quantile load is {load:,.0f} tokens against kv_capacity_tokens="
             f"{coefficients.kv_capacity_tokens:,.0f}; the largest batch that fits is {kv_max}"
+            + (f" ({kv_max // workers} per GPU)" if workers > 1 else "")
         )
     if tpot_max is not None and tpot_max < batch:
         raise InputError(
@@ -545,6 +548,8 @@ def _assemble(
         workers_per_instance=shape.workers_per_instance,
         kv_dtype=deployment.kv_dtype,
         workload_source=workload.source,
+        deployment=deployment,
+        mean_field=mf,
     )
 
 

@@ -11,6 +11,7 @@ import numpy.typing as npt
 from scipy import optimize
 
 from afdsizer.cost import CostCoefficients
+from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 from afdsizer.theory._barrier import barrier_attention_fixed_point
 from afdsizer.theory._empirical import (
@@ -29,7 +30,7 @@ from afdsizer.theory._joint import (
     joint_sizing,
     kv_load_quantile_tokens,
 )
-from afdsizer.theory._meanfield import Regime, mean_field_rule, throughput_mean_field
+from afdsizer.theory._meanfield import MeanFieldRule, Regime, mean_field_rule, throughput_mean_field
 from afdsizer.theory._validate import check_sigma, check_theta
 
 __all__ = ["Objective", "RatioRow", "Recommendation"]
@@ -177,6 +178,10 @@ class Recommendation:
         Where θ and σ came from.
     warnings : tuple of str
         What the caller should know (e.g. an operating point outside a calibration's range).
+    deployment : Deployment or None
+        The deployment sized, whole (a nested object in JSON).
+    mean_field : MeanFieldRule or None
+        The closed-form rule at B (nested): r_A, r_C, r_peak, r*, regime.
     """
 
     r_star: float
@@ -234,6 +239,8 @@ class Recommendation:
     kv_dtype: str | None = None
     workload_source: str = ""
     warnings: tuple[str, ...] = ()
+    deployment: Deployment | None = None
+    mean_field: MeanFieldRule | None = None
 
 
 def _objective_at(model: _StepModel, ratio: float, weights: tuple[float, float]) -> float:
