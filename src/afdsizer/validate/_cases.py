@@ -2,24 +2,25 @@
 
 Each case's coefficients come from the cost model every other command uses
 (:func:`afdsizer._sizing.resolve_coefficients`, i.e. :func:`afdsizer.cost.cost_coefficients`
-on the H100 SXM preset with the deployment's GPU counts), so validate judges the theory on the
-same numbers ``afdsizer size --model M --attn-gpus A --ffn-gpus F`` sizes with. What is validated
-is r at a fixed B, so the KV capacity is dropped (the simulator does not model it; the stress
-workload's B·θ would not fit). The same five cases run on every trace; which regime each lands
-in is the theory's verdict on that trace (reported, never forced):
+on a hardware preset with the deployment's GPU counts), so validate judges the theory on the
+same numbers ``afdsizer size --model M --hardware H --attn-gpus A --ffn-gpus F`` sizes with.
+What is validated is r at a fixed B, so the KV capacity is dropped (the simulator does not model
+it; the stress workload's B·θ would not fit). The same five cases run on every trace; which
+regime each lands in is the theory's verdict on that trace (reported, never forced):
 
 ==========================  ======================================================  ==========
-case                        deployment (H100 SXM, bf16 KV, scale-out link)           regime
+case                        deployment (bf16 KV, scale-out link)                    regime
 ==========================  ======================================================  ==========
-``dense70b-h100-b128``      Llama-3.1-70B, 1-GPU Attention, 8-GPU FFN, B = 128      Attention
+``dense70b-h100-b128``      Llama-3.1-70B on H100, 1-GPU Attention, 8-GPU FFN,      Attention
+                            B = 128
 ``dense70b-h100-b16``       the same at B = 16: few slots per worker, so the        Attention
                             barrier (σ·√B next to B·θ) is largest
-``moe30b-2a8f-b64``         Qwen3-30B-A3B, 2-GPU Attention, 8-GPU FFN, B = 64: the  comm.
-                            top-8 expert all-to-all outweighs Attention
-``qwen3moe-h100-b32``       Qwen3-235B-A22B, 1-GPU Attention, 8-GPU FFN, B = 32:    FFN
-                            every expert's weights read per step
-``dense70b-16f-b64``        Llama-3.1-70B, 1-GPU Attention, 16-GPU FFN, B = 64:     Attention
-                            cheap FFN per token, so r is large and Λ(r) flat
+``dsv3-h200-2a16f-b256``    DeepSeek-V3 on H200, 2-GPU Attention, 16-GPU EP FFN,    comm.
+                            B = 256: the expert all-to-all outweighs Attention
+``qwen3moe-h100-b32``       Qwen3-235B-A22B on H100, 1-GPU Attention, 8-GPU FFN,    FFN
+                            B = 32: every expert's weights read per step
+``dense70b-16f-b64``        Llama-3.1-70B on H100, 1-GPU Attention, 16-GPU FFN,     Attention
+                            B = 64: cheap FFN per token, so r is large, Λ(r) flat
 ==========================  ======================================================  ==========
 """
 
@@ -34,7 +35,7 @@ from afdsizer.errors import InputError
 __all__ = ["VALIDATION_HARDWARE", "CostCase", "default_cases", "roofline_case"]
 
 VALIDATION_HARDWARE = "h100-sxm"
-"""Hardware preset of the default cases."""
+"""Hardware preset of the default cases (one takes the H200 for a communication-bound case)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,7 +116,7 @@ def default_cases() -> tuple[CostCase, ...]:
     Examples
     --------
     >>> [c.batch for c in default_cases()]
-    [128, 16, 64, 32, 64]
+    [128, 16, 256, 32, 64]
     """
     return (
         roofline_case(
@@ -127,8 +128,9 @@ def default_cases() -> tuple[CostCase, ...]:
             description="as dense70b-h100-b128 at B=16 (largest barrier: σ·√B vs B·θ)",
         ),
         roofline_case(
-            "moe30b-2a8f-b64", "qwen3-30b-a3b", batch=64, attn_gpus=2, ffn_gpus=8,
-            description="Qwen3-30B-A3B; 2-GPU Attention, 8-GPU FFN, expert all-to-all; B=64",
+            "dsv3-h200-2a16f-b256", "deepseek-v3", batch=256, attn_gpus=2, ffn_gpus=16,
+            hardware="h200",
+            description="DeepSeek-V3 on H200; 2-GPU Attention, 16-GPU EP FFN (all-to-all); B=256",
         ),
         roofline_case(
             "qwen3moe-h100-b32", "qwen3-235b-a22b", batch=32, attn_gpus=1, ffn_gpus=8,
