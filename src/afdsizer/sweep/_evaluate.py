@@ -18,8 +18,8 @@ from afdsizer.sweep._spec import BUNDLED_PREFIX, resolve_data_path
 from afdsizer.sweep._store import RESULT_COLUMNS
 
 if TYPE_CHECKING:
+    from afdsizer._sizing import SizingInputs
     from afdsizer.cost import CostCoefficients
-    from afdsizer.deployment import Deployment
     from afdsizer.workload import Workload
 
 __all__ = ["CellFunction", "CellTask", "evaluate_cell", "run_batch"]
@@ -47,6 +47,10 @@ class CellTask:
         σ, stationary std of one slot's load, tokens.
     sim_seed : int
         Simulator seed (:func:`afdsizer.sweep.cell_sim_seed`).
+    model_path, hardware_path : str or None
+        The roofline case's model and hardware as the driver resolved them (a preset name, or
+        a path relative to the spec made absolute); None for a coefficient file. With them the
+        theory re-linearises t_F at its operating point, as ``afdsizer size --model`` does.
     """
 
     cell: SweepCell
@@ -56,6 +60,8 @@ class CellTask:
     theta_tokens: float
     slot_load_std_tokens: float
     sim_seed: int
+    model_path: str | None = None
+    hardware_path: str | None = None
 
 
 CellFunction = Callable[[CellTask], Mapping[str, Any]]
@@ -130,35 +136,48 @@ def _workload(path: str) -> Workload:
     return Workload.from_trace(path)
 
 
-def _cell_deployment(task: CellTask) -> Deployment:
-    """The cell's deployment; the microbatch pipeline gets L from the model when not given."""
+def _sizing_inputs(task: CellTask) -> SizingInputs:
+    """What ``afdsizer size`` would size the cell with: the trace's Workload, the cell's
+    Deployment (L from the model for the microbatch pipeline when not given) and coefficients,
+    re-linearisable at the operating point for a roofline case."""
+    from afdsizer._sizing import SizingInputs, _model_layers, _relineariser
+
     deployment = task.cell.deployment()
     needs_layers = deployment.resolved_pipeline == "microbatch" and deployment.layers is None
-    if needs_layers and getattr(task.coefficients, "layers", None) is None and task.cell.model:
-        from afdsizer._sizing import _model_layers
-
-        layers = _model_layers(task.cell.model, None)
+    if needs_layers and task.coefficients.layers is None and task.model_path is not None:
+        layers = _model_layers(task.model_path, None)
         if layers is not None:
             deployment = deployment.replace(layers=layers)
-    return deployment
+    relinearise = None
+    if task.model_path is not None:
+        relinearise = _relineariser(deployment, task.model_path, task.hardware_path, None, None)
+    return SizingInputs(
+        workload=_workload(_cell_trace_path(task)),
+        coefficients=task.coefficients,
+        deployment=deployment,
+        relinearise=relinearise,
+    )
 
 
-def _theory_columns(task: CellTask) -> dict[str, Any]:
-    """``recommend`` for the cell's workload and deployment — the call ``afdsizer size`` makes,
-    with the same barrier law and the same seeded worker-load draw — and the same step model's
-    Λ, E[τ], idle and tokens/s per GPU at the cell's r (DESIGN.md §7)."""
-    from afdsizer.theory import deployment_curve, recommend
+def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
+    """The sizing ``afdsizer size`` does for the cell's workload and deployment
+    (:func:`afdsizer._sizing.recommend_at_operating_point`: ``recommend`` with the same barrier
+    law and seeded worker-load draw, t_F re-linearised at the operating point for a roofline
+    case), and the same step model's Λ, E[τ], idle and tokens/s per GPU at the cell's r
+    (DESIGN.md §7). Also returns the coefficients it used."""
+    from afdsizer._sizing import recommend_at_operating_point
+    from afdsizer.theory import deployment_curve
 
-    cell, coefficients = task.cell, task.coefficients
-    workload = _workload(_cell_trace_path(task))
-    deployment = _cell_deployment(task)
-    rec = recommend(coefficients, workload, deployment)
+    cell = task.cell
+    inputs = _sizing_inputs(task)
+    rec, coefficients = recommend_at_operating_point(inputs)
+    workload, deployment = inputs.workload, inputs.deployment
     ratio = rec.r_int if cell.ratio is None else cell.ratio
     B = rec.batch
     curve = deployment_curve(coefficients, workload, deployment, batch=B, ratio=[ratio])
     tau = float(curve.step_time_s[0])
     gpus = deployment.gpus_per_bundle(ratio)
-    return {
+    columns = {
         "batch": B,
         "ratio": ratio,
         "r_star": rec.r_star,
@@ -180,10 +199,15 @@ def _theory_columns(task: CellTask) -> dict[str, Any]:
         "theory_step_time_s": tau,
         "theory_attention_idle": float(curve.attention_idle[0]),
         "theory_ffn_idle": float(curve.ffn_idle[0]),
+        "theory_alpha_ffn_s": coefficients.alpha_ffn_s,
+        "theory_beta_ffn_s_per_token": coefficients.beta_ffn_s_per_token,
     }
+    return columns, coefficients
 
 
-def _sim_columns(task: CellTask, ratio: int, batch: int) -> dict[str, Any]:
+def _sim_columns(
+    task: CellTask, coefficients: CostCoefficients, ratio: int, batch: int
+) -> dict[str, Any]:
     """One simulation of the cell's bundle at r = ``ratio`` (DESIGN.md §6)."""
     from afdsizer.sim import SimConfig, simulate
 
@@ -203,7 +227,7 @@ def _sim_columns(task: CellTask, ratio: int, batch: int) -> dict[str, Any]:
     if cell.microbatches is not None:
         options["microbatches"] = cell.microbatches
     config = SimConfig(**options)
-    result = simulate(trace.prompt_tokens, trace.decode_tokens, task.coefficients, config)
+    result = simulate(trace.prompt_tokens, trace.decode_tokens, coefficients, config)
     return {
         "sim_throughput_per_instance": result.throughput_per_instance,
         "sim_throughput_stderr": result.throughput_stderr,
@@ -239,10 +263,11 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
         Values for :data:`afdsizer.sweep.RESULT_COLUMNS`.
     """
     start = time.perf_counter()
-    out = _theory_columns(task)
+    out, coefficients = _theory_columns(task)
     out["theory_wall_s"] = time.perf_counter() - start
     if task.cell.simulate:
+        # The simulator runs on the coefficients the theory sized with (as `size --report`).
         start = time.perf_counter()
-        out.update(_sim_columns(task, int(out["ratio"]), int(out["batch"])))
+        out.update(_sim_columns(task, coefficients, int(out["ratio"]), int(out["batch"])))
         out["sim_wall_s"] = time.perf_counter() - start
     return out

@@ -99,15 +99,17 @@ def _resolve_cost(cell: SweepCell, base_dir: Path) -> CostCoefficients:
             deployment=cell.deployment(), coeffs=resolve_data_path(cell.coefficients, base_dir)
         )
     assert cell.model is not None and cell.hardware is not None  # enumerate_cells guarantees it
-
-    def local(entry: str) -> str:
-        # Preset names stay names; an existing relative path resolves against the spec's folder.
-        candidate = base_dir / entry
-        return str(candidate) if candidate.exists() else entry
-
     return resolve_coefficients(
-        deployment=cell.deployment(), model=local(cell.model), hardware=local(cell.hardware)
+        deployment=cell.deployment(),
+        model=_local(cell.model, base_dir),
+        hardware=_local(cell.hardware, base_dir),
     )
+
+
+def _local(entry: str, base_dir: Path) -> str:
+    """A preset name stays a name; an existing relative path resolves against the spec's folder."""
+    candidate = base_dir / entry
+    return str(candidate) if candidate.exists() else entry
 
 
 def prepare_tasks(cells: Sequence[SweepCell], base_dir: Path) -> list[CellTask]:
@@ -153,6 +155,8 @@ def prepare_tasks(cells: Sequence[SweepCell], base_dir: Path) -> list[CellTask]:
                 theta_tokens=theta,
                 slot_load_std_tokens=sigma,
                 sim_seed=cell_sim_seed(cell),
+                model_path=None if cell.model is None else _local(cell.model, base_dir),
+                hardware_path=None if cell.hardware is None else _local(cell.hardware, base_dir),
             )
         )
     return tasks

@@ -86,6 +86,9 @@ RESULT_COLUMNS: dict[str, Any] = {
     "theory_step_time_s": pl.Float64,
     "theory_attention_idle": pl.Float64,
     "theory_ffn_idle": pl.Float64,
+    # t_F as the theory linearised it (re-linearised at the operating point for a roofline case).
+    "theory_alpha_ffn_s": pl.Float64,
+    "theory_beta_ffn_s_per_token": pl.Float64,
     "sim_throughput_per_instance": pl.Float64,
     "sim_throughput_stderr": pl.Float64,
     "sim_tokens_per_s": pl.Float64,
