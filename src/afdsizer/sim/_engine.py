@@ -398,11 +398,13 @@ def _run(
     if stream is not None:
         arrivals = lay.Arrivals(*stream.next_block())
     got = _Collected(params.open_loop)
+    no_jitter = np.ones((1, params.workers), dtype=np.float64)
     steps = config.steps
     for chunk, step0 in enumerate(range(0, steps, CHUNK_STEPS)):
         step_end = min(steps, step0 + CHUNK_STEPS)
         n_chunk = step_end - step0
-        jitter = _jitter_block(config, chunk, n_chunk) if params.jitter else np.zeros((0, 1))
+        # Without jitter, one row of factors 1 (the kernel multiplies by it; exact).
+        jitter = _jitter_block(config, chunk, n_chunk) if params.jitter else no_jitter
         out = lay.Outputs(
             step_time=np.zeros(n_chunk, dtype=np.float64),
             series=np.zeros((n_chunk if params.record else 0, lay.N_SERIES)),

@@ -59,7 +59,9 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S32 = np.uint64(32)
 _RANK_SORT_MAX = 64
-"""Calendar buckets up to this many slots are rank-sorted (branch-free), longer ones quicksorted."""
+"""Calendar buckets up to this many slots are rank-sorted (branch-free), longer ones scanned."""
+_FINISHING = -2
+"""cal_next mark of a slot finishing this step (while sorting a long bucket)."""
 
 Record = Any  # a numba record: one row of COUNTER_DTYPE or SLOT_DTYPE, updated in place
 
@@ -141,49 +143,34 @@ def _admit(
 
 
 @njit(cache=True, inline="always")
-def _draw_pending(
-    params: Params, c: Record, trace: RecordArray, slots: RecordArray, pending: np.ndarray,
-    drawn: RecordArray,
-) -> None:  # pragma: no cover - compiled  # fmt: skip
-    """Closed loop: the request each pending slot gets next (drawn once, kept while it waits).
-
-    NOTE: a pass of its own, before any admission: its iterations are independent, so the
-    cache misses of the random trace reads overlap instead of stalling each admission.
-    """
-    n_trace = trace.shape[0]
-    for q in range(c.pending):
-        rec = slots[pending[q]]
-        if rec.next_row < 0:
-            if params.replay:
-                rec.next_row = c.replay_next % n_trace
-                c.replay_next += 1
-            else:
-                rec.next_row = _row_of(rec.key, rec.draws, n_trace)
-            rec.draws += 1
-        drawn[q] = trace[rec.next_row]
+def _draw(params: Params, c: Record, trace: RecordArray, rec: Record) -> Record:  # pragma: no cover
+    """Closed loop: the request a pending slot gets next (drawn once, kept while it waits)."""
+    if rec.next_row < 0:
+        if params.replay:
+            rec.next_row = c.replay_next % trace.shape[0]
+            c.replay_next += 1
+        else:
+            rec.next_row = _row_of(rec.key, rec.draws, trace.shape[0])
+        rec.draws += 1
+    return trace[rec.next_row]
 
 
 @njit(cache=True, inline="always")
-def _refill_closed(
-    params: Params, c: Record, slots: RecordArray, pending: np.ndarray, drawn: RecordArray,
-    cal_head: np.ndarray, cal_next: np.ndarray, groups: RecordArray, workers: RecordArray,
-    clock: float, step: int,
-) -> None:  # pragma: no cover - compiled  # fmt: skip
-    """Closed loop: every pending slot takes its drawn request if its worker has KV room."""
-    kept = 0
-    for q in range(c.pending):
-        slot = pending[q]
-        rec = slots[slot]
-        p = drawn[q].prompt
-        d = drawn[q].decode
-        if params.kv_cap < 0 or workers[rec.worker].kv + p + d <= params.kv_cap:
-            rec.next_row = -1
-            _admit(params, c, slots, cal_head, cal_next, groups, workers, slot, p, d, clock, clock,
-                   step)  # fmt: skip
-        else:
-            pending[kept] = slot
-            kept += 1
-    c.pending = kept
+def _refill(
+    params: Params, c: Record, slots: RecordArray, cal_head: np.ndarray, cal_next: np.ndarray,
+    groups: RecordArray, workers: RecordArray, slot: int, request: Record, clock: float,
+    step: int,
+) -> bool:  # pragma: no cover - compiled  # fmt: skip
+    """Closed loop: pending ``slot`` takes its drawn request if its worker has KV room."""
+    rec = slots[slot]
+    p = request.prompt
+    d = request.decode
+    fits = params.kv_cap < 0 or workers[rec.worker].kv + p + d <= params.kv_cap
+    if fits:
+        rec.next_row = -1
+        _admit(params, c, slots, cal_head, cal_next, groups, workers, slot, p, d, clock, clock,
+               step)  # fmt: skip
+    return fits
 
 
 @njit(cache=True, inline="always")
@@ -297,11 +284,11 @@ def _attention_group(
     for w in range(params.workers):
         group = groups[w * m + j]
         n = group.active
+        # NOTE: without jitter the caller passes one row of ones and jrow 0; x·1.0 is exact.
+        scale = jitter[jrow, w]
         t = 0.0
         if n > 0:
-            t = params.alpha_a + params.beta_a * group.load
-            if params.jitter:
-                t = t * jitter[jrow, w]
+            t = (params.alpha_a + params.beta_a * group.load) * scale
         attn_sum += t
         barrier = max(barrier, t)
         n_max = max(n_max, n)
@@ -369,20 +356,15 @@ def _microbatch_step(
 
 
 @njit(cache=True, inline="always")
-def _step_time(
-    params: Params, groups: RecordArray, flow: np.ndarray, jitter: np.ndarray, jrow: int
+def _single_batch_step(
+    params: Params, groups: RecordArray, jitter: np.ndarray, jrow: int
 ) -> tuple[float, float, float, float, float]:  # pragma: no cover - compiled
-    """(τ, Σ_w t_A,w, barrier, t_C, t_F) of the step, under the run's pipeline."""
-    if params.pipeline == PIPELINE_MICROBATCH:
-        tau, attn_sum, barrier, comm, ffn = _microbatch_step(params, groups, flow, jitter, jrow)
-    else:
-        attn_sum, barrier, n_max, n = _attention_group(params, groups, jitter, jrow, 0, 0.0)
-        comm = _comm_time(params, n_max, n)
-        ffn = _ffn_time(params, n)
-        if params.pipeline == PIPELINE_SERIAL:
-            tau = barrier + comm + ffn
-        else:
-            tau = max(barrier, comm, ffn)
+    """Overlapped (max) or serial (sum) pipeline: (τ, Σ_w t_A,w, barrier, t_C, t_F)."""
+    attn_sum, barrier, n_max, n = _attention_group(params, groups, jitter, jrow, 0, 0.0)
+    comm = _comm_time(params, n_max, n)
+    ffn = _ffn_time(params, n)
+    serial = params.pipeline == PIPELINE_SERIAL
+    tau = barrier + comm + ffn if serial else max(barrier, comm, ffn)
     return tau, attn_sum, barrier, comm, ffn
 
 
@@ -390,41 +372,41 @@ def _step_time(
 
 
 @njit(cache=True, inline="always")
-def _book_step(
-    params: Params, c: Record, step_time: np.ndarray, series: np.ndarray, batch_acc: np.ndarray,
-    step: int, row: int, measuring: bool, tau: float, attn_sum: float, attn_max: float,
-    comm: float, ffn: float,
+def _record_series(
+    series: np.ndarray, row: int, tau: float, attn_max: float, attn_mean: float, comm: float,
+    ffn: float, n_tok: int, load: int,
 ) -> None:  # pragma: no cover - compiled  # fmt: skip
-    """Record the step's times and add them to the measured sums; the clock moves on by τ."""
+    series[row, SER_STEP_TIME] = tau
+    series[row, SER_ATTN_MAX] = attn_max
+    series[row, SER_ATTN_MEAN] = attn_mean
+    series[row, SER_COMM] = comm
+    series[row, SER_FFN] = ffn
+    series[row, SER_ACTIVE] = n_tok
+    series[row, SER_LOAD] = load
+
+
+@njit(cache=True, inline="always")
+def _add_measured(
+    params: Params, c: Record, batch_acc: np.ndarray, step: int, tau: float, attn_max: float,
+    attn_mean: float, comm: float, ffn: float,
+) -> None:  # pragma: no cover - compiled  # fmt: skip
+    """A measured step adds to the metrics' sums and to its batch-means batch."""
     n_tok = c.active
-    load = c.load
-    attn_mean = attn_sum / params.workers
-    step_time[row] = tau
-    if params.record:
-        series[row, SER_STEP_TIME] = tau
-        series[row, SER_ATTN_MAX] = attn_max
-        series[row, SER_ATTN_MEAN] = attn_mean
-        series[row, SER_COMM] = comm
-        series[row, SER_FFN] = ffn
-        series[row, SER_ACTIVE] = n_tok
-        series[row, SER_LOAD] = load
-    if measuring:
-        c.time += tau
-        c.tau += tau
-        c.tokens += n_tok
-        c.attn_mean += attn_mean
-        c.attn_max += attn_max
-        c.ffn += ffn
-        c.comm += comm
-        c.load_sum += load
-        in_system = n_tok
-        if params.open_loop:
-            in_system += c.seen - c.head
-        c.in_system += in_system * tau
-        k = _batch_index(params, step)
-        batch_acc[k, 0] += n_tok
-        batch_acc[k, 1] += tau
-    c.clock = c.clock + tau
+    c.time += tau
+    c.tau += tau
+    c.tokens += n_tok
+    c.attn_mean += attn_mean
+    c.attn_max += attn_max
+    c.ffn += ffn
+    c.comm += comm
+    c.load_sum += c.load
+    in_system = n_tok
+    if params.open_loop:
+        in_system += c.seen - c.head
+    c.in_system += in_system * tau
+    k = _batch_index(params, step)
+    batch_acc[k, 0] += n_tok
+    batch_acc[k, 1] += tau
 
 
 # --- 8. advance: contexts grow, requests finish --------------------------------------------------
@@ -435,7 +417,7 @@ def _finishing_slots(
     params: Params, c: Record, slots: RecordArray, cal_head: np.ndarray, cal_next: np.ndarray,
     fin: np.ndarray, step: int,
 ) -> int:  # pragma: no cover - compiled  # fmt: skip
-    """Empty this step's calendar bucket into ``fin[1, :n]`` in slot order; return n.
+    """Empty this step's calendar bucket into ``fin[0, :n]`` (in no order); return n.
 
     Their final contexts P + D leave the bundle's load here. NOTE: reading each finishing
     slot's record while walking the bucket also overlaps its cache misses (the walk itself
@@ -452,20 +434,35 @@ def _finishing_slots(
         slot = cal_next[slot]
     cal_head[bucket] = -1
     c.load -= released
-    if n <= _RANK_SORT_MAX:
-        # NOTE: slots in a bucket are distinct, so each one's rank is the count of smaller ones;
-        # branch-free and vectorised, this beats an insertion sort's mispredictions.
-        for a in range(n):
-            v = fin[0, a]
-            rank = 0
-            for b in range(n):
-                rank += fin[0, b] < v
-            fin[1, rank] = v
-    else:
-        for a in range(n):
-            fin[1, a] = fin[0, a]
-        fin[1, :n].sort()
     return n
+
+
+@njit(cache=True, inline="always")
+def _rank_sort(fin: np.ndarray, n: int) -> None:  # pragma: no cover - compiled
+    """``fin[1, :n]`` = ``fin[0, :n]`` sorted. NOTE: slots in a bucket are distinct, so each
+    one's rank is the count of smaller ones: branch-free and vectorised, this beats an
+    insertion sort's mispredictions on the usual short buckets."""
+    for a in range(n):
+        v = fin[0, a]
+        rank = 0
+        for b in range(n):
+            rank += fin[0, b] < v
+        fin[1, rank] = v
+
+
+@njit(cache=True, inline="always")
+def _scan_sort(cal_next: np.ndarray, fin: np.ndarray, n: int) -> None:  # pragma: no cover
+    """``fin[1, :n]`` = ``fin[0, :n]`` sorted, for a long bucket (a burst of admissions): mark
+    the slots in their dead ``cal_next`` entries and scan every slot, O(r·b) — at most
+    1/_RANK_SORT_MAX of the step's completion work."""
+    for a in range(n):
+        cal_next[fin[0, a]] = _FINISHING
+    k = 0
+    for slot in range(cal_next.shape[0]):
+        if cal_next[slot] == _FINISHING:
+            cal_next[slot] = -1
+            fin[1, k] = slot
+            k += 1
 
 
 @njit(cache=True, inline="always")
@@ -557,17 +554,37 @@ def run_chunk(
                 _skip_idle(params, c, arrivals.time, batch_acc, step, measuring)
                 continue
         else:
-            _draw_pending(params, c, trace, slots, pending, drawn)
-            _refill_closed(params, c, slots, pending, drawn, cal_head, cal_next, groups, workers,
-                           clock, step)  # fmt: skip
+            # Every pending slot draws its request first (NOTE: a pass of its own, so the cache
+            # misses of the random trace reads overlap), then takes it if its worker has room.
+            for q in range(c.pending):
+                drawn[q] = _draw(params, c, trace, slots[pending[q]])
+            kept = 0
+            for q in range(c.pending):
+                if not _refill(params, c, slots, cal_head, cal_next, groups, workers, pending[q],
+                               drawn[q], clock, step):  # fmt: skip
+                    pending[kept] = pending[q]
+                    kept += 1
+            c.pending = kept
         if c.comp_rows + n_slots > completions.shape[0]:
             return RC_BUFFER_FULL
-        # 2.–6. Per-worker Attention, barrier, communication, FFN, pipeline.
-        tau, attn_sum, attn_max, comm, ffn = _step_time(params, groups, flow, jitter,
-                                                        step - jitter_step0)  # fmt: skip
-        # 7. Book-keeping.
-        _book_step(params, c, step_time, series, batch_acc, step, step - out_step0, measuring,
-                   tau, attn_sum, attn_max, comm, ffn)  # fmt: skip
+        # 2.–6. Per-worker Attention, barrier, communication, FFN, pipeline. NOTE: helpers are
+        # called only where their arrays are used; numba reference-counts arrays that inlined
+        # code uses on one branch only, and that cost more than the step's arithmetic.
+        jrow = step - jitter_step0 if params.jitter else 0
+        if params.pipeline == PIPELINE_MICROBATCH:
+            tau, attn_sum, attn_max, comm, ffn = _microbatch_step(params, groups, flow, jitter,
+                                                                  jrow)  # fmt: skip
+        else:
+            tau, attn_sum, attn_max, comm, ffn = _single_batch_step(params, groups, jitter, jrow)
+        # 7. Book-keeping; the clock moves on by τ.
+        attn_mean = attn_sum / params.workers
+        step_time[step - out_step0] = tau
+        if params.record:
+            _record_series(series, step - out_step0, tau, attn_max, attn_mean, comm, ffn,
+                           c.active, c.load)  # fmt: skip
+        if measuring:
+            _add_measured(params, c, batch_acc, step, tau, attn_max, attn_mean, comm, ffn)
+        c.clock = c.clock + tau
         # 8. Advance: every active context grows by one token, finished requests leave (their
         # slots refill at the start of the next step).
         for g in range(groups.shape[0]):
@@ -575,6 +592,10 @@ def run_chunk(
         c.load += c.active
         clock = c.clock
         n_done = _finishing_slots(params, c, slots, cal_head, cal_next, fin, step)
+        if n_done <= _RANK_SORT_MAX:
+            _rank_sort(fin, n_done)
+        else:
+            _scan_sort(cal_next, fin, n_done)
         for q in range(n_done):
             _complete(params, c, slots, groups, workers, completions, fin[1, q], clock)
         if not params.open_loop:
