@@ -9,8 +9,23 @@ Stages (DESIGN.md §7), data flowing one way:
 - :mod:`afdsizer.validate`, :mod:`afdsizer.report`, :mod:`afdsizer.sweep` — checks, HTML, grids.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from afdsizer.errors import AfdsizerError, DataFileError, InputError, TraceError
 
-__all__ = ["AfdsizerError", "DataFileError", "InputError", "TraceError", "__version__"]
+if TYPE_CHECKING:
+    from afdsizer._sizing import size
+
+__all__ = ["AfdsizerError", "DataFileError", "InputError", "TraceError", "__version__", "size"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``afdsizer.size`` imports the stages only when it is used, so `import afdsizer` stays fast.
+    if name == "size":
+        from afdsizer._sizing import size
+
+        return size
+    raise AttributeError(f"module 'afdsizer' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"

@@ -147,9 +147,9 @@ class Deployment:
     objective: ObjectiveName | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("attn_gpus", self.attn_gpus)
-        _positive_int("ffn_gpus", self.ffn_gpus)
-        _positive_int("microbatches", self.microbatches)
+        _positive_int("attn_gpus (g_A, GPUs per Attention instance)", self.attn_gpus)
+        _positive_int("ffn_gpus (g_F, GPUs per FFN instance)", self.ffn_gpus)
+        _positive_int("microbatches (m, per worker)", self.microbatches)
         _choice("attn_parallel", self.attn_parallel, ("tp", "dp"))
         _choice("ffn_parallel", self.ffn_parallel, ("auto", "ep", "tp"))
         _choice("pipeline", self.pipeline, ("auto", "overlapped", "microbatch"))
@@ -160,11 +160,11 @@ class Deployment:
         if self.objective is not None:
             _choice("objective", self.objective, ("gpu", "instance", "dollar"))
         if self.layers is not None:
-            _positive_int("layers", self.layers)
+            _positive_int("layers (L, decoder layers)", self.layers)
         if self.batch is not None:
-            _positive_int("batch", self.batch)
+            _positive_int("batch (B, slots per Attention instance)", self.batch)
         if self.batch_per_gpu is not None:
-            _positive_int("batch_per_gpu", self.batch_per_gpu)
+            _positive_int("batch_per_gpu (b, slots per Attention GPU)", self.batch_per_gpu)
             if self.batch is not None:
                 raise InputError("give batch or batch_per_gpu, not both")
         q = self.kv_quantile
@@ -173,7 +173,7 @@ class Deployment:
         for name in ("tpot_target_s", "tpot_p99_target_s", "price_attn_per_h", "price_ffn_per_h"):
             _positive_or_none(name, getattr(self, name))
         if (self.price_attn_per_h is None) != (self.price_ffn_per_h is None):
-            raise InputError("give price_attn_per_h and price_ffn_per_h together")
+            raise InputError("price_attn_per_h and price_ffn_per_h go together (hourly prices)")
         if self.objective == "dollar" and self.price_attn_per_h is None:
             raise InputError("objective 'dollar' needs price_attn_per_h and price_ffn_per_h")
 

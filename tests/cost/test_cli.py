@@ -69,7 +69,7 @@ def test_cost_human_output(run_cli: Any) -> None:
         (("--model", "gpt-5"), "unknown model 'gpt-5'; known presets: deepseek-v3"),
         (("--hardware", "tpu"), "unknown hardware 'tpu'; known presets: h100-sxm"),
         (("--kv-dtype", "int4"), "--kv-dtype must be one of bf16, fp16, fp8, got 'int4'"),
-        (("--attn-gpus", "0"), "attn_gpus must be an integer >= 1"),
+        (("--attn-gpus", "0"), "attn_gpus (g_A, GPUs per Attention instance) must be an integer >= 1"),
         (("--link", "ib"), "--link must be auto, scale-up or scale-out"),
         (("--profile", "missing.yaml"), "cannot read coefficients file missing.yaml"),
     ],
@@ -151,3 +151,108 @@ def test_profile_then_calibrate_csv(run_cli: Any, tmp_path: Path) -> None:
     assert fit["comm_source"] == "roofline (h100-sxm)" and out.exists()
     bad = run_cli("profile", "--model", config, "-o", csv_path, "--batch-sizes", "1,x")
     assert bad.exit_code == 2 and "--batch-sizes must be comma-separated integers" in bad.stderr
+
+
+def test_cost_deployment_flags_json(run_cli: Any) -> None:
+    """The deployment flags reach the roofline; --json shows dtypes, parallelism, per-GPU
+    memory on both sides and the layers."""
+    from afdsizer.cost import load_model_spec
+    from afdsizer.deployment import Deployment
+
+    data = _json(
+        run_cli(
+            "cost", "--model", "qwen3-235b-a22b-fp8", "--hardware", "h200", "--attn-gpus", "8",
+            "--attn-parallel", "dp", "--ffn-gpus", "8", "--context-tokens", "1100", "--json",
+        )
+    )  # fmt: skip
+    spec = load_model_spec("qwen3-235b-a22b-fp8")
+    api = cost_coefficients(
+        model=spec, hardware="h200", deployment=Deployment(attn_gpus=8, attn_parallel="dp")
+    )
+    assert data["alpha_attn_s"] == api.alpha_attn_s and data["layers"] == 94
+    assert (data["weight_dtype"], data["quantization"], data["kv_dtype"]) == (
+        "fp8",
+        "fp8_block",
+        "bf16",
+    )
+    assert (data["attn_parallel"], data["ffn_parallel"], data["workers_per_instance"]) == (
+        "dp",
+        "ep",
+        8,
+    )
+    assert data["attn_weight_bytes_per_gpu"] == spec.attention_weight_bytes  # a full copy
+    assert data["ffn_weight_bytes_per_gpu"] < spec.ffn_weight_bytes / 7
+    assert data["attn_usable_bytes_per_gpu"] == data["ffn_usable_bytes_per_gpu"] == 141e9 * 0.9
+    assert data["kv_capacity_tokens"] == 611_432 and data["max_batch_per_worker"] == 555
+    # --weight-dtype fp8 on the bf16 checkpoint gives the FP8 checkpoint's bytes.
+    online = _json(
+        run_cli(
+            "cost", "--model", "qwen3-235b-a22b", "--hardware", "h200", "--weight-dtype", "fp8",
+            "--json",
+        )
+    )  # fmt: skip
+    assert online["weight_dtype"] == "fp8" and online["quantization"] == "fp8"
+    assert online["ffn_weight_bytes"] == spec.ffn_weight_bytes
+
+
+def test_cost_fp8_config_json(run_cli: Any, tmp_path: Path) -> None:
+    """An FP8 config.json gives FP8 weight bytes on the command line too."""
+    cfg = json.loads((DATA / "tiny_llama.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "fp8", "weight_block_size": [128, 128]}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    data = _json(run_cli("cost", "--model", path, "--json"))
+    # 2 layers x (q, o 64·64 + k, v 64·32) at 1 byte + embedding and LM head 2·100·64 at 2.
+    assert data["attention_weight_bytes"] == 2 * (2 * 64 * 64 + 2 * 64 * 32) + 2 * 100 * 64 * 2
+    assert data["ffn_weight_bytes"] == 2 * 3 * 64 * 128
+    assert data["weight_dtype"] == "fp8" and data["quantization"] == "fp8_block"
+
+
+def test_cost_human_output_shows_deployment(run_cli: Any) -> None:
+    """The table names the weight and KV dtypes, the parallelism and per-GPU memory."""
+    result = run_cli("cost", "--model", "qwen3-235b-a22b-fp8", "--hardware", "h200")
+    assert result.exit_code == 0
+    for text in ("fp8 (fp8_block) / bf16", "Attention 1 tp, FFN 8 ep", "FFN GPU memory", "94"):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--attn-parallel", "pp"), "--attn-parallel must be one of tp, dp, got 'pp'"),
+        (("--ffn-parallel", "dp"), "--ffn-parallel must be one of auto, ep, tp, got 'dp'"),
+        (("--weight-dtype", "int4"), "--weight-dtype must be one of bf16, fp16, fp8, got 'int4'"),
+        (("--ffn-parallel", "ep"), "ffn_parallel ep needs routed experts; llama-3.1-70b is dense"),
+        (("--context-tokens", "0"), "--context-tokens must be > 0 tokens"),
+        (("--attn-gpus", "3"), "attn_gpus=3 must divide the 64 attention heads"),
+        (
+            ("--model", "qwen3-235b-a22b", "--ffn-gpus", "2"),
+            "FFN weights of qwen3-235b-a22b (bf16) plus activations of 4096 tokens need",
+        ),
+        (
+            ("--model", "llama-3.1-70b", "--hardware", "h20", "--weight-dtype", "bf16",
+             "--ffn-gpus", "1"),
+            "the smallest FFN instance that fits is --ffn-gpus 2",
+        ),
+    ],
+)  # fmt: skip
+def test_cost_deployment_errors_exit_2(run_cli: Any, args: tuple[str, ...], message: str) -> None:
+    """Bad deployment flags and deployments that do not fit: one line, exit 2."""
+    result = run_cli("cost", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cost_refuses_impossible_config(run_cli: Any, tmp_path: Path) -> None:
+    """An HF config with 32 heads and 7 KV heads (issue 13, item 10) is refused in one line."""
+    cfg = json.loads((DATA / "tiny_llama.json").read_text())
+    cfg.update(num_attention_heads=32, num_key_value_heads=7, head_dim=2)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    result = run_cli("cost", "--model", path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"afdsizer: error: num_attention_heads 32 must be a multiple of num_key_value_heads 7 "
+        f"({path})"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from afdsizer.cost import (
     HARDWARE_PRESETS,
     MODEL_PRESETS,
+    CostCoefficients,
     RooflineEfficiency,
     cost_coefficients,
     ffn_roofline_time_s,
@@ -22,6 +24,7 @@ from afdsizer.cost import (
     roofline_coefficients,
 )
 from afdsizer.cost._roofline import affine_fit_rel
+from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 
 EFF = RooflineEfficiency(
@@ -64,7 +67,7 @@ def test_llama_8b_on_h100_by_hand() -> None:
 def test_mla_attention_is_compute_bound_on_h100() -> None:
     """DeepSeek-V3's absorbed MLA reads 1152 B but does 278,528 FLOP per cached token per layer."""
     m, hw = load_model_spec("deepseek-v3"), load_hardware_spec("h100-sxm")
-    c = roofline_coefficients(m, hw, efficiency=EFF, ffn_gpus=8)
+    c = roofline_coefficients(m, hw, efficiency=EFF, ffn_gpus=16)
     per_token_s = 61 * 278_528 / (989.5e12 * 0.5)
     assert per_token_s > 61 * 1152 / (3.35e12 * 0.8)
     assert c.beta_attn_s_per_token == pytest.approx(per_token_s, rel=1e-12)
@@ -76,17 +79,17 @@ def test_ffn_roofline_by_hand() -> None:
     bw, f = 3.35e12 * 0.8, 989.5e12 * 0.7
     dense = load_model_spec("llama-3.1-8b")
     P = 3 * 4096 * 14336
-    t = ffn_roofline_time_s(dense, hw, [1, 4096], efficiency=EFF)
+    t = ffn_roofline_time_s(dense, hw, [1, 4096], efficiency=EFF, ffn_gpus=1)
     assert t[0] == pytest.approx(32 * 15e-6 + 32 * P * 2 / bw, rel=1e-12)
     assert t[1] == pytest.approx(32 * 15e-6 + 32 * 2 * 4096 * P / f, rel=1e-12)
     moe = load_model_spec("mixtral-8x7b")
     # One token activates top-2 of 8 experts: reads 2 experts and the router.
-    t1 = ffn_roofline_time_s(moe, hw, [1], efficiency=EFF)[0]
+    t1 = ffn_roofline_time_s(moe, hw, [1], efficiency=EFF, ffn_gpus=1)[0]
     read = (2 * 3 * 4096 * 14336 + 4096 * 8) * 2
     assert t1 == pytest.approx(32 * 15e-6 + 32 * read / bw, rel=1e-12)
     # 4096 tokens: all 8 experts are read (2.8 GB per layer, ~1 ms) but the routed grouped
     # GEMMs at 20% of peak take ~15 ms per layer: compute binds. The router runs at GEMM rate.
-    t4k = ffn_roofline_time_s(moe, hw, [4096], efficiency=EFF)[0]
+    t4k = ffn_roofline_time_s(moe, hw, [4096], efficiency=EFF, ffn_gpus=1)[0]
     routed_s = 2 * 4096 * 2 * 3 * 4096 * 14336 / (989.5e12 * 0.2)
     router_s = 2 * 4096 * 4096 * 8 / f
     assert routed_s > 8 * 3 * 4096 * 14336 * 2 / bw
@@ -97,7 +100,7 @@ def test_linearisation_recovers_an_affine_roofline() -> None:
     """When t_F is exactly affine over the range (compute-bound), the fit returns its α, β."""
     m = load_model_spec("llama-3.1-8b")
     hw = dataclasses.replace(load_hardware_spec("h100-sxm"), hbm_bandwidth_bytes_per_s=1e18)
-    c = roofline_coefficients(m, hw, efficiency=EFF, ffn_tokens_range=(128, 4096))
+    c = roofline_coefficients(m, hw, efficiency=EFF, ffn_gpus=1, ffn_tokens_range=(128, 4096))
     P = 3 * 4096 * 14336
     assert c.alpha_ffn_s == pytest.approx(32 * 15e-6, rel=1e-6)
     assert c.beta_ffn_s_per_token == pytest.approx(32 * 2 * P / (989.5e12 * 0.7), rel=1e-6)
@@ -140,9 +143,16 @@ def test_affine_fit_rel_scales_with_the_data() -> None:
 
 
 def test_every_preset_pair_is_positive() -> None:
-    """Each model × hardware preset gives positive coefficients (or a clear memory error)."""
+    """Each model × hardware preset gives positive coefficients, or a memory refusal whose
+    suggested FFN instance does fit."""
     for model, hardware in itertools.product(MODEL_PRESETS, HARDWARE_PRESETS):
-        c = cost_coefficients(model=model, hardware=hardware, ffn_gpus=8)
+        try:
+            c = cost_coefficients(model=model, hardware=hardware, ffn_gpus=8)
+        except InputError as exc:
+            hint = re.search(r"FFN weights .* need .* GB per GPU .* --ffn-gpus (\d+)$", str(exc))
+            assert hint is not None, (model, hardware, str(exc))
+            g = int(hint.group(1))
+            c = cost_coefficients(model=model, hardware=hardware, ffn_gpus=g)
         for key in ("alpha_attn_s", "beta_attn_s_per_token", "alpha_ffn_s"):
             assert getattr(c, key) > 0
         assert c.kv_capacity_tokens is not None and c.kv_capacity_tokens > 1000
@@ -191,14 +201,74 @@ def test_mixed_pools_use_ffn_hardware_for_ffn() -> None:
 def test_errors() -> None:
     """Bad GPU counts, link, range and weights that do not fit give one-line InputErrors."""
     m, hw = load_model_spec("llama-3.1-8b"), load_hardware_spec("h100-sxm")
-    with pytest.raises(InputError, match=r"attn_gpus must be an integer >= 1.*got 0"):
+    with pytest.raises(
+        InputError,
+        match=r"attn_gpus \(g_A, GPUs per Attention instance\) must be an integer >= 1.*got 0",
+    ):
         roofline_coefficients(m, hw, attn_gpus=0)
     with pytest.raises(InputError, match="link must be"):
         roofline_coefficients(m, hw, link="ib")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="ffn_tokens_range must satisfy"):
         roofline_coefficients(m, hw, ffn_tokens_range=(100, 10))
     tiny = dataclasses.replace(hw, hbm_capacity_bytes=4e9)
-    with pytest.raises(InputError, match=r"attention weights of llama-3.1-8b .* must fit"):
+    with pytest.raises(
+        InputError,
+        match=r"attention weights of llama-3.1-8b \(bf16\) need 4.8 GB per GPU on 1 x h100-sxm "
+        r"\(tp\), 3.6 GB available .* --attn-gpus 2$",
+    ):
         kv_capacity_tokens(m, tiny)
     with pytest.raises(InputError, match=r"hbm_bandwidth_frac must be in \(0, 1\], got 1.5"):
         RooflineEfficiency(hbm_bandwidth_frac=1.5)
+
+
+def test_fp8_weights_change_bytes_read_and_flop_rate() -> None:
+    """FP8: the FFN's compute-bound time halves (FP8 peak), its weight reads halve, and the
+    Attention side reads 1-byte projections but a 16-bit LM head."""
+    hw = load_hardware_spec("h100-sxm")
+    bf16 = load_model_spec("llama-3.1-8b")
+    fp8 = bf16.with_weight_dtype("fp8")
+    P, bw = 3 * 4096 * 14336, 3.35e12 * 0.8
+    t = ffn_roofline_time_s(fp8, hw, [1, 4096], efficiency=EFF, ffn_gpus=1)
+    assert t[0] == pytest.approx(32 * 15e-6 + 32 * P * 1 / bw, rel=1e-12)
+    assert t[1] == pytest.approx(32 * 15e-6 + 32 * 2 * 4096 * P / (1979e12 * 0.7), rel=1e-12)
+    # The same through Deployment.weight_dtype, on the bf16 checkpoint.
+    via = ffn_roofline_time_s(
+        bf16, hw, [1, 4096], efficiency=EFF, deployment=Deployment(ffn_gpus=1, weight_dtype="fp8")
+    )
+    assert np.array_equal(via, t)
+    c = roofline_coefficients(bf16, hw, efficiency=EFF, deployment=Deployment(weight_dtype="fp8"))
+    proj = 32 * (2 * 4096**2 + 2 * 4096 * 1024)
+    assert c.alpha_attn_s == pytest.approx(32 * 20e-6 + (proj * 1 + 128_256 * 4096 * 2) / bw)
+    assert "weights fp8 (fp8)" in c.source
+    # A GPU without FP8 tensor cores runs FP8 weights at its bf16 peak.
+    a100 = load_hardware_spec("a100-80g")
+    assert a100.flops_per_s("fp8") == a100.dense_flops_per_s["bf16"]
+    assert hw.flops_per_s("fp8") == hw.flops_per_s(1) == 1979e12
+
+
+def test_fp8_preset_on_h200_dp_deployment() -> None:
+    """Qwen3-235B-A22B-FP8, 8 DP Attention GPUs + 8 EP FFN GPUs: per-GPU terms by hand."""
+    m, hw = load_model_spec("qwen3-235b-a22b-fp8"), load_hardware_spec("h200")
+    d = Deployment(attn_gpus=8, attn_parallel="dp", ffn_gpus=8)
+    c = roofline_coefficients(m, hw, deployment=d, efficiency=EFF)
+    bw = 4.8e12 * 0.8
+    proj = 94 * (4096 * 64 * 128 * 2 + 2 * 4096 * 4 * 128)  # fp8, one byte each
+    assert c.alpha_attn_s == pytest.approx(94 * 20e-6 + (proj + 151_936 * 4096 * 2) / bw)
+    assert c.beta_attn_s_per_token == pytest.approx(2 * 4 * 128 * 94 * 2 / bw)
+    held = proj + 2 * 151_936 * 4096 * 2
+    assert c.kv_capacity_tokens == (141e9 * 0.9 - held) // (2 * 4 * 128 * 94 * 2)
+    assert c.layers == 94
+
+
+def test_layers_round_trip() -> None:
+    """The roofline sets layers from the model; to_dict/from_mapping keep it; bad values fail."""
+    c = cost_coefficients(model="deepseek-v3", hardware="h200", ffn_gpus=16)
+    assert c.layers == 61
+    again = CostCoefficients.from_mapping(c.to_dict(), source="x")
+    assert again.layers == 61 and dataclasses.replace(again, source=c.source) == c
+    assert CostCoefficients.from_mapping({**c.to_dict(), "layers": 61.0}).layers == 61
+    bare = {k: v for k, v in c.to_dict().items() if k != "layers"}
+    assert CostCoefficients.from_mapping(bare).layers is None
+    for bad in (0, 2.5, "x", True):
+        with pytest.raises(InputError, match="layers must be an integer >= 1"):
+            CostCoefficients.from_mapping({**c.to_dict(), "layers": bad})

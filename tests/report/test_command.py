@@ -10,8 +10,9 @@ import pytest
 from tests.conftest import REL_TOL_README_THETA, TRACES, require_shared
 
 from afdsizer.cost import CostCoefficients
+from afdsizer.deployment import Deployment
 from afdsizer.theory import recommend
-from afdsizer.workload import estimate_slot_load, load_trace, sample_worker_loads
+from afdsizer.workload import Workload, load_trace
 
 from ._report_html import parse_report
 
@@ -63,16 +64,10 @@ def test_json_matches_the_page_and_theory(  # type: ignore[no-untyped-def]
     shown = page.json_blocks["report-data"]["recommendation"]
     assert shown == payload["recommendation"]
     assert {k: str(v) for k, v in payload["recommendation"].items()} == page.cards
-    trace = load_trace(trace_file)
-    est = estimate_slot_load(trace.prompt_tokens, trace.decode_tokens)
     rec = recommend(
         CostCoefficients.from_mapping(COEFFS),
-        theta_tokens=est.theta_tokens,
-        slot_load_std_tokens=est.slot_load_std_tokens,
-        batch=32,
-        worker_load_samples=sample_worker_loads(
-            trace.prompt_tokens, trace.decode_tokens, batch=32, seed=4
-        ),
+        Workload.from_trace(load_trace(trace_file)),
+        Deployment(batch=32),
     )
     assert payload["recommendation"]["r_int"] == rec.r_int
     assert payload["recommendation"]["throughput_per_instance"] == rec.throughput_per_instance
@@ -104,8 +99,14 @@ def test_theta_without_trace(  # type: ignore[no-untyped-def]
     [
         (["--slot-load-std", "3"], "--theta and --slot-load-std go together"),
         (["--theta", "300"], "--theta and --slot-load-std go together"),
-        (["--theta", "1", "--slot-load-std", "1", "--tpot-ms", "0"], "--tpot-ms must be > 0 ms"),
-        (["--theta", "1", "--slot-load-std", "1", "--trace", "x.csv"], "--trace excludes --theta"),
+        (
+            ["--theta", "1", "--slot-load-std", "1", "--tpot-ms", "0"],
+            "--tpot-ms must be a finite number > 0 ms",
+        ),
+        (
+            ["--theta", "1", "--slot-load-std", "1", "--trace", "x.csv"],
+            "give one workload: --trace or --theta",
+        ),
         (["--model", "llama-3.1-70b"], "--coeffs excludes --model"),
         (["--sim-steps", "-1"], "sim_steps must be >= 0 steps, got -1"),
     ],

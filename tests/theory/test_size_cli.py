@@ -119,7 +119,7 @@ def test_yaml_coeffs_tpot_and_prices(run_cli, tmp_path: Path) -> None:  # type: 
         (("--theta", "1000"), "--theta and --slot-load-std go together"),
         (("--theta", "0", "--slot-load-std", "1"), "theta_tokens (θ, mean slot load)"),
         (("--theta", "1", "--slot-load-std", "-1"), "slot_load_std_tokens"),
-        (("--tpot-ms", "0"), "--tpot-ms must be > 0 ms, got 0.0"),
+        (("--tpot-ms", "0"), "--tpot-ms must be a finite number > 0 ms, got 0.0"),
         (("--price-attn", "2"), "price_attn_per_h and price_ffn_per_h go together"),
         (("--kv-quantile", "1.5"), "kv_quantile must lie in [0.5, 1), got 1.5"),
         (("--model", "llama-3.1-8b"), "--coeffs excludes --model"),
@@ -142,7 +142,7 @@ def test_trace_excludes_theta(run_cli, tmp_path: Path) -> None:  # type: ignore[
     """--trace together with --theta is refused."""
     result = run_cli("size", "--trace", tmp_path / "t.csv", "--theta", "10", "--slot-load-std", "1")
     assert result.exit_code == 2
-    assert "--trace excludes --theta" in result.stderr
+    assert "give one workload: --trace or --theta" in result.stderr
 
 
 def test_real_trace_option(run_cli, coeffs_file: Path) -> None:  # type: ignore[no-untyped-def]
@@ -176,6 +176,50 @@ def test_theta_allows_only_gaussian(run_cli, coeffs_file: Path) -> None:  # type
     assert json.loads(ok.stdout)["barrier_model"] == "gaussian"
     bad = run_cli(*args, "--barrier", "empirical")
     assert bad.exit_code == 2
-    assert "--barrier empirical needs a trace" in bad.stderr
+    assert "the empirical barrier needs a trace" in bad.stderr
     wrong = run_cli(*args, "--barrier", "normal")
-    assert wrong.exit_code == 2 and "--barrier must be one of gaussian, empirical" in wrong.stderr
+    assert (
+        wrong.exit_code == 2 and "barrier must be one of auto, empirical, gaussian" in wrong.stderr
+    )
+
+
+@pytest.mark.parametrize("microbatches", ["1", "2", "3"])
+def test_deployment_json_keeps_its_identities(run_cli, coeffs_file: Path, microbatches) -> None:  # type: ignore[no-untyped-def]
+    """--isl/--osl with microbatches and DP attention: per-GPU × GPUs = r·B/τ, keys present."""
+    result = run_cli(
+        "size", "--coeffs", coeffs_file, "--isl", "1000", "--osl", "200",
+        "--microbatches", microbatches, "--layers", "32", "--attn-gpus", "2",
+        "--attn-parallel", "dp", "--ffn-gpus", "4", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) >= JSON_KEYS
+    assert out["gpus_per_bundle"] == 2 * out["r_int"] + 4
+    assert out["throughput_per_gpu"] * out["gpus_per_bundle"] == pytest.approx(
+        out["r_int"] * out["batch"] / out["step_time_s"], rel=1e-12
+    )
+    assert out["microbatches"] == int(microbatches) and out["kv_dtype"] == "bf16"
+    assert out["deployment"]["attn_parallel"] == "dp"
+    assert out["tpot_p99_s"] >= out["step_time_s"] * (1 - 1e-9) or int(microbatches) > 1
+    for row in out["ratio_table"]:
+        assert row["throughput_per_gpu"] * row["gpus"] == pytest.approx(
+            row["ratio"] * out["batch"] / row["step_time_s"], rel=1e-12
+        )
+
+
+def test_microbatches_need_layers_with_a_coefficient_file(run_cli, coeffs_file: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("size", "--coeffs", coeffs_file, "--theta", "900", "--slot-load-std", "0",
+                     "--microbatches", "2")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "give --layers" in result.stderr
+
+
+def test_tail_target_caps_the_ratio(run_cli, coeffs_file: Path) -> None:  # type: ignore[no-untyped-def]
+    """--tpot-p99-ms just below the free answer's p99 step: a smaller r that meets it."""
+    base = ("size", "--coeffs", coeffs_file, "--isl", "1500", "--osl", "500", "--batch", "16")
+    free = json.loads(run_cli(*base, "--json").stdout)
+    target_ms = free["tpot_p99_s"] * 1e3 * (1 - 1e-6)
+    out = json.loads(run_cli(*base, "--tpot-p99-ms", f"{target_ms:.9f}", "--json").stdout)
+    assert out["r_int"] < free["r_int"]
+    assert out["tpot_p99_s"] * 1e3 <= target_ms
+    assert all(row["meets_tpot"] == (row["ratio"] <= out["r_int"]) for row in out["ratio_table"])

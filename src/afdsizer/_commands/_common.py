@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from afdsizer._sizing import DEFAULT_HARDWARE, DEFAULT_MODEL
+from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,18 +29,32 @@ __all__ = [
     "DEFAULT_HARDWARE",
     "DEFAULT_MODEL",
     "AttnGpusOpt",
+    "AttnGpusOptional",
+    "AttnParallelOpt",
+    "BatchPerGpuOpt",
     "CoeffsOpt",
     "DropInvalidOpt",
     "FfnGpusOpt",
+    "FfnGpusOptional",
+    "FfnParallelOpt",
     "HardwareOpt",
+    "IslOpt",
     "JsonOpt",
     "KvDtypeOpt",
+    "KvDtypeOptional",
+    "LayersOpt",
+    "MicrobatchesOpt",
     "ModelOpt",
+    "ObjectiveOpt",
+    "OslOpt",
+    "PipelineOpt",
     "ProfileOpt",
     "SlotLoadStdOpt",
     "ThetaOpt",
     "TpotMsOpt",
+    "TpotP99MsOpt",
     "TraceOpt",
+    "WeightDtypeOpt",
     "check_workload_options",
     "coefficients_from_options",
     "emit_json",
@@ -46,17 +62,10 @@ __all__ = [
     "tpot_target_s",
 ]
 
-DEFAULT_MODEL = "llama-3.1-70b"
-"""Model preset used when no --model, --profile or --coeffs is given."""
-DEFAULT_HARDWARE = "h100-sxm"
-"""Hardware preset used when no --hardware, --profile or --coeffs is given."""
-DEFAULT_ATTN_GPUS = 1
-"""GPUs per Attention instance on the command line unless --attn-gpus says otherwise."""
-DEFAULT_FFN_GPUS = 8
-"""GPUs per FFN instance on the command line: one 8-GPU node, as AFD deployments run the FFN side.
-
-One GPU cannot even hold the default model's FFN weights (Llama-3.1-70B: 113 GB in bf16).
-"""
+DEFAULT_ATTN_GPUS = Deployment().attn_gpus
+"""GPUs per Attention instance unless --attn-gpus says otherwise (:class:`Deployment`'s)."""
+DEFAULT_FFN_GPUS = Deployment().ffn_gpus
+"""GPUs per FFN instance unless --ffn-gpus says otherwise (:class:`Deployment`'s)."""
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 TraceOpt = Annotated[
@@ -95,6 +104,78 @@ FfnGpusOpt = Annotated[
 ]
 
 
+KvDtypeOptional = Annotated[
+    str | None, typer.Option("--kv-dtype", help="KV cache dtype: bf16 (default) or fp8.")
+]
+AttnGpusOptional = Annotated[
+    int | None, typer.Option("--attn-gpus", help="g_A, GPUs per Attention instance (default 1).")
+]
+FfnGpusOptional = Annotated[
+    int | None,
+    typer.Option("--ffn-gpus", help="g_F, GPUs per FFN instance (default: one 8-GPU node)."),
+]
+IslOpt = Annotated[
+    int | None,
+    typer.Option("--isl", help="Fixed prompt length per request, tokens (with --osl)."),
+]
+OslOpt = Annotated[
+    int | None,
+    typer.Option("--osl", help="Fixed decode length per request, tokens (with --isl)."),
+]
+AttnParallelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--attn-parallel",
+        help="Attention instance: 'tp' (one batch over its GPUs) or 'dp' (each GPU its own "
+        "batch and a full copy of the attention weights). Default tp.",
+    ),
+]
+FfnParallelOpt = Annotated[
+    str | None,
+    typer.Option("--ffn-parallel", help="FFN instance: 'ep', 'tp' or 'auto' (EP for MoE)."),
+]
+MicrobatchesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--microbatches",
+        help="m, microbatches per worker ping-ponging through the layers (default 1: the "
+        "paper's free overlap; engines run 2 or 3).",
+    ),
+]
+PipelineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline",
+        help="'overlapped' (ideal overlap) or 'microbatch' (the m·L-stage flow shop; m = 1 is "
+        "serial). Default: overlapped for m = 1, microbatch for m >= 2.",
+    ),
+]
+LayersOpt = Annotated[
+    int | None,
+    typer.Option("--layers", help="L, decoder layers (default: the model's or the profile's)."),
+]
+WeightDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--weight-dtype", help="Weight dtype bf16/fp8 (default: the checkpoint's)."),
+]
+BatchPerGpuOpt = Annotated[
+    int | None,
+    typer.Option("--batch-per-gpu", help="b, slots per Attention GPU (DP): B = b·GPUs."),
+]
+TpotP99MsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--tpot-p99-ms", help="Tail target: 99th percentile of the step time at most this (ms)."
+    ),
+]
+ObjectiveOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--objective",
+        help="Maximise tokens/s per 'gpu' (default), per 'instance' (the paper's), or per "
+        "'dollar' (with --price-attn/--price-ffn).",
+    ),
+]
 TpotMsOpt = Annotated[
     float | None,
     typer.Option("--tpot-ms", help="TPOT target: expected step time at most this many ms."),
@@ -124,18 +205,18 @@ def check_workload_options(
         )
 
 
-def tpot_target_s(tpot_ms: float | None) -> float | None:
-    """``--tpot-ms`` as seconds (None when not given).
+def tpot_target_s(tpot_ms: float | None, *, option: str = "--tpot-ms") -> float | None:
+    """A TPOT target in ms as seconds (None when not given).
 
     Raises
     ------
     InputError
-        The target is not > 0 ms.
+        The target is not a finite number > 0 ms.
     """
     if tpot_ms is None:
         return None
-    if not tpot_ms > 0:
-        raise InputError(f"--tpot-ms must be > 0 ms, got {tpot_ms!r}")
+    if not (math.isfinite(tpot_ms) and tpot_ms > 0):
+        raise InputError(f"{option} must be a finite number > 0 ms, got {tpot_ms!r}")
     return tpot_ms / _MS_PER_S
 
 
@@ -153,24 +234,13 @@ def coefficients_from_options(
 
     ``--coeffs`` wins and excludes ``--model/--hardware/--profile``; otherwise the model and
     hardware presets (defaults :data:`DEFAULT_MODEL`, :data:`DEFAULT_HARDWARE`) go through the
-    roofline, or through the fitted ``--profile``.
+    roofline, or through the fitted ``--profile`` (:func:`afdsizer._sizing.resolve_coefficients`).
     """
-    # Imported here so that `afdsizer --help` stays fast.
-    from afdsizer.cost import cost_coefficients, load_coefficients
+    from afdsizer._sizing import resolve_coefficients
 
-    if coeffs is not None:
-        if model is not None or hardware is not None or profile is not None:
-            raise InputError(
-                "--coeffs excludes --model, --hardware and --profile; give one or the other"
-            )
-        return load_coefficients(coeffs)
-    return cost_coefficients(
-        model=model or DEFAULT_MODEL,
-        hardware=hardware or DEFAULT_HARDWARE,
-        kv_dtype=kv_dtype,
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
-        profile=profile,
+    deployment = Deployment(kv_dtype=kv_dtype, attn_gpus=attn_gpus, ffn_gpus=ffn_gpus)
+    return resolve_coefficients(
+        deployment=deployment, model=model, hardware=hardware, profile=profile, coeffs=coeffs
     )
 
 

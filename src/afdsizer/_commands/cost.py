@@ -21,10 +21,12 @@ from afdsizer._commands._common import (
     ProfileOpt,
     emit_json,
 )
+from afdsizer.deployment import Deployment as _Deployment
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
     from afdsizer.cost._roofline import LinkKind
+    from afdsizer.deployment import AttnParallel, Deployment, FfnParallel
 
 __all__ = ["register"]
 
@@ -50,6 +52,29 @@ SiliconOpt = Annotated[
 ProfileCsvOpt = Annotated[
     Path | None, typer.Option("--profile-csv", help="CSV written by `afdsizer profile`.")
 ]
+AttnParallelOpt = Annotated[
+    str,
+    typer.Option(
+        "--attn-parallel",
+        help="Attention instance: tp (heads split, one batch) or dp (each GPU its own batch).",
+    ),
+]
+FfnParallelOpt = Annotated[
+    str,
+    typer.Option("--ffn-parallel", help="FFN instance: ep, tp or auto (EP for MoE, TP dense)."),
+]
+WeightDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--weight-dtype", help="Weights: bf16, fp16 or fp8 (default: the checkpoint's)."),
+]
+ContextTokensOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--context-tokens", help="KV tokens per slot: also report the largest batch that fits."
+    ),
+]
+_DEFAULTS = _Deployment()
+"""Defaults of the deployment flags come from Deployment, the one place they live."""
 KernelOpt = Annotated[str | None, typer.Option(help="kernel_source filter (default: busiest).")]
 
 
@@ -87,7 +112,7 @@ def _coeff_rows(d: dict[str, Any]) -> list[tuple[str, str]]:
         ("γ_C  per token of r·B", f"{d['gamma_comm_s_per_token'] * 1e6:.4g} µs"),
         ("α_F  FFN fixed", f"{d['alpha_ffn_s'] * 1e3:.4g} ms"),
         ("β_F  per token of r·B", f"{d['beta_ffn_s_per_token'] * 1e6:.4g} µs"),
-        ("KV capacity", "unlimited" if cap is None else f"{cap:,.0f} tokens"),
+        ("KV capacity per worker", "unlimited" if cap is None else f"{cap:,.0f} tokens"),
         ("source", str(d.get("source", ""))),
     ]
 
@@ -110,74 +135,151 @@ def _profile_context(profile: Path) -> tuple[str | None, str | None]:
     return (model if model_ok else None), (hardware if hardware_ok else None)
 
 
+def _deployment_from_options(
+    kv_dtype: str,
+    attn_gpus: int,
+    ffn_gpus: int,
+    attn_parallel: str,
+    ffn_parallel: str,
+    weight_dtype: str | None,
+) -> Deployment:
+    """The cost command's deployment flags as a :class:`Deployment` (option names in errors)."""
+    from afdsizer.deployment import Deployment
+
+    _check_kv_dtype(kv_dtype)
+    for option, value, allowed in (
+        ("--attn-parallel", attn_parallel, ("tp", "dp")),
+        ("--ffn-parallel", ffn_parallel, ("auto", "ep", "tp")),
+        ("--weight-dtype", weight_dtype, (None, "bf16", "fp16", "fp8")),
+    ):
+        if value not in allowed:
+            names = ", ".join(a for a in allowed if a)
+            raise InputError(f"{option} must be one of {names}, got {value!r}")
+    return Deployment(
+        attn_gpus=attn_gpus,
+        ffn_gpus=ffn_gpus,
+        attn_parallel=cast("AttnParallel", attn_parallel),
+        ffn_parallel=cast("FfnParallel", ffn_parallel),
+        kv_dtype=kv_dtype,
+        weight_dtype=weight_dtype,
+    )
+
+
+def _cost_rows(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    gb = 1e9
+    precision = payload["weight_dtype"] + (
+        f" ({payload['quantization']})" if payload["quantization"] else ""
+    )
+    worker = "per GPU (DP)" if payload["attn_parallel"] == "dp" else "per instance (TP)"
+    return [
+        ("model / hardware", f"{payload['model']} / {payload['hardware']}"),
+        ("weights / KV cache", f"{precision} / {payload['kv_dtype']}"),
+        ("layers", str(payload["layers"])),
+        (
+            "GPUs per instance",
+            f"Attention {payload['attn_gpus']} {payload['attn_parallel']}, "
+            f"FFN {payload['ffn_gpus']} {payload['ffn_parallel']}",
+        ),
+        ("coefficients describe", f"one Attention worker, {worker}"),
+        ("KV bytes per token", f"{payload['kv_bytes_per_token']:,}"),
+        (
+            "Attention GPU memory",
+            f"weights {payload['attn_weight_bytes_per_gpu'] / gb:.1f} GB of "
+            f"{payload['attn_usable_bytes_per_gpu'] / gb:.1f} GB usable",
+        ),
+        (
+            "FFN GPU memory",
+            f"weights {payload['ffn_weight_bytes_per_gpu'] / gb:.1f} GB + activations "
+            f"{payload['ffn_activation_bytes_per_gpu'] / gb:.2f} GB of "
+            f"{payload['ffn_usable_bytes_per_gpu'] / gb:.1f} GB usable",
+        ),
+    ]
+
+
 def cost(
     model: ModelOpt = None,
     hardware: HardwareOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
+    kv_dtype: KvDtypeOpt = _DEFAULTS.kv_dtype,
     attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
     ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
+    attn_parallel: AttnParallelOpt = _DEFAULTS.attn_parallel,
+    ffn_parallel: FfnParallelOpt = _DEFAULTS.ffn_parallel,
+    weight_dtype: WeightDtypeOpt = _DEFAULTS.weight_dtype,
+    context_tokens: ContextTokensOpt = None,
     profile: ProfileOpt = None,
     ffn_hardware: FfnHardwareOpt = None,
     link: LinkOpt = "auto",
     ffn_ingress: FfnIngressOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Per-step cost coefficients (all layers) of a model on hardware: roofline or --profile."""
-    from afdsizer.cost import cost_coefficients, load_hardware_spec, load_model_spec
+    """Per-step cost coefficients (all layers) of a model on a deployment: roofline or --profile."""
+    from afdsizer.cost import (
+        cost_coefficients,
+        load_hardware_spec,
+        load_model_spec,
+        max_batch_per_worker,
+        roofline_memory,
+    )
 
-    _check_kv_dtype(kv_dtype)
+    deployment = _deployment_from_options(
+        kv_dtype, attn_gpus, ffn_gpus, attn_parallel, ffn_parallel, weight_dtype
+    )
     if link not in ("auto", "scale-up", "scale-out"):
         raise InputError(f"--link must be auto, scale-up or scale-out, got {link!r}")
+    if context_tokens is not None and not context_tokens > 0:
+        raise InputError(f"--context-tokens must be > 0 tokens, got {context_tokens!r}")
     if profile is not None:
         # A profile records what it was fitted for; use that unless told otherwise.
         fitted_model, fitted_hardware = _profile_context(profile)
         model, hardware = model or fitted_model, hardware or fitted_hardware
-    spec = load_model_spec(model or DEFAULT_MODEL)
+    spec = load_model_spec(model or DEFAULT_MODEL).with_weight_dtype(weight_dtype)
     hw = load_hardware_spec(hardware or DEFAULT_HARDWARE)
+    fhw = load_hardware_spec(ffn_hardware) if ffn_hardware is not None else None
+    memory = roofline_memory(spec, hw, deployment, ffn_hardware=fhw)
     coeffs = cost_coefficients(
         model=spec,
         hardware=hw,
-        kv_dtype=kv_dtype,
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
+        deployment=deployment,
         profile=profile,
-        ffn_hardware=ffn_hardware,
+        ffn_hardware=fhw,
         link=cast("LinkKind", link),
         ffn_ingress=ffn_ingress,
     )
     payload: dict[str, Any] = {
         "model": spec.name,
         "hardware": hw.name,
-        "ffn_hardware": ffn_hardware or hw.name,
+        "ffn_hardware": fhw.name if fhw is not None else hw.name,
+        "weight_dtype": spec.weight_dtype,
+        "quantization": spec.quantization,
+        "activation_scheme": spec.activation_scheme,
         "kv_dtype": kv_dtype,
         "attn_gpus": attn_gpus,
         "ffn_gpus": ffn_gpus,
         "kv_bytes_per_token": spec.kv_bytes_per_token(kv_dtype),
+        **memory.to_dict(),
         **coeffs.to_dict(),
         "attention_weight_bytes": spec.attention_weight_bytes,
         "ffn_weight_bytes": spec.ffn_weight_bytes,
         "attention_flop_per_token": spec.attention_flop_per_token,
         "attention_flop_per_kv_token": spec.attention_flop_per_kv_token,
         "ffn_flop_per_token": spec.ffn_flop_per_token,
-        "ffn_weights_fit": spec.ffn_weight_bytes <= ffn_gpus * hw.hbm_capacity_bytes,
+        "ffn_weights_fit": True,  # weights that do not fit are refused above
+        "context_tokens": context_tokens,
+        "max_batch_per_worker": None
+        if context_tokens is None
+        else max_batch_per_worker(coeffs.kv_capacity_tokens, context_tokens),
         "profile": None if profile is None else str(profile),
     }
     if json_out:
         emit_json(payload)
         return
-    rows = [
-        ("model / hardware", f"{spec.name} / {hw.name} (kv {kv_dtype})"),
-        ("GPUs per instance", f"Attention {attn_gpus}, FFN {ffn_gpus}"),
-        ("KV bytes per token", f"{payload['kv_bytes_per_token']:,}"),
-        (
-            "weights A / F",
-            f"{spec.attention_weight_bytes / 2**30:.1f} / {spec.ffn_weight_bytes / 2**30:.1f} GiB",
-        ),
-        *_coeff_rows(payload),
-    ]
-    _print_pairs("afdsizer cost (per decode step, all layers)", rows)
-    if not payload["ffn_weights_fit"]:
-        typer.echo(f"note: FFN weights do not fit in {ffn_gpus} x {hw.name}; use more --ffn-gpus")
+    rows = [*_cost_rows(payload), *_coeff_rows(payload)]
+    if context_tokens is not None:
+        rows.append(
+            (f"largest batch per worker at {context_tokens:,.0f} KV tokens/slot",
+             str(payload["max_batch_per_worker"]))
+        )  # fmt: skip
+    _print_pairs("afdsizer cost (per decode step, all layers; α per pass)", rows)
 
 
 def _parse_range(

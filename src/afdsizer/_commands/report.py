@@ -8,25 +8,39 @@ from typing import Annotated
 import typer
 
 from afdsizer._commands._common import (
-    DEFAULT_ATTN_GPUS,
-    DEFAULT_FFN_GPUS,
-    AttnGpusOpt,
+    AttnGpusOptional,
+    AttnParallelOpt,
+    BatchPerGpuOpt,
     CoeffsOpt,
     DropInvalidOpt,
-    FfnGpusOpt,
+    FfnGpusOptional,
+    FfnParallelOpt,
     HardwareOpt,
+    IslOpt,
     JsonOpt,
-    KvDtypeOpt,
+    KvDtypeOptional,
+    LayersOpt,
+    MicrobatchesOpt,
     ModelOpt,
+    ObjectiveOpt,
+    OslOpt,
+    PipelineOpt,
     ProfileOpt,
     SlotLoadStdOpt,
     ThetaOpt,
     TpotMsOpt,
+    TpotP99MsOpt,
     TraceOpt,
-    check_workload_options,
-    coefficients_from_options,
+    WeightDtypeOpt,
     emit_json,
-    tpot_target_s,
+)
+from afdsizer._commands.size import (
+    BarrierOpt,
+    BatchOpt,
+    KvQuantileOpt,
+    PriceAttnOpt,
+    PriceFfnOpt,
+    sizing_inputs_from_cli,
 )
 
 
@@ -41,26 +55,32 @@ def report(
     ],
     trace: TraceOpt = None,
     drop_invalid: DropInvalidOpt = False,
+    isl: IslOpt = None,
+    osl: OslOpt = None,
     theta: ThetaOpt = None,
     slot_load_std: SlotLoadStdOpt = None,
     model: ModelOpt = None,
     hardware: HardwareOpt = None,
     profile: ProfileOpt = None,
     coeffs: CoeffsOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
-    ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
-    batch: Annotated[
-        int | None,
-        typer.Option("--batch", help="B, slots per Attention instance (default: sized jointly)."),
-    ] = None,
-    kv_quantile: Annotated[
-        float | None,
-        typer.Option(
-            "--kv-quantile", help="Quantile of a worker's KV load that must fit (as in size)."
-        ),
-    ] = None,
+    kv_dtype: KvDtypeOptional = None,
+    weight_dtype: WeightDtypeOpt = None,
+    attn_gpus: AttnGpusOptional = None,
+    ffn_gpus: FfnGpusOptional = None,
+    attn_parallel: AttnParallelOpt = None,
+    ffn_parallel: FfnParallelOpt = None,
+    microbatches: MicrobatchesOpt = None,
+    pipeline: PipelineOpt = None,
+    layers: LayersOpt = None,
+    batch: BatchOpt = None,
+    batch_per_gpu: BatchPerGpuOpt = None,
+    kv_quantile: KvQuantileOpt = None,
     tpot_ms: TpotMsOpt = None,
+    tpot_p99_ms: TpotP99MsOpt = None,
+    price_attn: PriceAttnOpt = None,
+    price_ffn: PriceFfnOpt = None,
+    objective: ObjectiveOpt = None,
+    barrier: BarrierOpt = None,
     sim_steps: Annotated[
         int | None,
         typer.Option(
@@ -73,33 +93,24 @@ def report(
     title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write an HTML report: recommendation, Λ(r) with simulated points, step time, idle."""
-    from afdsizer.report import make_report
-    from afdsizer.workload import bundled_trace_path, load_trace
+    """Write an HTML report: recommendation, Λ(r) with simulated points, step time, idle.
 
-    check_workload_options(trace, theta, slot_load_std)
-    tpot_s = tpot_target_s(tpot_ms)
-    coefficients = coefficients_from_options(
-        model=model,
-        hardware=hardware,
-        profile=profile,
-        coeffs=coeffs,
-        kv_dtype=kv_dtype,
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
-    )
-    loaded = None
-    if theta is None:
-        loaded = load_trace(trace or bundled_trace_path(), drop_invalid=drop_invalid)
-    path, data = make_report(
+    It takes the options of ``afdsizer size`` and sizes through the same path.
+    """
+    options = dict(locals())
+    from afdsizer._sizing import recommend_at_operating_point
+    from afdsizer.report import write_deployment_report
+
+    for key in ("output", "sim_steps", "seed", "title", "json_out"):
+        options.pop(key)
+    inputs = sizing_inputs_from_cli(**options)
+    recommendation, coefficients = recommend_at_operating_point(inputs)
+    path, data = write_deployment_report(
         output,
         coefficients,
-        trace=loaded,
-        theta_tokens=theta,
-        slot_load_std_tokens=slot_load_std,
-        batch=batch,
-        kv_quantile=kv_quantile,
-        tpot_target_s=tpot_s,
+        inputs.workload,
+        inputs.deployment,
+        recommendation=recommendation,
         sim_steps=sim_steps,
         seed=seed,
         title=title,

@@ -9,7 +9,13 @@ from afdsizer.cost._calibrate import CalibrationResult, calibrate, write_profile
 from afdsizer.cost._coefficients import COEFFICIENT_KEYS, CostCoefficients
 from afdsizer.cost._fit import CostFitter
 from afdsizer.cost._hardware import HARDWARE_PRESETS, HardwareSpec, load_hardware_spec
-from afdsizer.cost._model import KV_DTYPE_BYTES, MODEL_PRESETS, ModelSpec, load_model_spec
+from afdsizer.cost._model import (
+    KV_DTYPE_BYTES,
+    MODEL_PRESETS,
+    WEIGHT_DTYPE_BYTES,
+    ModelSpec,
+    load_model_spec,
+)
 from afdsizer.cost._profile_csv import PROFILE_COLUMNS, read_profile_csv, write_profile_csv
 from afdsizer.cost._profiler import profile_model
 from afdsizer.cost._roofline import (
@@ -18,7 +24,9 @@ from afdsizer.cost._roofline import (
     ffn_roofline_time_s,
     kv_capacity_tokens,
     roofline_coefficients,
+    roofline_memory,
 )
+from afdsizer.cost._sharding import DeploymentMemory, check_batch_fits, max_batch_per_worker
 from afdsizer.cost._silicon import StepMeasurements, read_silicon
 
 __all__ = [
@@ -28,24 +36,29 @@ __all__ = [
     "KV_DTYPE_BYTES",
     "MODEL_PRESETS",
     "PROFILE_COLUMNS",
+    "WEIGHT_DTYPE_BYTES",
     "CalibrationResult",
     "CostCoefficients",
     "CostFitter",
+    "DeploymentMemory",
     "HardwareSpec",
     "ModelSpec",
     "RooflineEfficiency",
     "StepMeasurements",
     "calibrate",
+    "check_batch_fits",
     "cost_coefficients",
     "ffn_roofline_time_s",
     "kv_capacity_tokens",
     "load_coefficients",
     "load_hardware_spec",
     "load_model_spec",
+    "max_batch_per_worker",
     "profile_model",
     "read_profile_csv",
     "read_silicon",
     "roofline_coefficients",
+    "roofline_memory",
     "write_profile",
     "write_profile_csv",
 ]

@@ -17,8 +17,10 @@ from afdsizer.cost._roofline import (
     LinkKind,
     RooflineEfficiency,
     kv_capacity_tokens,
+    resolve_deployment,
     roofline_coefficients,
 )
+from afdsizer.deployment import Deployment
 from afdsizer.errors import DataFileError, InputError
 
 __all__ = ["cost_coefficients", "load_coefficients"]
@@ -48,7 +50,7 @@ def load_coefficients(path: str | Path) -> CostCoefficients:
     """Read the six coefficients from a JSON or YAML file, or from a ``profile.yaml``.
 
     A plain file holds the keys of :data:`COEFFICIENT_KEYS` at top level (optionally
-    ``gamma_comm_s_per_token``, ``kv_capacity_tokens``); a profile written by
+    ``gamma_comm_s_per_token``, ``kv_capacity_tokens``, ``layers``); a profile written by
     ``afdsizer calibrate`` holds them under ``coefficients``.
 
     Raises
@@ -69,9 +71,10 @@ def cost_coefficients(
     *,
     model: str | Path | ModelSpec,
     hardware: str | Path | HardwareSpec,
-    kv_dtype: str = "bf16",
-    attn_gpus: int = 1,
-    ffn_gpus: int = 1,
+    deployment: Deployment | None = None,
+    kv_dtype: str | None = None,
+    attn_gpus: int | None = None,
+    ffn_gpus: int | None = None,
     profile: str | Path | None = None,
     ffn_hardware: str | Path | HardwareSpec | None = None,
     link: LinkKind = "auto",
@@ -79,23 +82,25 @@ def cost_coefficients(
     efficiency: RooflineEfficiency | None = None,
     ffn_tokens_range: tuple[int, int] = DEFAULT_FFN_TOKENS_RANGE,
 ) -> CostCoefficients:
-    """Per-step cost coefficients for a model on some hardware (DESIGN.md §2, §5).
+    """Per-step cost coefficients of a model on some hardware and deployment (DESIGN.md §5, §9).
 
     Without ``profile`` the roofline gives them (:func:`roofline_coefficients` explains each
     term). With ``profile`` (a ``profile.yaml`` from ``afdsizer calibrate``) the fitted
-    coefficients are returned as fitted; ``model``/``hardware`` then only supply the KV capacity
-    when the profile has none.
+    coefficients are returned as fitted; ``model``/``hardware``/``deployment`` then only supply
+    the KV capacity and the layers when the profile has none.
 
     Parameters
     ----------
     model : str, path or ModelSpec
-        Preset name (``llama-3.1-70b``, ``deepseek-v3``, ...) or HF config.json path.
+        Preset name (``llama-3.1-70b``, ``qwen3-235b-a22b-fp8``, ...) or HF config.json path.
     hardware : str, path or HardwareSpec
         Preset name (``h100-sxm``, ``h200``, ...) or YAML path; the Attention side's GPU.
-    kv_dtype : {"bf16", "fp8"}, default "bf16"
-        KV-cache dtype.
-    attn_gpus, ffn_gpus : int, default 1
-        GPUs per Attention / FFN instance.
+    deployment : Deployment, optional
+        GPUs and parallelism per side, KV dtype, weight dtype (None: the checkpoint's); every
+        default comes from :class:`~afdsizer.deployment.Deployment`. Under DP attention the
+        coefficients describe one GPU (one barrier worker), under TP one instance.
+    kv_dtype, attn_gpus, ffn_gpus : optional
+        Older keywords for the deployment's fields; they must agree with ``deployment``.
     profile : path, optional
         Fitted profile; replaces the roofline.
     ffn_hardware : str, path or HardwareSpec, optional
@@ -112,20 +117,25 @@ def cost_coefficients(
     Returns
     -------
     CostCoefficients
-        α_A, β_A, α_C, β_C, α_F, β_F (s, s/token; all layers), γ_C, KV capacity (tokens).
+        α_A, β_A, α_C, β_C, α_F, β_F (s, s/token; all layers; α per pass), γ_C, KV capacity
+        per worker (tokens), layers.
 
     Raises
     ------
     InputError
         Unknown model or hardware (the message lists the presets), bad option values, or
-        Attention-side weights that do not fit.
+        weights that do not fit a GPU of their side.
 
     Examples
     --------
     >>> c = cost_coefficients(model="llama-3.1-70b", hardware="h100-sxm")
-    >>> c.alpha_attn_s > 0 and c.beta_ffn_s_per_token > 0
-    True
+    >>> c.alpha_attn_s > 0 and c.beta_ffn_s_per_token > 0, c.layers
+    (True, 80)
+    >>> dp = Deployment(attn_gpus=4, attn_parallel="dp", ffn_gpus=8, kv_dtype="fp8")
+    >>> cost_coefficients(model="qwen3-235b-a22b-fp8", hardware="h200", deployment=dp).layers
+    94
     """
+    dep = resolve_deployment(deployment, kv_dtype=kv_dtype, attn_gpus=attn_gpus, ffn_gpus=ffn_gpus)
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
     hw = hardware if isinstance(hardware, HardwareSpec) else load_hardware_spec(hardware)
     fhw: HardwareSpec | None = None
@@ -138,17 +148,15 @@ def cost_coefficients(
     if profile is not None:
         fitted = load_coefficients(profile)
         if fitted.kv_capacity_tokens is None:
-            cap = kv_capacity_tokens(
-                spec, hw, kv_dtype=kv_dtype, attn_gpus=attn_gpus, efficiency=efficiency
-            )
+            cap = kv_capacity_tokens(spec, hw, efficiency=efficiency, deployment=dep)
             fitted = dataclasses.replace(fitted, kv_capacity_tokens=cap)
+        if fitted.layers is None:
+            fitted = dataclasses.replace(fitted, layers=spec.num_layers)
         return fitted
     return roofline_coefficients(
         spec,
         hw,
-        kv_dtype=kv_dtype,
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
+        deployment=dep,
         ffn_hardware=fhw,
         link=link,
         ffn_ingress=ffn_ingress,

@@ -48,7 +48,11 @@ class CostCoefficients:
     gamma_comm_s_per_token : float, default 0
         γ_C, FFN-side ingress time per token of r·B, s/token. 0 in the paper's first version.
     kv_capacity_tokens : float or None, default None
-        KV tokens one Attention instance can hold after weights; None means unlimited.
+        KV tokens one Attention worker can hold after weights (the instance under TP
+        attention, one GPU under DP); None means unlimited.
+    layers : int or None, default None
+        L, the model's decoder layers the per-step times run through (the microbatch pipeline
+        has m·L stages); None when unknown (a bare coefficient file).
     source : str, default ""
         Where the numbers came from (roofline, calibration file, user file), for reports.
     """
@@ -61,6 +65,7 @@ class CostCoefficients:
     beta_ffn_s_per_token: float
     gamma_comm_s_per_token: float = 0.0
     kv_capacity_tokens: float | None = None
+    layers: int | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -74,6 +79,9 @@ class CostCoefficients:
         cap = self.kv_capacity_tokens
         if cap is not None and (not isinstance(cap, int | float) or not cap > 0):
             raise InputError(f"kv_capacity_tokens must be > 0 or None, got {cap!r}")
+        L = self.layers
+        if L is not None and (isinstance(L, bool) or not isinstance(L, int) or L < 1):
+            raise InputError(f"layers must be an integer >= 1 or None, got {L!r}")
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: str = "") -> CostCoefficients:
@@ -99,6 +107,13 @@ class CostCoefficients:
                     kwargs[key] = float(value)
                 except (TypeError, ValueError):
                     raise InputError(f"{key} must be a number, got {value!r}") from None
+        layers = data.get("layers")
+        if layers is not None:
+            # Integral floats (YAML "94.0") are fine; 94.5 layers is not.
+            ok = isinstance(layers, int | float) and not isinstance(layers, bool)
+            if not ok or not float(layers).is_integer():
+                raise InputError(f"layers must be an integer >= 1, got {layers!r}")
+            kwargs["layers"] = int(layers)
         return cls(**kwargs, source=source or str(data.get("source", "")))
 
     def to_dict(self) -> dict[str, Any]:

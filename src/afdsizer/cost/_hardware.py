@@ -76,9 +76,15 @@ class HardwareSpec:
         if "bf16" not in self.dense_flops_per_s:
             raise InputError(f"dense_flops_per_s of {self.name} must give bf16")
 
-    def flops_per_s(self, weight_bytes_per_param: int) -> float:
-        """Peak dense FLOP/s for weights of this width: fp8 where supported, else bf16."""
-        if weight_bytes_per_param == 1 and "fp8" in self.dense_flops_per_s:
+    def flops_per_s(self, weight_dtype: str | int) -> float:
+        """Peak dense FLOP/s for GEMMs on weights of ``weight_dtype``, FLOP/s.
+
+        FP8 weights with dynamic FP8 activations run on the FP8 tensor cores where the GPU has
+        them; elsewhere (A100) they are upcast and run at the bf16 peak. ``weight_dtype`` may
+        also be the bytes per weight (1 means fp8), as older callers pass.
+        """
+        fp8 = weight_dtype in ("fp8", 1)
+        if fp8 and "fp8" in self.dense_flops_per_s:
             return self.dense_flops_per_s["fp8"]
         return self.dense_flops_per_s["bf16"]
 

@@ -1,9 +1,13 @@
-"""Model specs from Hugging Face ``config.json``: shapes, KV bytes, weights and FLOPs per side.
+"""Model specs from Hugging Face ``config.json``: shapes, precision, KV bytes, weights, FLOPs.
 
-DESIGN.md §5. An AFD deployment splits every decoder layer: the **Attention side** holds the
+DESIGN.md §5, §9. An AFD deployment splits every decoder layer: the **Attention side** holds the
 attention projections, the KV cache, the embedding table and the LM head (it owns the token
 state); the **FFN side** holds the dense MLP or the MoE experts (routed and shared) and the
 router. Norms and biases are left out: they are < 0.1% of the weights of every preset.
+
+Precision is the checkpoint's (``torch_dtype``, ``quantization_config``): an FP8 checkpoint
+stores its projection and expert matrices in 1 byte per weight, while the embedding, the LM head
+and the MoE router stay 16-bit (as in DeepSeek-V3 and Qwen3-FP8 and as vLLM/SGLang load them).
 """
 
 from __future__ import annotations
@@ -14,20 +18,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from afdsizer.cost._hf_config import spec_fields_from_hf_config
 from afdsizer.errors import DataFileError, InputError
 
-__all__ = ["KV_DTYPE_BYTES", "MODEL_PRESETS", "ModelSpec", "load_model_spec"]
+__all__ = ["KV_DTYPE_BYTES", "MODEL_PRESETS", "WEIGHT_DTYPE_BYTES", "ModelSpec", "load_model_spec"]
 
 KV_DTYPE_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp8": 1}
 """Bytes per element of the KV cache for each ``--kv-dtype``."""
 
-_DTYPE_BYTES: dict[str, int] = {
-    "bfloat16": 2,
-    "float16": 2,
-    "float32": 4,
-    "fp8": 1,
-    "float8_e4m3fn": 1,
-}
+WEIGHT_DTYPE_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp8": 1}
+"""Bytes per weight of the quantizable matrices for each weight dtype (``--weight-dtype``)."""
+
+UNQUANTIZED_WEIGHT_BYTES = 2
+"""Bytes per weight of the embedding, LM head and router, which FP8 checkpoints keep 16-bit."""
 
 MODEL_PRESETS: tuple[str, ...] = (
     "deepseek-v3",
@@ -35,30 +38,15 @@ MODEL_PRESETS: tuple[str, ...] = (
     "llama-3.1-8b",
     "mixtral-8x7b",
     "qwen3-235b-a22b",
+    "qwen3-235b-a22b-fp8",
     "qwen3-30b-a3b",
 )
 """Bundled model presets (``cost/presets/models/<name>.json``, real config.json values)."""
 
 
-def _positive_int(cfg: dict[str, Any], key: str, where: str, default: int | None = None) -> int:
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{key} must be an integer >= 1 ({where}), got {value!r}")
-    return value
-
-
-def _count(cfg: dict[str, Any], key: str, where: str, default: int = 0) -> int:
-    value = cfg.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"{key} must be an integer >= 0 ({where}), got {value!r}")
-    return value
-
-
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSpec:
-    """Shapes of a decoder-only transformer, as afdsizer's cost model needs them.
+    """Shapes and precision of a decoder-only transformer, as afdsizer's cost model needs them.
 
     Build one with :meth:`from_hf_config`, :meth:`from_preset` or :func:`load_model_spec`.
 
@@ -67,19 +55,24 @@ class ModelSpec:
     name : str
         Preset name or config path, for reports.
     num_layers : int
-        Decoder layers (``num_hidden_layers``).
+        L, decoder layers (``num_hidden_layers``).
     hidden_size : int
         Model width h (elements).
     num_attention_heads, num_kv_heads, head_dim : int
-        Query heads H, KV heads H_kv, head dimension d (GQA/MHA).
+        Query heads H, KV heads H_kv, head dimension d (GQA/MHA); H must be a multiple of H_kv.
     intermediate_size : int
         Width of a dense gated MLP (dense models, and the leading dense layers of MoE models).
     vocab_size : int
         Vocabulary V (embedding table and LM head are V·h each).
     tie_word_embeddings : bool
         LM head shares the embedding weights.
-    weight_bytes_per_param : int
-        Bytes per weight (2 for bf16, 1 for fp8-quantised checkpoints such as DeepSeek-V3).
+    weight_dtype : {"bf16", "fp16", "fp8"}, default "bf16"
+        Dtype of the projection and expert matrices (the checkpoint's).
+    quantization : {"fp8_block", "fp8"} or None, default None
+        FP8 scheme of the checkpoint: 128x128 block-scaled (``weight_block_size``) or
+        per-tensor/channel; None for 16-bit weights.
+    activation_scheme : {"dynamic", "static"} or None, default None
+        How FP8 activations are scaled (``quantization_config.activation_scheme``).
     num_experts, experts_per_token : int
         Routed experts E and top-k per token (0 and 0 for dense models).
     moe_intermediate_size : int
@@ -101,7 +94,9 @@ class ModelSpec:
     intermediate_size: int
     vocab_size: int
     tie_word_embeddings: bool = False
-    weight_bytes_per_param: int = 2
+    weight_dtype: str = "bf16"
+    quantization: str | None = None
+    activation_scheme: str | None = None
     num_experts: int = 0
     experts_per_token: int = 0
     moe_intermediate_size: int = 0
@@ -114,6 +109,26 @@ class ModelSpec:
     v_head_dim: int = 0
 
     def __post_init__(self) -> None:
+        for key in ("num_layers", "hidden_size", "num_attention_heads", "num_kv_heads"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key} must be >= 1 ({self.name}), got {getattr(self, key)}")
+        if self.head_dim < 1 or self.vocab_size < 1:
+            raise InputError(f"head_dim and vocab_size must be >= 1 ({self.name})")
+        if not self.is_mla and self.num_attention_heads % self.num_kv_heads:
+            raise InputError(
+                f"num_attention_heads {self.num_attention_heads} must be a multiple of "
+                f"num_kv_heads {self.num_kv_heads} ({self.name})"
+            )
+        if self.weight_dtype not in WEIGHT_DTYPE_BYTES:
+            raise InputError(
+                f"weight_dtype must be one of {', '.join(WEIGHT_DTYPE_BYTES)} ({self.name}), "
+                f"got {self.weight_dtype!r}"
+            )
+        if (self.quantization is not None) != (self.weight_dtype == "fp8"):
+            raise InputError(
+                f"quantization must be fp8_block or fp8 exactly when weight_dtype is fp8 "
+                f"({self.name}), got {self.quantization!r} with {self.weight_dtype}"
+            )
         if self.num_experts and not 1 <= self.experts_per_token <= self.num_experts:
             raise InputError(
                 f"experts_per_token must be in [1, num_experts={self.num_experts}] "
@@ -132,6 +147,9 @@ class ModelSpec:
     def from_hf_config(cls, config: dict[str, Any], *, name: str = "config.json") -> ModelSpec:
         """Read a Hugging Face ``config.json`` (Llama, Qwen2/3, Qwen-MoE, Mixtral, DeepSeek-V3).
 
+        Precision comes from ``torch_dtype`` and ``quantization_config`` (``quant_method: fp8``,
+        with ``weight_block_size`` for block scaling, or compressed-tensors float8 weights).
+
         Parameters
         ----------
         config : dict
@@ -142,69 +160,19 @@ class ModelSpec:
         Raises
         ------
         InputError
-            A required field is missing or out of range.
+            A required field is missing or out of range, or the shapes are impossible (heads
+            not a multiple of KV heads, top-k above the experts, an unmodelled quantization).
+
+        Examples
+        --------
+        >>> cfg = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
+        ...        "intermediate_size": 128, "vocab_size": 100,
+        ...        "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}
+        >>> m = ModelSpec.from_hf_config(cfg)
+        >>> m.weight_dtype, m.quantization, m.weight_bytes_per_param
+        ('fp8', 'fp8_block', 1)
         """
-        c = config
-        layers = _positive_int(c, "num_hidden_layers", name)
-        hidden = _positive_int(c, "hidden_size", name)
-        heads = _positive_int(c, "num_attention_heads", name)
-        kv_heads = _positive_int(c, "num_key_value_heads", name, default=heads)
-        head_dim = c.get("head_dim") or hidden // heads
-        kv_lora = _count(c, "kv_lora_rank", name)
-        # Experts: each family names them differently.
-        experts = _count(c, "n_routed_experts", name) or _count(c, "num_local_experts", name)
-        experts = experts or _count(c, "num_experts", name)
-        top_k = _count(c, "num_experts_per_tok", name) if experts else 0
-        if experts:
-            # Mixtral has no moe_intermediate_size: its experts are full-width MLPs.
-            moe_inter = _count(c, "moe_intermediate_size", name) or _positive_int(
-                c, "intermediate_size", name
-            )
-            shared = _count(c, "shared_expert_intermediate_size", name)
-            shared = shared or _count(c, "n_shared_experts", name) * moe_inter
-            dense_layers = _count(c, "first_k_dense_replace", name)
-            mlp_only = c.get("mlp_only_layers") or []
-            step = _count(c, "decoder_sparse_step", name, default=1) or 1
-            sparse = [
-                i
-                for i in range(layers)
-                if i >= dense_layers and i not in mlp_only and (i + 1) % step == 0
-            ]
-            dense_layers = layers - len(sparse)
-            inter = _count(c, "intermediate_size", name) if dense_layers else 0
-            if dense_layers and inter == 0:
-                raise InputError(f"intermediate_size must be >= 1 for dense layers ({name})")
-        else:
-            moe_inter = shared = 0
-            dense_layers = layers
-            inter = _positive_int(c, "intermediate_size", name)
-        dtype = str(c.get("torch_dtype") or c.get("dtype") or "bfloat16")
-        wbytes = _DTYPE_BYTES.get(dtype, 2)
-        quant = c.get("quantization_config") or {}
-        if str(quant.get("quant_method", "")).lower() == "fp8":
-            wbytes = 1
-        return cls(
-            name=name,
-            num_layers=layers,
-            hidden_size=hidden,
-            num_attention_heads=heads,
-            num_kv_heads=kv_heads,
-            head_dim=int(head_dim),
-            intermediate_size=inter,
-            vocab_size=_positive_int(c, "vocab_size", name),
-            tie_word_embeddings=bool(c.get("tie_word_embeddings", False)),
-            weight_bytes_per_param=wbytes,
-            num_experts=experts,
-            experts_per_token=top_k,
-            moe_intermediate_size=moe_inter,
-            shared_intermediate_size=shared,
-            num_dense_layers=dense_layers,
-            kv_lora_rank=kv_lora,
-            q_lora_rank=_count(c, "q_lora_rank", name),
-            qk_rope_head_dim=_count(c, "qk_rope_head_dim", name),
-            qk_nope_head_dim=_count(c, "qk_nope_head_dim", name),
-            v_head_dim=_count(c, "v_head_dim", name),
-        )
+        return cls(**spec_fields_from_hf_config(config, name=name))
 
     @classmethod
     def from_preset(cls, name: str) -> ModelSpec:
@@ -223,7 +191,37 @@ class ModelSpec:
         text = resources.files("afdsizer.cost").joinpath(f"presets/models/{name}.json").read_text()
         return cls.from_hf_config(json.loads(text), name=name)
 
+    def with_weight_dtype(self, weight_dtype: str | None) -> ModelSpec:
+        """This model with its matrices in ``weight_dtype`` (``Deployment.weight_dtype``).
+
+        None keeps the checkpoint's. FP8 on a 16-bit checkpoint is online per-tensor FP8
+        (``quantization="fp8"``, dynamic activations), as engines' ``--quantization fp8`` does.
+
+        Raises
+        ------
+        InputError
+            ``weight_dtype`` is not one of :data:`WEIGHT_DTYPE_BYTES`.
+        """
+        if weight_dtype is None or weight_dtype == self.weight_dtype:
+            return self
+        if weight_dtype not in WEIGHT_DTYPE_BYTES:
+            raise InputError(
+                f"weight_dtype must be one of {', '.join(WEIGHT_DTYPE_BYTES)}, got {weight_dtype!r}"
+            )
+        fp8 = weight_dtype == "fp8"
+        return dataclasses.replace(
+            self,
+            weight_dtype=weight_dtype,
+            quantization="fp8" if fp8 else None,
+            activation_scheme="dynamic" if fp8 else None,
+        )
+
     # ----------------------------------------------------------------- derived shapes
+    @property
+    def weight_bytes_per_param(self) -> int:
+        """Bytes per weight of the projection and expert matrices (1 for FP8, else 2)."""
+        return WEIGHT_DTYPE_BYTES[self.weight_dtype]
+
     @property
     def is_mla(self) -> bool:
         """True for multi-head latent attention (DeepSeek-V2/V3)."""
@@ -300,17 +298,42 @@ class ModelSpec:
         return self.hidden_size * self.num_experts
 
     @property
+    def attention_params(self) -> int:
+        """Parameters the Attention side holds: projections of all layers, embedding, LM head."""
+        return self.num_layers * self.attention_params_per_layer + self.embedding_params
+
+    @property
+    def ffn_params(self) -> int:
+        """Parameters the FFN side holds: dense MLPs, routed and shared experts, routers."""
+        moe = self.num_experts * self.expert_params + self.shared_expert_params + self.router_params
+        return self.num_dense_layers * self.dense_mlp_params + self.num_moe_layers * moe
+
+    @property
+    def total_params(self) -> int:
+        """All parameters (both sides; norms and biases left out)."""
+        return self.attention_params + self.ffn_params
+
+    @property
     def attention_weight_bytes(self) -> int:
-        """Weights the Attention side holds: projections of all layers, embedding and LM head."""
-        params = self.num_layers * self.attention_params_per_layer + self.embedding_params
-        return params * self.weight_bytes_per_param
+        """Bytes of the Attention side's weights: projections in ``weight_dtype``, the
+        embedding and LM head 16-bit."""
+        projections = self.num_layers * self.attention_params_per_layer
+        return (
+            projections * self.weight_bytes_per_param
+            + self.embedding_params * UNQUANTIZED_WEIGHT_BYTES
+        )
+
+    @property
+    def lm_head_bytes(self) -> int:
+        """Bytes of the LM head (V·h, 16-bit), read once per decode step."""
+        return self.vocab_size * self.hidden_size * UNQUANTIZED_WEIGHT_BYTES
 
     @property
     def ffn_weight_bytes(self) -> int:
-        """Weights the FFN side holds: dense MLPs, all routed experts, shared experts, routers."""
-        moe = self.num_experts * self.expert_params + self.shared_expert_params + self.router_params
-        params = self.num_dense_layers * self.dense_mlp_params + self.num_moe_layers * moe
-        return params * self.weight_bytes_per_param
+        """Bytes of the FFN side's weights: MLPs and experts in ``weight_dtype``, routers 16-bit."""
+        routers = self.num_moe_layers * self.router_params
+        matrices = self.ffn_params - routers
+        return matrices * self.weight_bytes_per_param + routers * UNQUANTIZED_WEIGHT_BYTES
 
     @property
     def attention_flop_per_token(self) -> int:

@@ -8,11 +8,13 @@ the numbers behind each figure embedded as JSON.
 from afdsizer.report._build import (
     DEFAULT_SIM_STEPS,
     auto_sim_steps,
+    build_deployment_report,
     build_report_data,
     curve_ratios,
     make_report,
     sim_ratios_around,
     theta_windows,
+    write_deployment_report,
 )
 from afdsizer.report._data import (
     REGIMES,
@@ -40,6 +42,7 @@ __all__ = [
     "ThetaWindows",
     "WorkloadSummary",
     "auto_sim_steps",
+    "build_deployment_report",
     "build_figures",
     "build_report_data",
     "curve_ratios",
@@ -49,5 +52,6 @@ __all__ = [
     "report_payload",
     "sim_ratios_around",
     "theta_windows",
+    "write_deployment_report",
     "write_report",
 ]

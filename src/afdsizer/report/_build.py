@@ -7,15 +7,18 @@ recommendation, the theory curves over r, a small simulated sweep around the rec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from afdsizer.cost import CostCoefficients
+from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 from afdsizer.report._data import (
     REGIMES,
@@ -30,21 +33,25 @@ from afdsizer.report._data import (
 from afdsizer.report._render import write_report
 from afdsizer.sim import SimConfig, sweep_ratios
 from afdsizer.theory import (
+    Recommendation,
     barrier_curve,
+    deployment_curve,
     recommend,
     sensitivity_grid,
     throughput_mean_field,
 )
-from afdsizer.workload import Trace, estimate_slot_load, sample_worker_loads
+from afdsizer.workload import Trace, Workload, estimate_slot_load, sample_worker_loads
 
 __all__ = [
     "DEFAULT_SIM_STEPS",
     "auto_sim_steps",
+    "build_deployment_report",
     "build_report_data",
     "curve_ratios",
     "make_report",
     "sim_ratios_around",
     "theta_windows",
+    "write_deployment_report",
 ]
 
 DEFAULT_SIM_STEPS = 20_000
@@ -240,11 +247,17 @@ def _sim_points(
     ratios: npt.NDArray[np.int64],
     steps: int,
     seed: int,
+    microbatches: int = 1,
+    layers: int | None = None,
 ) -> SimPoints:
     # One seed for every r: sweep_ratios gives each slot the same request sequence whatever r
     # is (common random numbers), so neighbouring points differ by r, not by draws. The
     # simulator's own warm-up rule applies.
     config = SimConfig(ratio=int(ratios[0]), batch=batch, steps=steps, seed=seed)
+    if layers is not None:  # the deployment's microbatch pipeline, event by event
+        config = dataclasses.replace(
+            config, pipeline="microbatch", microbatches=microbatches, layers=layers
+        )
     sweep = sweep_ratios(
         trace.prompt_tokens, trace.decode_tokens, coefficients, config, [int(r) for r in ratios]
     )
@@ -412,7 +425,7 @@ def build_report_data(
         sigma = float(slot_load_std_tokens or 0.0)
         notes.append("θ and σ were given directly: no workload histograms and no simulation.")
 
-    options = {
+    options: dict[str, Any] = {
         "kv_quantile": kv_quantile,
         "tpot_target_s": tpot_target_s,
         "price_attn_per_h": price_attn_per_h,
@@ -510,4 +523,116 @@ def make_report(
         title=title,
         barrier_model=barrier_model,
     )
+    return write_report(path, data), data
+
+
+def _deployment_curves(
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    *,
+    batch: int,
+    ratios: npt.NDArray[np.float64],
+    seed: int,
+) -> RatioCurves:
+    """The curves of :func:`afdsizer.theory.deployment_curve`: the model the sizing used."""
+    curve = deployment_curve(
+        coefficients, workload, deployment, batch=batch, ratio=ratios, seed=seed
+    )
+    r, B = ratios, float(batch)
+    return RatioCurves(
+        ratios=r,
+        throughput_mean_field=np.asarray(r * B / ((r + 1.0) * curve.step_time_mean_field_s)),
+        throughput_barrier=curve.throughput_per_instance,
+        attention_time_s=np.full_like(r, curve.mean_attention_s),
+        attention_time_barrier_s=curve.slowest_attention_s,
+        comm_time_s=curve.comm_time_s,
+        ffn_time_s=curve.ffn_time_s,
+        step_time_s=curve.step_time_s,
+        attention_idle=curve.attention_idle,
+        ffn_idle=curve.ffn_idle,
+    )
+
+
+def build_deployment_report(
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    *,
+    recommendation: Recommendation | None = None,
+    sim_steps: int | None = None,
+    seed: int = 0,
+    n_windows: int = DEFAULT_WINDOWS,
+    title: str | None = None,
+) -> ReportData:
+    """:class:`ReportData` for the (B, r) of ``recommend`` on a deployment, or ``recommendation``.
+
+    The report shows the recommendation it is given (the one ``size`` printed) rather than a
+    recomputed one; the curves come from the same step model; the simulation follows the
+    deployment's pipeline (one TP worker per instance: DP deployments are not simulated yet).
+    """
+    if sim_steps is not None and sim_steps < 0:
+        raise InputError(f"sim_steps must be >= 0 steps, got {sim_steps}")
+    notes: list[str] = []
+    # The worker-load draw is the sizing's own (seed 0, as in `size`), not the simulations'.
+    rec = recommendation or recommend(coefficients, workload, deployment)
+    summary = RecommendationSummary.from_recommendation(rec)
+    B = summary.batch
+    ratios = curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
+    curves = _deployment_curves(coefficients, workload, deployment, batch=B, ratios=ratios, seed=0)
+    trace = workload.trace if workload.source not in ("moments",) else None
+    summary_workload = None
+    if trace is not None and trace.n_requests > 1:
+        summary_workload = _workload_summary(trace, seed=seed, n_windows=n_windows)
+    sim: SimPoints | None = None
+    shape_paper = deployment.workers_per_instance == 1
+    if trace is not None and sim_steps != 0 and shape_paper:
+        picks = sim_ratios_around(summary.r_int)
+        steps = auto_sim_steps(picks.tolist(), B) if sim_steps is None else sim_steps
+        sim = _sim_points(
+            trace,
+            coefficients,
+            batch=B,
+            ratios=picks,
+            steps=steps,
+            seed=seed,
+            microbatches=deployment.microbatches,
+            layers=rec.layers if rec.pipeline == "microbatch" else None,
+        )
+    elif trace is None:
+        notes.append("θ and σ were given directly: no workload histograms and no simulation.")
+    elif not shape_paper:
+        notes.append("DP attention is not simulated in this report.")
+    paper = deployment.workers_per_instance == 1 and deployment.resolved_pipeline == "overlapped"
+    grid = None
+    if paper and deployment.microbatches == 1:
+        grid = _regime_map(
+            coefficients,
+            theta_tokens=workload.theta_tokens,
+            sigma_tokens=workload.slot_load_std_tokens,
+            batch=B,
+        )
+    else:
+        notes.append("The regime map is drawn for the paper's model only (m = 1, free overlap).")
+    return ReportData(
+        title=title or "afdsizer report",
+        coefficients=coefficients,
+        recommendation=summary,
+        curves=curves,
+        workload=summary_workload,
+        sim=sim,
+        regime_map=grid,
+        notes=tuple(notes),
+    )
+
+
+def write_deployment_report(
+    path: str | os.PathLike[str],
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    **options: Any,
+) -> tuple[Path, ReportData]:
+    """Build with :func:`build_deployment_report` and write the HTML file (atomically)."""
+    data = build_deployment_report(coefficients, workload, deployment, **options)
     return write_report(path, data), data

@@ -26,6 +26,7 @@ from afdsizer.theory._barrier import (
     ffn_idle_fraction,
     throughput_barrier,
 )
+from afdsizer.theory._deploy import deployment_curve, pipeline_shape, recommend
 from afdsizer.theory._empirical import (
     BarrierCurve,
     BarrierModel,
@@ -52,7 +53,8 @@ from afdsizer.theory._meanfield import (
     step_time_mean_field_s,
     throughput_mean_field,
 )
-from afdsizer.theory._recommend import Objective, RatioRow, Recommendation, recommend
+from afdsizer.theory._pipeline import PipelineShape, PipelineStepModel, pipeline_mean_field_rule
+from afdsizer.theory._recommend import Objective, RatioRow, Recommendation
 from afdsizer.theory._sensitivity import SensitivityGrid, sensitivity_grid
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "JointChoice",
     "MeanFieldRule",
     "Objective",
+    "PipelineShape",
+    "PipelineStepModel",
     "RatioRow",
     "Recommendation",
     "Regime",
@@ -72,6 +76,7 @@ __all__ = [
     "barrier_attention_fixed_point",
     "barrier_curve",
     "best_integer_ratio",
+    "deployment_curve",
     "expected_max_above_floor",
     "expected_max_empirical",
     "expected_max_std_normal",
@@ -84,6 +89,8 @@ __all__ = [
     "max_batch_for_tpot",
     "max_ratio_for_tpot",
     "mean_field_rule",
+    "pipeline_mean_field_rule",
+    "pipeline_shape",
     "recommend",
     "sensitivity_grid",
     "step_time_mean_field_s",

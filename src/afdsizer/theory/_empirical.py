@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
@@ -33,6 +34,7 @@ from afdsizer.theory._barrier import (
     _expected_max_std_normal_fast,
     expected_max_above_floor,
 )
+from afdsizer.theory._meanfield import mean_field_rule
 
 __all__ = [
     "BarrierCurve",
@@ -195,6 +197,34 @@ class _StepModel:
         """max(G(r), E[t_A,w]) <= E[τ(r)] (Jensen), s."""
         return np.maximum(self.floor_s(ratio), self.mean_attn_s)
 
+    def mean_field_r_star(self, theta_tokens: float, w_attn: float, w_ffn: float) -> float:
+        """The mean-field r* at this B (seeds the exact integer search)."""
+        priced = (w_attn, w_ffn) != (1.0, 1.0)
+        return mean_field_rule(
+            self.coefficients,
+            theta_tokens=theta_tokens,
+            batch=int(self.batch),
+            price_attn_per_h=w_attn if priced else None,
+            price_ffn_per_h=w_ffn if priced else None,
+        ).r_star
+
+    def ffn_busy_s(self, ratio: FloatArray) -> FloatArray:
+        """t_F(r), the FFN's busy time per step, s."""
+        return np.asarray(self.coefficients.ffn_time_s(ratio * self.batch), dtype=np.float64)
+
+    def comm_busy_s(self, ratio: FloatArray) -> FloatArray:
+        """t_C(r), s."""
+        return np.asarray(self.coefficients.comm_time_s(self.batch, ratio), dtype=np.float64)
+
+    def step_time_p99_s(self, ratio: FloatArray) -> FloatArray:
+        """99th percentile of τ = max(G, max_w t_A,w): G or the maximum's 0.99 quantile, s."""
+        level = 0.99 ** (1.0 / np.asarray(ratio, dtype=np.float64))
+        return np.maximum(self.floor_s(ratio), self._attn_quantile_s(level))
+
+    def _attn_quantile_s(self, level: FloatArray) -> FloatArray:
+        """The ``level`` quantile of one worker's t_A,w, s."""
+        raise NotImplementedError
+
     def at(self, ratio: float) -> float:
         """E[τ] at one real r, s."""
         return float(self.step_time_s(np.array([float(ratio)]))[0])
@@ -223,6 +253,9 @@ class GaussianStepModel(_StepModel):
         return expected_max_above_floor(
             self.floor_s(ratio), self.mean_attn_s, self.std_attn_s, ratio
         )
+
+    def _attn_quantile_s(self, level: FloatArray) -> FloatArray:
+        return np.asarray(self.mean_attn_s + self.std_attn_s * special.ndtri(level))
 
     def slowest_attn_s(self, ratio: FloatArray) -> FloatArray:
         if self.std_attn_s == 0:
@@ -253,6 +286,11 @@ class EmpiricalStepModel(_StepModel):
 
     def step_time_s(self, ratio: FloatArray) -> FloatArray:
         return _weighted_max(self.attn_sorted_s, ratio, self.floor_s(ratio))
+
+    def _attn_quantile_s(self, level: FloatArray) -> FloatArray:
+        x = self.attn_sorted_s
+        idx = np.clip(np.ceil(level * x.size).astype(np.int64) - 1, 0, x.size - 1)
+        return np.asarray(x[idx], dtype=np.float64)
 
     def slowest_attn_s(self, ratio: FloatArray) -> FloatArray:
         return _weighted_max(self.attn_sorted_s, ratio, np.full(np.shape(ratio), -np.inf))
@@ -285,6 +323,12 @@ class BarrierCurve:
     """1 − E[t_A,w]/E[τ]: an Attention worker's idle fraction (barrier and FFN waits)."""
     ffn_idle: FloatArray
     """1 − t_F(r)/E[τ]: the FFN instance's idle fraction."""
+    comm_time_s: FloatArray
+    """t_C(r), communication busy time per step, s."""
+    ffn_time_s: FloatArray
+    """t_F(r), FFN busy time per step, s."""
+    step_time_mean_field_s: FloatArray
+    """τ(r) with every worker at its mean load (no barrier), s."""
 
 
 def barrier_curve(
@@ -347,5 +391,8 @@ def _curve_of(model: _StepModel, ratios: FloatArray) -> BarrierCurve:
         step_time_s=tau,
         throughput_per_instance=np.asarray(r * B / ((r + 1.0) * tau), dtype=np.float64),
         attention_idle=np.asarray(1.0 - model.mean_attn_s / tau, dtype=np.float64),
-        ffn_idle=np.asarray(1.0 - model.coefficients.ffn_time_s(r * B) / tau, dtype=np.float64),
+        ffn_idle=np.asarray(1.0 - model.ffn_busy_s(r) / tau, dtype=np.float64),
+        comm_time_s=model.comm_busy_s(r),
+        ffn_time_s=model.ffn_busy_s(r),
+        step_time_mean_field_s=np.asarray(model.step_time_mean_field_s(r), dtype=np.float64),
     )

@@ -28,7 +28,6 @@ from afdsizer.cost import CostCoefficients
 from afdsizer.errors import InputError
 from afdsizer.theory._barrier import expected_step_time_s
 from afdsizer.theory._empirical import EmpiricalStepModel, GaussianStepModel, _StepModel
-from afdsizer.theory._meanfield import mean_field_rule
 from afdsizer.theory._validate import (
     check_batch,
     check_prices,
@@ -243,15 +242,8 @@ def _best_ratio_for_model(
 
     θ only places the seeds (near the mean-field r*); the bounds come from the model itself.
     """
-    coefficients, B = model.coefficients, model.batch
-    prices = (w_attn, w_ffn) if (w_attn, w_ffn) != (1.0, 1.0) else (None, None)
-    r_mf = mean_field_rule(
-        coefficients,
-        theta_tokens=theta_tokens,
-        batch=int(B),
-        price_attn_per_h=prices[0],
-        price_ffn_per_h=prices[1],
-    ).r_star
+    B = model.batch
+    r_mf = model.mean_field_r_star(theta_tokens, w_attn, w_ffn)
     if r_mf > _MAX_RATIO:
         raise InputError(
             f"the optimal ratio r* = {r_mf:.3g} exceeds {_MAX_RATIO}; check the coefficients' units"

@@ -11,6 +11,7 @@ import numpy.typing as npt
 from scipy import optimize
 
 from afdsizer.cost import CostCoefficients
+from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 from afdsizer.theory._barrier import barrier_attention_fixed_point
 from afdsizer.theory._empirical import (
@@ -29,12 +30,12 @@ from afdsizer.theory._joint import (
     joint_sizing,
     kv_load_quantile_tokens,
 )
-from afdsizer.theory._meanfield import Regime, mean_field_rule, throughput_mean_field
+from afdsizer.theory._meanfield import MeanFieldRule, Regime, mean_field_rule, throughput_mean_field
 from afdsizer.theory._validate import check_sigma, check_theta
 
-__all__ = ["Objective", "RatioRow", "Recommendation", "recommend"]
+__all__ = ["Objective", "RatioRow", "Recommendation"]
 
-Objective = Literal["throughput_per_instance", "tokens_per_dollar"]
+Objective = Literal["throughput_per_gpu", "throughput_per_instance", "tokens_per_dollar"]
 """What the (B, r) choice maximises."""
 
 _TABLE_HALF_WIDTH = 4
@@ -64,6 +65,12 @@ class RatioRow:
         r·B·3600/((r·p_A + p_F)·E[τ]) when prices are given.
     meets_tpot : bool or None
         E[τ] <= the TPOT target, when one is given.
+    throughput_per_gpu : float
+        r·B/((r·g_A + g_F)·E[τ]), tokens/s per GPU.
+    gpus : int
+        r·g_A + g_F, GPUs of the bundle.
+    step_time_p99_s : float
+        99th percentile of τ under the barrier law, s.
     """
 
     ratio: int
@@ -74,6 +81,9 @@ class RatioRow:
     ffn_idle: float
     tokens_per_dollar: float | None
     meets_tpot: bool | None
+    throughput_per_gpu: float = math.nan
+    gpus: int = 0
+    step_time_p99_s: float = math.nan
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +163,25 @@ class Recommendation:
         The limits and prices used.
     ratio_table : tuple of RatioRow
         Λ(r) near r_int.
+    throughput_per_gpu : float
+        r_int·B/((r_int·g_A + g_F)·E[τ]), tokens/s per GPU; times ``gpus_per_bundle`` it is
+        r_int·B/E[τ].
+    gpus_per_bundle : int
+        r_int·g_A + g_F.
+    tpot_p99_s : float
+        99th percentile of the step time under the barrier law at (B, r_int), s.
+    tpot_p99_target_s : float or None
+        The bound on it, when given.
+    attn_gpus, ffn_gpus, attn_parallel, ffn_parallel, microbatches, pipeline, layers,
+    workers_per_instance, kv_dtype : the deployment sized (:class:`afdsizer.deployment.Deployment`).
+    workload_source : str
+        Where θ and σ came from.
+    warnings : tuple of str
+        What the caller should know (e.g. an operating point outside a calibration's range).
+    deployment : Deployment or None
+        The deployment sized, whole (a nested object in JSON).
+    mean_field : MeanFieldRule or None
+        The closed-form rule at B (nested): r_A, r_C, r_peak, r*, regime.
     """
 
     r_star: float
@@ -195,6 +224,23 @@ class Recommendation:
     price_attn_per_h: float | None
     price_ffn_per_h: float | None
     ratio_table: tuple[RatioRow, ...]
+    throughput_per_gpu: float = math.nan
+    gpus_per_bundle: int = 0
+    tpot_p99_s: float = math.nan
+    tpot_p99_target_s: float | None = None
+    attn_gpus: int = 1
+    ffn_gpus: int = 1
+    attn_parallel: str = "tp"
+    ffn_parallel: str = "auto"
+    microbatches: int = 1
+    pipeline: str = "overlapped"
+    layers: int | None = None
+    workers_per_instance: int = 1
+    kv_dtype: str | None = None
+    workload_source: str = ""
+    warnings: tuple[str, ...] = ()
+    deployment: Deployment | None = None
+    mean_field: MeanFieldRule | None = None
 
 
 def _objective_at(model: _StepModel, ratio: float, weights: tuple[float, float]) -> float:
@@ -281,7 +327,7 @@ def _samples_at(
     return worker_load_samples
 
 
-def recommend(
+def _recommend_paper(
     coefficients: CostCoefficients,
     *,
     theta_tokens: float,

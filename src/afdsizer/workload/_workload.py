@@ -61,8 +61,12 @@ class Workload:
     trace: Trace | None = None
 
     def __post_init__(self) -> None:
-        _finite("theta_tokens (θ)", self.theta_tokens, positive=True)
-        _finite("slot_load_std_tokens (σ)", self.slot_load_std_tokens, positive=False)
+        _finite("theta_tokens (θ, mean slot load)", self.theta_tokens, positive=True)
+        _finite(
+            "slot_load_std_tokens (σ, std of one slot's load)",
+            self.slot_load_std_tokens,
+            positive=False,
+        )
 
     @classmethod
     def from_moments(cls, theta_tokens: float, slot_load_std_tokens: float) -> Workload:
@@ -74,9 +78,11 @@ class Workload:
         False
         """
         return cls(
-            theta_tokens=_finite("theta_tokens (θ)", theta_tokens, positive=True),
+            theta_tokens=_finite("theta_tokens (θ, mean slot load)", theta_tokens, positive=True),
             slot_load_std_tokens=_finite(
-                "slot_load_std_tokens (σ)", slot_load_std_tokens, positive=False
+                "slot_load_std_tokens (σ, std of one slot's load)",
+                slot_load_std_tokens,
+                positive=False,
             ),
         )
 
