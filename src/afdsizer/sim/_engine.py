@@ -88,11 +88,13 @@ def _kv_capacity(
             f"P+D of {n_big} request(s) (largest {largest} tokens); they could never be admitted"
         )
     smallest = int(final.min())
-    if config.batch * smallest > cap_tokens:
+    b, k = config.slots_per_worker, config.workers_per_instance
+    if b * smallest > cap_tokens:
+        per = f"B/k = {b} slots" if k > 1 else f"B={config.batch}"
         raise InputError(
-            f"batch B={config.batch} does not fit in KV memory: even the smallest requests "
-            f"(P+D = {smallest} tokens) need {config.batch * smallest} tokens per worker "
-            f"> kv_capacity_tokens {cap_tokens}; use B <= {cap_tokens // smallest}"
+            f"batch {per} does not fit in KV memory: even the smallest requests "
+            f"(P+D = {smallest} tokens) need {b * smallest} tokens per worker "
+            f"> kv_capacity_tokens {cap_tokens}; use B <= {k * (cap_tokens // smallest)}"
         )
     return cap_tokens
 
@@ -146,10 +148,11 @@ class _Arrivals:
 
 
 def _jitter_block(config: SimConfig, chunk: int, n_steps: int) -> npt.NDArray[np.float64]:
-    """Multiplicative Attention jitter, mean 1 and CV ``jitter_cv``, shape (n_steps, r)."""
+    """Multiplicative Attention jitter, mean 1 and CV ``jitter_cv``, shape (n_steps, r·k)."""
     cv = float(config.jitter_cv)
-    out = np.empty((n_steps, config.ratio), dtype=np.float64)
-    for w in range(config.ratio):
+    n_workers = config.ratio * config.workers_per_instance
+    out = np.empty((n_steps, n_workers), dtype=np.float64)
+    for w in range(n_workers):
         # One stream per (worker, chunk): worker w sees the same noise whatever r is.
         rng = np.random.default_rng([config.seed, _STREAM_JITTER, w, chunk])
         if config.jitter_dist == "gamma":
@@ -295,8 +298,8 @@ def _params(
         gamma_c=float(c.gamma_comm_s_per_token),
         alpha_f=float(c.alpha_ffn_s),
         beta_f=float(c.beta_ffn_s_per_token),
-        workers=config.ratio,
-        slots_per_worker=config.batch,
+        workers=config.ratio * config.workers_per_instance,
+        slots_per_worker=config.slots_per_worker,
         groups=config.groups_per_worker,
         pipeline=lay.PIPELINE_CODES[config.pipeline],
         layers=config.layers,
@@ -466,6 +469,7 @@ def _metrics(
     total_s = float(c["time"])
     tokens = float(c["tokens"])
     per_instance = tokens / total_s / (r + 1)
+    gpus = config.gpus_per_bundle
     batch_thr = batch_acc[:, 0] / batch_acc[:, 1] / (r + 1)
     stderr = (
         float(np.std(batch_thr, ddof=1) / math.sqrt(batch_thr.size))
@@ -499,8 +503,15 @@ def _metrics(
         pipeline=config.pipeline,
         arrivals=config.arrivals,
         seed=config.seed,
+        microbatches=config.groups_per_worker,
+        layers=config.layers if config.pipeline == "microbatch" else None,
+        workers_per_instance=config.workers_per_instance,
+        attn_gpus=config.attn_gpus,
+        ffn_gpus=config.ffn_gpus,
+        gpus_per_bundle=gpus,
         throughput_per_instance=per_instance,
         throughput_stderr=stderr,
+        throughput_per_gpu=tokens / total_s / gpus,
         tokens_per_s=tokens / total_s,
         attention_idle=1.0 - float(c["attn_mean"]) / total_s,
         barrier_idle=float(c["attn_max"] - c["attn_mean"]) / total_s,
