@@ -9,7 +9,7 @@ from typing import Literal
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 
-__all__ = ["DEFAULT_WARMUP_FRAC", "SimConfig"]
+__all__ = ["DEFAULT_LAYERS", "DEFAULT_WARMUP_FRAC", "SimConfig"]
 
 DEFAULT_WARMUP_FRAC = 0.1
 """Fraction of the steps discarded as warm-up when ``warmup_steps`` is not given."""
