@@ -176,6 +176,7 @@ def test_fixed_lengths_need_no_trace(run_cli, coeffs_json: Path) -> None:  # typ
     assert out.exit_code == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["mean_slot_load"] == pytest.approx(700 + 9 / 2, rel=1e-12)
+    assert data["barrier_idle"] > 0  # staggered by default: the workers' loads differ
     assert data["throughput_per_gpu"] * data["gpus_per_bundle"] == pytest.approx(
         data["tokens_per_s"], rel=1e-12
     )
@@ -195,7 +196,7 @@ def test_dp_microbatch_deployment_matches_library(run_cli, coeffs_json: Path) ->
     assert out.exit_code == 0, out.stderr
     data = json.loads(out.stdout)
     deployment = Deployment(attn_gpus=4, attn_parallel="dp", ffn_gpus=2, microbatches=2, layers=6)
-    cfg = SimConfig.from_deployment(deployment, ratio=3, batch=16, steps=800)
+    cfg = SimConfig.from_deployment(deployment, ratio=3, batch=16, steps=800, stagger=True)
     res = simulate([300], [20], BALANCED, cfg)
     assert (data["pipeline"], data["microbatches"], data["layers"]) == ("microbatch", 2, 6)
     assert (data["workers_per_instance"], data["gpus_per_bundle"]) == (4, 3 * 4 + 2)

@@ -161,3 +161,56 @@ def test_dp_kv_capacity_is_per_worker() -> None:
                   kv_capacity_tokens=500.0),
     )  # fmt: skip
     assert ok.slot_occupancy == 1.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"pipeline": "microbatch", "microbatches": 2, "layers": 3},
+        {"refill": "replay", "kv_capacity_tokens": 900.0},
+        {"workers_per_instance": 2, "attn_gpus": 2, "jitter_cv": 0.3},
+    ],
+    ids=["overlapped", "microbatch", "replay_kv", "dp_jitter"],
+)
+def test_stagger_kernel_matches_reference(options: dict[str, object]) -> None:
+    """Staggered starts: the compiled kernel and the reference agree exactly."""
+    from ._helpers import assert_same_result
+
+    p, d = _lengths(40, 3)
+    p = p % 300
+    cfg = SimConfig(ratio=3, batch=4, steps=250, seed=11, stagger=True, record_series=True,
+                    **options)  # type: ignore[arg-type]  # fmt: skip
+    assert_same_result(simulate(p, d, BALANCED, cfg), simulate(p, d, BALANCED, cfg,
+                                                               engine="reference"))  # fmt: skip
+
+
+def test_stagger_spreads_fixed_lengths_over_their_phases() -> None:
+    """Fixed (P, D): staggered slots start at uniform phases and keep θ exactly per cycle.
+
+    Aligned, every slot is at the same phase: the bundle's load swings by r·B·(D − 1) tokens
+    over each cycle. Staggered, slot s sits at its own phase e_s ~ U{0 … D−1}: the load at step
+    0 is r·B·P + Σ e_s (mean (D − 1)/2 per slot), and over whole cycles the mean slot load is
+    still θ = P + (D − 1)/2.
+    """
+    P, D, r, B = 500, 101, 16, 256
+    cfg = SimConfig(ratio=r, batch=B, steps=20 * D, warmup_steps=D, record_series=True)
+    aligned = simulate([P], [D], ATTENTION_BOUND, cfg)
+    staggered = simulate([P], [D], ATTENTION_BOUND, dataclasses.replace(cfg, stagger=True))
+    assert aligned.series is not None and staggered.series is not None
+    n = r * B
+    mean_phase = staggered.series.load_tokens[0] / n - P
+    assert mean_phase == pytest.approx((D - 1) / 2, abs=5 * ((D * D - 1) / 12 / n) ** 0.5)
+    assert staggered.mean_slot_load == pytest.approx(P + (D - 1) / 2, rel=1e-12)
+    assert aligned.mean_slot_load == pytest.approx(P + (D - 1) / 2, rel=1e-12)
+    swing = np.ptp(aligned.series.load_tokens)
+    assert swing == n * (D - 1)
+    assert np.ptp(staggered.series.load_tokens) < 0.05 * swing
+    assert aligned.barrier_idle == 0.0
+    assert staggered.barrier_idle > 0.0  # the workers' loads now differ
+
+
+def test_stagger_needs_closed_loop() -> None:
+    """Open loops start empty: a staggered start is refused there."""
+    with pytest.raises(InputError, match="stagger needs the closed loop"):
+        SimConfig(ratio=1, batch=2, stagger=True, arrivals="poisson", arrival_rate_per_s=1.0)

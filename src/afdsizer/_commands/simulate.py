@@ -109,6 +109,15 @@ KvCapacityOpt = Annotated[
         help="KV tokens per Attention instance (default: from the cost model; 0: unlimited).",
     ),
 ]
+StaggerOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stagger/--aligned",
+        help="Start each slot's first request at a random step of its decode (stationary "
+        "phases) or all fresh together. Default: staggered for --isl/--osl (else every slot "
+        "would move in lockstep), aligned for a trace.",
+    ),
+]
 SeriesOutOpt = Annotated[
     Path | None,
     typer.Option("--series-out", help="Write the per-step series to this Parquet file."),
@@ -177,6 +186,7 @@ def simulate(
     rate: RateOpt = None,
     time_scale: TimeScaleOpt = 1.0,
     kv_capacity: KvCapacityOpt = None,
+    stagger: StaggerOpt = None,
     series_out: SeriesOutOpt = None,
     trace: TraceOpt = None,
     isl: IslOpt = None,
@@ -214,6 +224,7 @@ def simulate(
         arrival_rate_per_s=rate,
         trace_time_scale=time_scale,
         kv_capacity_tokens=kv_capacity or None,
+        stagger=(isl is not None and open_loop is None) if stagger is None else stagger,
         record_series=series_out is not None,
     )
     requests = inputs.workload.trace

@@ -95,6 +95,11 @@ class SimConfig:
         itself be None: unlimited). A request is admitted to a worker only if the final
         contexts (P + D) of its requests, the new one included, fit. Per barrier worker (per
         GPU under DP attention), as the coefficients' value.
+    stagger : bool, default False
+        Closed loop: start each slot's first request at a step of its decode drawn uniformly
+        (seeded, per slot), the stationary phase, instead of all slots starting fresh
+        together. Without it a fixed-length workload (one (P, D) for every request) moves
+        all slots in lockstep for the whole run.
     batch_means : int, default 20
         Batches for the batch-means standard error of the throughput. >= 2.
     record_series : bool, default False
@@ -129,6 +134,7 @@ class SimConfig:
     arrival_rate_per_s: float | None = None
     trace_time_scale: float = 1.0
     kv_capacity_tokens: float | None = None
+    stagger: bool = False
     batch_means: int = 20
     record_series: bool = False
 
@@ -173,6 +179,10 @@ class SimConfig:
         if cap is not None and not (isinstance(cap, int | float) and cap > 0):
             raise InputError(f"kv_capacity_tokens must be > 0 tokens or None, got {cap!r}")
         _check_int("batch_means", self.batch_means, 2)
+        if not isinstance(self.stagger, bool):
+            raise InputError(f"stagger must be True or False, got {self.stagger!r}")
+        if self.stagger and self.arrivals != "closed":
+            raise InputError("stagger needs the closed loop (open loops start empty)")
 
     def _check_workers(self) -> None:
         _check_int("attn_gpus", self.attn_gpus, 1)
@@ -201,6 +211,7 @@ class SimConfig:
         seed: int = 0,
         layers: int | None = None,
         warmup_steps: int | None = None,
+        stagger: bool = False,
         record_series: bool = False,
     ) -> SimConfig:
         """The simulation of ``deployment`` at r = ``ratio``: the same bundle the theory sizes.
@@ -218,7 +229,7 @@ class SimConfig:
             r, Attention instances per FFN instance.
         batch : int, optional
             B per Attention instance; default ``deployment.fixed_batch``.
-        steps, seed, warmup_steps, record_series
+        steps, seed, warmup_steps, stagger, record_series
             As the fields of the same names.
         layers : int, optional
             L for the microbatch pipeline; default ``deployment.layers``.
@@ -264,6 +275,7 @@ class SimConfig:
             workers_per_instance=deployment.workers_per_instance,
             attn_gpus=deployment.attn_gpus,
             ffn_gpus=deployment.ffn_gpus,
+            stagger=stagger,
             record_series=record_series,
         )
 

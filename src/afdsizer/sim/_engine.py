@@ -315,6 +315,7 @@ def _params(
         # Calendar ring: a power of two (bucket = step & (H − 1)) longer than any decode length.
         horizon=1 << int(decode.max()).bit_length(),
         comp_stride=max(1, math.ceil(expected_done / PERCENTILE_SAMPLE_TARGET)),
+        stagger=config.stagger,
     )
 
 

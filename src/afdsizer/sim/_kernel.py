@@ -30,6 +30,7 @@ from afdsizer.sim._layout import (
     COMP_QUEUE,
     COMP_SOJOURN,
     COMP_TPOT,
+    PHASE_DRAW,
     PIPELINE_MICROBATCH,
     PIPELINE_SERIAL,
     RC_BUFFER_FULL,
@@ -84,16 +85,16 @@ def _slot_key(seed: int, slot: int) -> np.uint64:  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _row_of(key: np.uint64, count: int, n: int) -> int:  # pragma: no cover - compiled
+def _row_of(key: np.uint64, count: int, n: int) -> np.int64:  # pragma: no cover - compiled
     z = _mix64(key + np.uint64(count) * _GOLDEN)
     # Lemire's multiply-shift maps the high 32 bits onto 0 … n−1 without a division.
-    return int(((z >> _S32) * np.uint64(n)) >> _S32)
+    return np.int64(((z >> _S32) * np.uint64(n)) >> _S32)  # < n: signed, as indices are
 
 
 @njit(cache=True)
 def _request_index(seed: int, slot: int, count: int, n: int) -> int:  # pragma: no cover
     """Trace row of the ``count``-th request slot ``slot`` receives under ``seed`` (0 … n−1)."""
-    return _row_of(_slot_key(seed, slot), count, n)
+    return int(_row_of(_slot_key(seed, slot), count, n))
 
 
 request_index: Callable[[int, int, int, int], int] = _request_index
@@ -120,24 +121,26 @@ def fill_slot_keys(slots: RecordArray, seed: int) -> None:  # pragma: no cover -
 def _admit(
     params: Params, c: Record, slots: RecordArray, cal_head: np.ndarray, cal_next: np.ndarray,
     groups: RecordArray, workers: RecordArray, slot: int, p: int, d: int, arrival_s: float,
-    clock: float, step: int,
+    clock: float, step: int, elapsed: int,
 ) -> None:  # pragma: no cover - compiled  # fmt: skip
-    """Put request (P, D) in ``slot`` and add it to its group's and worker's counts."""
+    """Put request (P, D) in ``slot``, ``elapsed`` of its D steps already done (0 but for a
+    staggered start), and add it to its group's and worker's counts."""
     rec = slots[slot]
+    start = step - elapsed
     rec.prompt = p
     rec.decode = d
-    rec.start = step
+    rec.start = start
     rec.t0 = clock
     rec.arrival = arrival_s
     rec.active = 1
-    groups[rec.group].load += p
+    groups[rec.group].load += p + elapsed
     groups[rec.group].active += 1
     workers[rec.worker].active += 1
     workers[rec.worker].kv += p + d
     c.active += 1
-    c.load += p
+    c.load += p + elapsed
     # NOTE: calendar instead of a heap — O(1) insert; bucket = finish step mod H, H > max D.
-    bucket = (step + d - 1) & (params.horizon - 1)
+    bucket = (start + d - 1) & (params.horizon - 1)
     cal_next[slot] = cal_head[bucket]
     cal_head[bucket] = slot
 
@@ -168,8 +171,12 @@ def _refill(
     fits = params.kv_cap < 0 or workers[rec.worker].kv + p + d <= params.kv_cap
     if fits:
         rec.next_row = -1
+        elapsed = 0
+        if params.stagger and step == 0:
+            # Stationary start: the first request is already a uniform U{0 … D−1} steps in.
+            elapsed = int(_row_of(rec.key, PHASE_DRAW, d))
         _admit(params, c, slots, cal_head, cal_next, groups, workers, slot, p, d, clock, clock,
-               step)  # fmt: skip
+               step, elapsed)  # fmt: skip
     return fits
 
 
@@ -239,7 +246,7 @@ def _admit_queue(
             break  # FIFO: the head waits, and everyone behind it
         slot = _free_slot(params, slots, groups, w)
         _admit(params, c, slots, cal_head, cal_next, groups, workers, slot, p, d, arr_time[head],
-               clock, step)  # fmt: skip
+               clock, step, 0)  # fmt: skip
         head += 1
     c.head = head
 

@@ -39,6 +39,10 @@ PIPELINE_CODES = {
 }
 
 
+PHASE_DRAW = 1 << 62
+"""Hash counter of a slot's initial-phase draw (``stagger``); no slot ever draws this many."""
+
+
 class Params(NamedTuple):
     """Constants of one run; the kernel and the reference read them, never write them."""
 
@@ -80,6 +84,8 @@ class Params(NamedTuple):
     """H, calendar length: a power of two above the longest decode length."""
     comp_stride: int
     """Every this-many-th measured completion goes to the completion buffer (percentiles)."""
+    stagger: bool
+    """Closed loop: each slot's first request starts at a drawn step of its decode."""
 
 
 COUNTER_DTYPE = np.dtype(

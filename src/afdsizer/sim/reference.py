@@ -26,6 +26,7 @@ from afdsizer.sim._layout import (
     COMP_SOJOURN,
     COMP_TPOT,
     COUNTER_DTYPE,
+    PHASE_DRAW,
     PIPELINE_MICROBATCH,
     PIPELINE_SERIAL,
     RC_BUFFER_FULL,
@@ -244,6 +245,9 @@ def _refill_closed(
         if params.kv_cap < 0 or _kv_reserved(params, s, w) + p + d <= params.kv_cap:
             s.next_row[slot] = -1
             _admit(s, slot, p, d, clock, clock, step)
+            if params.stagger and step == 0:
+                # Stationary start: as if admitted U{0 … D−1} steps before the run began.
+                s.start[slot] = step - request_index(params.seed, slot, PHASE_DRAW, d)
 
 
 def _enqueue_arrivals(c: _Counters, arrivals: Arrivals, clock: float, measuring: bool) -> bool:
