@@ -143,16 +143,26 @@ def _cell_deployment(task: CellTask) -> Deployment:
     return deployment
 
 
-def _theory_columns(task: CellTask) -> dict[str, Any]:
+def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
     """``recommend`` for the cell's workload and deployment — the call ``afdsizer size`` makes,
     with the same barrier law and the same seeded worker-load draw — and the same step model's
     Λ, E[τ], idle and tokens/s per GPU at the cell's r (DESIGN.md §7)."""
-    from afdsizer.theory import deployment_curve, recommend
+    from afdsizer._sizing import SizingInputs, _relineariser, recommend_at_operating_point
+    from afdsizer.theory import deployment_curve
 
-    cell, coefficients = task.cell, task.coefficients
+    cell = task.cell
     workload = _workload(_cell_trace_path(task))
     deployment = _cell_deployment(task)
-    rec = recommend(coefficients, workload, deployment)
+    relinearise = None
+    if cell.model is not None and cell.hardware is not None:
+        relinearise = _relineariser(deployment, cell.model, cell.hardware, None, None)
+    inputs = SizingInputs(
+        workload=workload,
+        coefficients=task.coefficients,
+        deployment=deployment,
+        relinearise=relinearise,
+    )
+    rec, coefficients = recommend_at_operating_point(inputs)
     ratio = rec.r_int if cell.ratio is None else cell.ratio
     B = rec.batch
     curve = deployment_curve(coefficients, workload, deployment, batch=B, ratio=[ratio])
@@ -180,10 +190,12 @@ def _theory_columns(task: CellTask) -> dict[str, Any]:
         "theory_step_time_s": tau,
         "theory_attention_idle": float(curve.attention_idle[0]),
         "theory_ffn_idle": float(curve.ffn_idle[0]),
-    }
+    }, coefficients
 
 
-def _sim_columns(task: CellTask, ratio: int, batch: int) -> dict[str, Any]:
+def _sim_columns(
+    task: CellTask, coefficients: CostCoefficients, ratio: int, batch: int
+) -> dict[str, Any]:
     """One simulation of the cell's bundle at r = ``ratio`` (DESIGN.md §6)."""
     from afdsizer.sim import SimConfig, simulate
 
@@ -203,7 +215,7 @@ def _sim_columns(task: CellTask, ratio: int, batch: int) -> dict[str, Any]:
     if cell.microbatches is not None:
         options["microbatches"] = cell.microbatches
     config = SimConfig(**options)
-    result = simulate(trace.prompt_tokens, trace.decode_tokens, task.coefficients, config)
+    result = simulate(trace.prompt_tokens, trace.decode_tokens, coefficients, config)
     return {
         "sim_throughput_per_instance": result.throughput_per_instance,
         "sim_throughput_stderr": result.throughput_stderr,
@@ -239,10 +251,11 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
         Values for :data:`afdsizer.sweep.RESULT_COLUMNS`.
     """
     start = time.perf_counter()
-    out = _theory_columns(task)
+    # The simulation runs on the coefficients the theory settled on at its operating point.
+    out, coefficients = _theory_columns(task)
     out["theory_wall_s"] = time.perf_counter() - start
     if task.cell.simulate:
         start = time.perf_counter()
-        out.update(_sim_columns(task, int(out["ratio"]), int(out["batch"])))
+        out.update(_sim_columns(task, coefficients, int(out["ratio"]), int(out["batch"])))
         out["sim_wall_s"] = time.perf_counter() - start
     return out
