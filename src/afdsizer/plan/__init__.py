@@ -1,0 +1,30 @@
+"""Plan stage: from a trace and a GPU budget to a deployment and its launch command (issue 14).
+
+Searches layouts (GPUs per Attention and FFN instance, DP/TP attention, EP/TP FFN,
+microbatches, KV dtype, B, r) with a vectorised closed-form screen, sizes the best of each
+with :func:`afdsizer.theory.recommend`, turns the chosen one into a fleet for an arrival rate,
+and writes the launch configuration of vLLM's afd-plugin, SGLang or aiconfigurator.
+
+- Launch configs: :func:`emit_launch`, :class:`LaunchSpec`, :func:`vllm_additional_config`,
+  :func:`sglang_afd_config`.
+"""
+
+from afdsizer.plan._emit import (
+    AIC_SYSTEMS,
+    EMIT_TARGETS,
+    EmitTarget,
+    LaunchSpec,
+    emit_launch,
+    sglang_afd_config,
+    vllm_additional_config,
+)
+
+__all__ = [
+    "AIC_SYSTEMS",
+    "EMIT_TARGETS",
+    "EmitTarget",
+    "LaunchSpec",
+    "emit_launch",
+    "sglang_afd_config",
+    "vllm_additional_config",
+]
