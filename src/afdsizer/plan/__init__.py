@@ -5,6 +5,8 @@ microbatches, KV dtype, B, r) with a vectorised closed-form screen, sizes the be
 with :func:`afdsizer.theory.recommend`, turns the chosen one into a fleet for an arrival rate,
 and writes the launch configuration of vLLM's afd-plugin, SGLang or aiconfigurator.
 
+- Search: :func:`plan_layouts` over a :class:`PlanSpace` → :class:`Plan` (:class:`Candidate`
+  best first, :class:`Fleet`); the closed-form :func:`screen`; :func:`fleet_for`.
 - Launch configs: :func:`emit_launch`, :class:`LaunchSpec`, :func:`vllm_additional_config`,
   :func:`sglang_afd_config`.
 """
@@ -18,13 +20,25 @@ from afdsizer.plan._emit import (
     sglang_afd_config,
     vllm_additional_config,
 )
+from afdsizer.plan._screen import ScreenInputs, ScreenResult, pipeline_step_s, screen
+from afdsizer.plan._search import Candidate, Fleet, Plan, PlanSpace, fleet_for, plan_layouts
 
 __all__ = [
     "AIC_SYSTEMS",
     "EMIT_TARGETS",
+    "Candidate",
     "EmitTarget",
+    "Fleet",
     "LaunchSpec",
+    "Plan",
+    "PlanSpace",
+    "ScreenInputs",
+    "ScreenResult",
     "emit_launch",
+    "fleet_for",
+    "pipeline_step_s",
+    "plan_layouts",
+    "screen",
     "sglang_afd_config",
     "vllm_additional_config",
 ]
