@@ -473,7 +473,7 @@ def plan_layouts(
     kept = [i for i in np.argsort(-score.max(axis=1), kind="stable") if np.isfinite(score[i].max())]
     if not kept:
         raise InputError(_nothing_fits(base, gpu_budget))
-    cands = []
+    cands: list[tuple[bool, Candidate]] = []
     for rank, i in enumerate(kept):
         idx = (int(i), *np.unravel_index(best_idx[i], res.batch.shape[1:]))
         cand = _screen_candidate(layouts[i], res, idx)
@@ -482,16 +482,19 @@ def plan_layouts(
         if rate_per_s is not None and decode is not None:
             f = fleet_for(cand.tokens_per_s, cand.gpus, rate_per_s, decode)
             cand = dataclasses.replace(cand, objective=cand.objective * (1.0 - f.headroom))
-        cands.append(cand)
-    cands.sort(key=lambda c: (-c.objective, c.gpus))
+        cands.append((rank >= refine, cand))
+    # The layouts sized by recommend are the answer, ranked by its numbers; the rest follow
+    # as the screen ranked them.
+    cands.sort(key=lambda t: (t[0], -t[1].objective, t[1].gpus))
+    ranked = [c for _, c in cands]
     # The Pareto front shows the TPOT trade-off, so it ignores the TPOT targets.
     free = base.replace(tpot_target_s=None, tpot_p99_target_s=None)
     fleet = None
     if rate_per_s is not None and decode is not None:
-        top = cands[0]
+        top = ranked[0]
         fleet = fleet_for(top.tokens_per_s, top.gpus, rate_per_s, decode)
     return Plan(
-        candidates=tuple(cands),
+        candidates=tuple(ranked),
         fleet=fleet,
         pareto=_pareto(
             res,

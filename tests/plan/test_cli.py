@@ -1,0 +1,105 @@
+"""`afdsizer plan` end to end: JSON keys, agreement with `size`, --verify, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from afdsizer.cli import main
+
+CANDIDATE_KEYS = {
+    "attn_gpus",
+    "ffn_gpus",
+    "attn_parallel",
+    "ffn_parallel",
+    "microbatches",
+    "batch",
+    "ratio",
+    "gpus",
+    "throughput_per_gpu",
+    "tpot_s",
+    "tpot_p99_s",
+    "regime",
+}
+SMALL = ["--attn-gpus", "1,2", "--ffn-gpus", "1,2,4", "--max-ratio", "16"]
+MODEL = ["--model", "qwen3-30b-a3b", "--hardware", "h100-sxm"]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    assert main(["plan", *MODEL, *SMALL, "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_json_has_candidates_best_first_and_a_fleet(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every documented key; candidates sorted; the fleet covers the trace's own rate."""
+    out = _run(capsys, "--top", "5")
+    cands = out["candidates"]
+    assert isinstance(cands, list) and len(cands) == 5
+    assert all(set(c) >= CANDIDATE_KEYS for c in cands)
+    objective = [c["objective"] for c in cands]
+    assert objective == sorted(objective, reverse=True)
+    fleet = out["fleet"]
+    assert isinstance(fleet, dict)
+    assert fleet["requests_per_s_capacity"] >= out["rate_per_s"] > 0
+    assert {"bundles", "gpus", "headroom"} <= set(fleet)
+
+
+def test_size_with_the_top_layout_gives_the_same_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    """Where recommend sizes the plan (overlapped, TP), `size` on that layout agrees on r."""
+    # One GPU per Attention instance: the pre-issue-10 recommend sizes TP, overlapped, m = 1.
+    out = _run(capsys, "--pipeline", "overlapped", "--microbatches", "1", "--attn-gpus", "1")
+    top = out["candidates"][0]  # type: ignore[index]
+    assert top["source"] == "recommend"
+    args = ["size", *MODEL, "--attn-gpus", str(top["attn_gpus"]), "--ffn-gpus",
+            str(top["ffn_gpus"]), "--barrier", "gaussian", "--json"]  # fmt: skip
+    assert main(args) == 0
+    size = json.loads(capsys.readouterr().out)
+    assert (size["r_int"], size["batch"]) == (top["ratio"], top["batch"])
+    gpus = size["r_int"] * top["attn_gpus"] + top["ffn_gpus"]
+    assert top["throughput_per_gpu"] == pytest.approx(size["bundle_tokens_per_s"] / gpus)
+
+
+def test_verify_meets_the_tpot_target_at_the_planned_fleet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bundled trace at its own rate: the simulated open-loop TPOT p99 is within the target."""
+    out = _run(capsys, "--tpot-p99-ms", "60", "--verify", "--top", "3")
+    verify = out["verify"]
+    assert isinstance(verify, list) and verify
+    for v in verify:
+        assert v["tpot_p99_s"] <= 0.060
+        assert v["completed_requests"] > 100
+        # Open loop with some slots empty decodes no slower than the full-bundle closed form.
+        assert v["tpot_mean_s"] <= v["closed_form_tpot_s"] * 1.02
+
+
+def test_emit_and_window_and_report(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--emit vllm gives a config the plugin accepts; --window plans each window; a report."""
+    report = tmp_path / "plan.html"
+    out = _run(capsys, "--emit", "vllm", "--window", "20min", "--report", str(report))
+    launch = out["launch"]["commands"]  # type: ignore[index]
+    assert "P2pNcclAFDConnector" in launch
+    drift = out["drift"]
+    assert isinstance(drift, dict) and len(drift["windows"]) == 3
+    assert 0.0 <= drift["loss_fixed_layout"] <= drift["loss_fixed_fleet"] + 1e-12
+    assert "<svg" in report.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--emit", "dynamo"], "no merged AFD support"),
+        (["--isl", "100"], "--isl and --osl go together"),
+        (["--window", "ten"], "--window must look like"),
+        (["--gpu-budget", "1"], "no layout meets 1 GPUs"),
+        (["--attn-gpus", "x"], "--attn-gpus must be"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], match: str
+) -> None:
+    """Each mistake is one stderr line and exit status 2."""
+    assert main(["plan", *MODEL, *SMALL, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err
