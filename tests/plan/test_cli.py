@@ -27,7 +27,7 @@ MODEL = ["--model", "qwen3-30b-a3b", "--hardware", "h100-sxm"]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    assert main(["plan", *MODEL, *SMALL, "--json", *args]) == 0
+    assert main(["plan", *MODEL, *SMALL, "--refine", "1", "--json", *args]) == 0
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
 
 
@@ -43,21 +43,6 @@ def test_json_has_candidates_best_first_and_a_fleet(capsys: pytest.CaptureFixtur
     assert isinstance(fleet, dict)
     assert fleet["requests_per_s_capacity"] >= out["rate_per_s"] > 0
     assert {"bundles", "gpus", "headroom"} <= set(fleet)
-
-
-def test_size_with_the_top_layout_gives_the_same_ratio(capsys: pytest.CaptureFixture[str]) -> None:
-    """Where recommend sizes the plan (overlapped, TP), `size` on that layout agrees on r."""
-    # One GPU per Attention instance: the pre-issue-10 recommend sizes TP, overlapped, m = 1.
-    out = _run(capsys, "--pipeline", "overlapped", "--microbatches", "1", "--attn-gpus", "1")
-    top = out["candidates"][0]  # type: ignore[index]
-    assert top["source"] == "recommend"
-    args = ["size", *MODEL, "--attn-gpus", str(top["attn_gpus"]), "--ffn-gpus",
-            str(top["ffn_gpus"]), "--barrier", "gaussian", "--json"]  # fmt: skip
-    assert main(args) == 0
-    size = json.loads(capsys.readouterr().out)
-    assert (size["r_int"], size["batch"]) == (top["ratio"], top["batch"])
-    gpus = size["r_int"] * top["attn_gpus"] + top["ffn_gpus"]
-    assert top["throughput_per_gpu"] == pytest.approx(size["bundle_tokens_per_s"] / gpus)
 
 
 def test_verify_meets_the_tpot_target_at_the_planned_fleet(
@@ -77,7 +62,8 @@ def test_verify_meets_the_tpot_target_at_the_planned_fleet(
 def test_emit_and_window_and_report(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
     """--emit vllm gives a config the plugin accepts; --window plans each window; a report."""
     report = tmp_path / "plan.html"
-    out = _run(capsys, "--emit", "vllm", "--window", "20min", "--report", str(report))
+    args = ["--emit", "vllm", "--window", "20min", "--report", str(report), "--refine", "0"]
+    out = _run(capsys, *args)
     launch = out["launch"]["commands"]  # type: ignore[index]
     assert "P2pNcclAFDConnector" in launch
     drift = out["drift"]
@@ -100,6 +86,6 @@ def test_bad_input_is_one_line_exit_2(
     capsys: pytest.CaptureFixture[str], args: list[str], match: str
 ) -> None:
     """Each mistake is one stderr line and exit status 2."""
-    assert main(["plan", *MODEL, *SMALL, *args]) == 2
+    assert main(["plan", *MODEL, *SMALL, "--refine", "0", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err

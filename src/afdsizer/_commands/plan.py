@@ -107,6 +107,10 @@ WindowOpt = Annotated[
 ReportOpt = Annotated[
     Path | None, typer.Option("--report", help="Write an HTML report with the Pareto plot.")
 ]
+RefineOpt = Annotated[
+    int,
+    typer.Option("--refine", help="How many of the best layouts recommend sizes (0: screen)."),
+]
 ServeOpt = Annotated[
     str | None,
     typer.Option("--serve-model", help="Model path/id in launch commands (default: the HF id)."),
@@ -208,14 +212,25 @@ def plan(
     arrivals: ArrivalsOpt = "poisson",
     window: WindowOpt = None,
     report: ReportOpt = None,
+    refine: RefineOpt = 4,
     json_out: JsonOpt = False,
 ) -> None:
     """Search layouts for a workload: the best (g_A, g_F, parallelism, m, B, r) and its fleet."""
     from afdsizer.deployment import Deployment
-    from afdsizer.plan import PlanSpace, plan_layouts
+    from afdsizer.plan import PlanSpace, check_target, plan_layouts
+    from afdsizer.plan._drift import parse_window_s
 
+    # Cheap checks first: a typo should not cost a search.
     if top < 1:
         raise InputError(f"--top must be >= 1, got {top}")
+    if refine < 0:
+        raise InputError(f"--refine must be >= 0, got {refine}")
+    if emit is not None:
+        check_target(emit)
+    if window is not None:
+        parse_window_s(window)
+    if arrivals not in ("poisson", "trace"):
+        raise InputError(f"--arrivals must be poisson or trace, got {arrivals!r}")
     workload = _workload(trace, drop_invalid, theta, slot_load_std, isl, osl)
     model_name, hw = model or DEFAULT_MODEL, hardware or DEFAULT_HARDWARE
     space = PlanSpace(
@@ -238,7 +253,7 @@ def plan(
     rate_per_s = rate if rate is not None else _trace_rate(workload)
     result = plan_layouts(
         workload, model=model_name, hardware=hw, base=base, space=space, profile=profile,
-        gpu_budget=gpu_budget, rate_per_s=rate_per_s,
+        gpu_budget=gpu_budget, rate_per_s=rate_per_s, refine=refine,
     )  # fmt: skip
     verifications = []
     if verify:
@@ -247,7 +262,7 @@ def plan(
     drift = None
     if window is not None:
         drift = _drift(workload, window, model_name, hw, base, space, profile, gpu_budget,
-                       rate, rate_per_s)  # fmt: skip
+                       rate, min(refine, 1))  # fmt: skip
     launch = None
     if emit is not None:
         launch = _first_expressible(emit, result, workload, model_name, hw, serve_model)
@@ -305,7 +320,7 @@ def _drift(
     profile: Path | None,
     gpu_budget: int | None,
     rate: float | None,
-    rate_per_s: float | None,
+    refine: int,
 ) -> DriftReport:
     from afdsizer.plan._drift import parse_window_s, plan_drift
 
@@ -313,10 +328,9 @@ def _drift(
         raise InputError("--window needs a trace with arrival timestamps")
     own = _trace_rate(workload)
     scale = 1.0 if rate is None or own is None else rate / own
-    assert rate_per_s is not None
     return plan_drift(workload.trace, window_s=parse_window_s(window), model=model,
                       hardware=hardware, base=base, space=space, profile=profile,
-                      gpu_budget=gpu_budget, rate_scale=scale)  # fmt: skip
+                      gpu_budget=gpu_budget, rate_scale=scale, refine=refine)  # fmt: skip
 
 
 def _first_expressible(

@@ -45,8 +45,10 @@ class Sized:
     gpus_per_bundle : int
         r·g_A + g_F.
     source : str
-        ``"recommend"``, or ``"screen"`` where the installed ``recommend`` cannot size this
-        deployment (the pre-issue-10 signature knows only the overlapped TP model).
+        ``"recommend"``.
+    neighbours : tuple of Sized
+        The other rows of recommend's Λ(r) table at the same B (r_int − 4 … r_int + 4), for a
+        fleet that needs a smaller bundle than the per-GPU optimum.
     """
 
     ratio: int
@@ -57,6 +59,7 @@ class Sized:
     regime: str
     gpus_per_bundle: int
     source: str = "recommend"
+    neighbours: tuple[Sized, ...] = ()
 
 
 @cache
@@ -111,6 +114,19 @@ def size_layout(
     sizing: Any = recommend
     if new_contract():
         rec = sizing(coefficients, workload, deployment)
+        rows = tuple(
+            Sized(
+                ratio=int(row.ratio),
+                batch=int(rec.batch),
+                throughput_per_gpu=float(row.throughput_per_gpu),
+                step_time_s=float(row.step_time_s),
+                tpot_p99_s=float(row.step_time_p99_s),
+                regime=str(rec.regime),
+                gpus_per_bundle=int(row.gpus),
+            )
+            for row in rec.ratio_table
+            if row.ratio != rec.r_int and row.meets_tpot is not False
+        )
         return Sized(
             ratio=int(rec.r_int),
             batch=int(rec.batch),
@@ -119,6 +135,7 @@ def size_layout(
             tpot_p99_s=None if rec.tpot_p99_s is None else float(rec.tpot_p99_s),
             regime=str(rec.regime),
             gpus_per_bundle=int(rec.gpus_per_bundle),
+            neighbours=rows,
         )
     overlapped = deployment.resolved_pipeline == "overlapped" and deployment.microbatches == 1
     if deployment.workers_per_instance != 1 or not overlapped:

@@ -131,12 +131,14 @@ def plan_drift(
     profile: Path | None = None,
     gpu_budget: int | None = None,
     rate_scale: float = 1.0,
+    refine: int = 1,
 ) -> DriftReport:
     """Plan each window of a timestamped trace on its own, and one layout for all of them.
 
     The fixed layout is planned on the whole trace at the peak window's rate (what an operator
     provisions once); each window then needs ⌈λ_w/capacity⌉ of its bundles. ``rate_scale``
-    multiplies every window's rate (plan a larger service with the same diurnal shape).
+    multiplies every window's rate (plan a larger service with the same diurnal shape);
+    ``refine`` layouts per plan are sized by ``recommend`` (0: the screen alone, fastest).
 
     Raises
     ------
@@ -150,7 +152,7 @@ def plan_drift(
     decode_all = float(np.mean(trace.decode_tokens))
     fixed_plan = plan_layouts(
         Workload.from_trace(trace), model=model, hardware=hardware, base=base, space=space,
-        profile=profile, gpu_budget=gpu_budget, rate_per_s=max(rates), refine=1,
+        profile=profile, gpu_budget=gpu_budget, rate_per_s=max(rates), refine=refine,
     )  # fmt: skip
     fixed = fixed_plan.candidates[0]
     windows = []
@@ -164,7 +166,7 @@ def plan_drift(
         work = Workload.from_trace(sub)
         best_plan = plan_layouts(
             work, model=model, hardware=hardware, base=base, space=space, profile=profile,
-            gpu_budget=gpu_budget, rate_per_s=rate, refine=1,
+            gpu_budget=gpu_budget, rate_per_s=rate, refine=refine,
         )  # fmt: skip
         best = best_plan.candidates[0]
         assert best_plan.fleet is not None

@@ -52,6 +52,7 @@ __all__ = [
     "EMIT_TARGETS",
     "EmitTarget",
     "LaunchSpec",
+    "check_target",
     "emit_launch",
     "sglang_afd_config",
     "vllm_additional_config",
@@ -353,16 +354,27 @@ def emit_launch(target: str, spec: LaunchSpec) -> str:
     >>> '"num_attention_ranks":4' in emit_launch("vllm", spec)
     True
     """
+    check_target(target)
     if target == "vllm":
         return _vllm(spec)
     if target == "sglang":
         return _sglang(spec)
-    if target == "aiconfigurator":
-        return _aiconfigurator(spec)
+    return _aiconfigurator(spec)
+
+
+def check_target(target: str) -> None:
+    """Refuse an unknown target, or one without AFD support (Dynamo), before any work.
+
+    Raises
+    ------
+    InputError
+        ``target`` is not one of :data:`EMIT_TARGETS`, or is ``"dynamo"``.
+    """
+    if target not in EMIT_TARGETS:
+        raise InputError(f"--emit must be one of {', '.join(EMIT_TARGETS)}, got {target!r}")
     if target == "dynamo":
         raise InputError(
             "--emit dynamo: NVIDIA Dynamo has no merged AFD support to configure "
             "(ai-dynamo/dynamo PR #6570 added placeholder handlers and was closed); "
             "emit vllm or sglang instead"
         )
-    raise InputError(f"--emit must be one of {', '.join(EMIT_TARGETS)}, got {target!r}")

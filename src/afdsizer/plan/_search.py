@@ -15,7 +15,7 @@ import numpy.typing as npt
 from afdsizer.cost import CostCoefficients, load_hardware_spec, load_model_spec
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
-from afdsizer.plan._adapter import layout_coefficients, size_layout
+from afdsizer.plan._adapter import Sized, layout_coefficients, size_layout
 from afdsizer.plan._screen import ScreenInputs, ScreenResult, screen
 from afdsizer.workload import Workload
 
@@ -368,13 +368,7 @@ def _screen_candidate(layout: _Layout, res: ScreenResult, idx: tuple[int, ...]) 
     )
 
 
-def _refined(
-    layout: _Layout, screened: Candidate, workload: Workload, gpu_budget: int | None
-) -> Candidate:
-    """The layout sized by ``recommend``; the screen's candidate where it cannot be."""
-    sized = size_layout(layout.coefficients, workload, layout.deployment)
-    if sized is None or (gpu_budget is not None and sized.gpus_per_bundle > gpu_budget):
-        return screened
+def _from_sized(layout: _Layout, screened: Candidate, sized: Sized) -> Candidate:
     w_a, w_f = layout.deployment.objective_weights()
     tokens_per_s = sized.throughput_per_gpu * sized.gpus_per_bundle
     scale = _SECONDS_PER_HOUR if layout.deployment.resolved_objective == "dollar" else 1.0
@@ -390,6 +384,50 @@ def _refined(
         regime=sized.regime,
         source=sized.source,
     )
+
+
+def _refined(
+    layout: _Layout, screened: Candidate, workload: Workload, fleet: _FleetTerms
+) -> Candidate | None:
+    """The layout sized by ``recommend``; None where it cannot size it, or nothing fits.
+
+    Without a rate that is recommend's (B, r). With one, the row of recommend's Λ(r) table
+    (same B) whose fleet serves the rate best: a rate far below the per-GPU optimum's
+    capacity is served by a smaller bundle with fewer GPUs.
+    """
+    sized = size_layout(layout.coefficients, workload, layout.deployment)
+    if sized is None:
+        return None
+    options = [sized] if fleet.rate_per_s is None else [sized, *sized.neighbours]
+    best: Candidate | None = None
+    for option in options:
+        cand = _served(_from_sized(layout, screened, option), fleet)
+        if fleet.budget is not None and _fleet_gpus(cand, fleet) > fleet.budget:
+            continue
+        if best is None or cand.objective > best.objective:
+            best = cand
+    return best
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FleetTerms:
+    rate_per_s: float | None
+    decode_tokens: float | None
+    budget: int | None
+
+
+def _served(cand: Candidate, fleet: _FleetTerms) -> Candidate:
+    """With a rate, the objective of the fleet serving it (see :func:`_served_objective`)."""
+    if fleet.rate_per_s is None or fleet.decode_tokens is None:
+        return cand
+    f = fleet_for(cand.tokens_per_s, cand.gpus, fleet.rate_per_s, fleet.decode_tokens)
+    return dataclasses.replace(cand, objective=cand.objective * (1.0 - f.headroom))
+
+
+def _fleet_gpus(cand: Candidate, fleet: _FleetTerms) -> int:
+    if fleet.rate_per_s is None or fleet.decode_tokens is None:
+        return cand.gpus
+    return fleet_for(cand.tokens_per_s, cand.gpus, fleet.rate_per_s, fleet.decode_tokens).gpus
 
 
 def _pareto(res: ScreenResult, ok: npt.NDArray[np.bool_]) -> tuple[tuple[float, float], ...]:
@@ -416,7 +454,7 @@ def plan_layouts(
     profile: Path | None = None,
     gpu_budget: int | None = None,
     rate_per_s: float | None = None,
-    refine: int = 6,
+    refine: int = 4,
 ) -> Plan:
     """Search layouts for ``workload``: closed-form screen, then ``recommend`` on the best.
 
@@ -436,7 +474,7 @@ def plan_layouts(
         Most GPUs the fleet (or, without a rate, one bundle) may use.
     rate_per_s : float, optional
         λ, requests/s the fleet must serve.
-    refine : int, default 6
+    refine : int, default 4
         How many of the best layouts ``recommend`` sizes (0: screen only).
 
     Returns
@@ -474,14 +512,16 @@ def plan_layouts(
     if not kept:
         raise InputError(_nothing_fits(base, gpu_budget))
     cands: list[tuple[bool, Candidate]] = []
+    terms = _FleetTerms(rate_per_s, decode, gpu_budget)
     for rank, i in enumerate(kept):
         idx = (int(i), *np.unravel_index(best_idx[i], res.batch.shape[1:]))
-        cand = _screen_candidate(layouts[i], res, idx)
-        if rank < refine:
-            cand = _refined(layouts[i], cand, workload, gpu_budget)
-        if rate_per_s is not None and decode is not None:
-            f = fleet_for(cand.tokens_per_s, cand.gpus, rate_per_s, decode)
-            cand = dataclasses.replace(cand, objective=cand.objective * (1.0 - f.headroom))
+        cand = _served(_screen_candidate(layouts[i], res, idx), terms)
+        sized = _refined(layouts[i], cand, workload, terms) if rank < refine else None
+        # recommend maximises a bundle's capacity; where even the smallest row of its table
+        # is far larger than the rate needs, the screen's smaller bundle is kept (its source
+        # says so).
+        if sized is not None and (rate_per_s is None or sized.objective >= cand.objective):
+            cand = sized
         cands.append((rank >= refine, cand))
     # The layouts sized by recommend are the answer, ranked by its numbers; the rest follow
     # as the screen ranked them.
