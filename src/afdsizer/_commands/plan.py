@@ -212,7 +212,7 @@ def plan(
     arrivals: ArrivalsOpt = "poisson",
     window: WindowOpt = None,
     report: ReportOpt = None,
-    refine: RefineOpt = 4,
+    refine: RefineOpt = 3,
     json_out: JsonOpt = False,
 ) -> None:
     """Search layouts for a workload: the best (g_A, g_F, parallelism, m, B, r) and its fleet."""

@@ -454,7 +454,7 @@ def plan_layouts(
     profile: Path | None = None,
     gpu_budget: int | None = None,
     rate_per_s: float | None = None,
-    refine: int = 4,
+    refine: int = 3,
 ) -> Plan:
     """Search layouts for ``workload``: closed-form screen, then ``recommend`` on the best.
 
@@ -474,7 +474,7 @@ def plan_layouts(
         Most GPUs the fleet (or, without a rate, one bundle) may use.
     rate_per_s : float, optional
         λ, requests/s the fleet must serve.
-    refine : int, default 4
+    refine : int, default 3
         How many of the best layouts ``recommend`` sizes (0: screen only).
 
     Returns
