@@ -174,6 +174,11 @@ def test_sglang_config_uses_its_fields_and_paired_topology() -> None:
         ({"microbatches": 2, "ffn_parallel": "tp"}, "use EP"),
         ({"microbatches": 2, "ffn_gpus": 3, "ratio": 3}, "FFN lanes"),
         ({"microbatches": 2, "ffn_gpus": 8, "ratio": 4}, "multiple of"),
+        (
+            {"microbatches": 2, "ffn_gpus": 8, "ratio": 72, "attn_parallel": "dp"},
+            "at most 8 hosts",
+        ),
+        ({"microbatches": 2, "ffn_gpus": 4, "ratio": 20, "attn_parallel": "dp"}, "20 lanes span 3"),
     ],
 )
 def test_sglang_refuses_what_its_runtime_cannot_express(kw: dict[str, object], match: str) -> None:

@@ -74,6 +74,10 @@ _SGLANG_STAGES: Final = 2
 """``AFDConfig.validate``: ``stages`` must be 2 (two ping-pong microbatches)."""
 _SGLANG_LANES: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
 """FFN lane counts admitted by the registered capability profiles (afd/profiles.py)."""
+_SGLANG_MAX_NODES: Final = 8
+"""``max_nodes`` of the capability profiles: a role may span at most 8 hosts, evenly."""
+_GPUS_PER_NODE: Final = 8
+"""GPUs per host assumed when a role is split over hosts (HGX/DGX H100, H200, B200)."""
 _SGLANG_FAMILIES: Final[tuple[str, ...]] = ("Qwen3MoeForCausalLM", "GlmMoeDsaForCausalLM")
 _VLLM_FAMILIES: Final[tuple[str, ...]] = (
     "DeepseekForCausalLM",
@@ -202,6 +206,11 @@ def _vllm(spec: LaunchSpec) -> str:
         f"FFN: {d.ffn_gpus} GPUs (DP {ffn_dp} x TP {ffn_tp}). Start the FFN side first;",
         "# 'host' must be the node of FFN rank 0, and port+1..port+g_F must be free.",
     ]
+    if max(spec.attention_ranks, d.ffn_gpus) > _GPUS_PER_NODE:
+        lines.append(
+            "# note: this spans hosts; the plugin's recipes are single-node and its guide calls "
+            "cross-node use unverified."
+        )
     if spec.architecture is not None and spec.architecture not in _VLLM_FAMILIES:
         lines.append(
             f"# note: the plugin registers AFD model wrappers for DeepSeek V2/V3 only; "
@@ -253,6 +262,15 @@ def sglang_afd_config(spec: LaunchSpec, *, host: str = "127.0.0.1") -> dict[str,
             f"attention lanes r·g_A = {attention_lanes} must be >= FFN lanes g_F = {lanes} "
             "and a multiple of it",
         )
+    for role, size in (("attention", attention_lanes), ("FFN", lanes)):
+        nodes = -(-size // _GPUS_PER_NODE)
+        if nodes > _SGLANG_MAX_NODES or size % nodes:
+            raise _refuse(
+                "sglang",
+                src,
+                f"the {role} role's {size} lanes span {nodes} hosts of {_GPUS_PER_NODE} GPUs; "
+                f"a role spans at most {_SGLANG_MAX_NODES} hosts, evenly",
+            )
     config: dict[str, Any] = {"stages": _SGLANG_STAGES, "lanes": lanes}
     if attention_lanes != lanes:
         config["attention_lanes"] = attention_lanes
@@ -273,6 +291,11 @@ def _sglang(spec: LaunchSpec) -> str:
         lines.append(
             f"# note: SGLang's AFD profiles admit Qwen3-MoE and GLM-MoE-DSA only; "
             f"{spec.architecture} is not among them."
+        )
+    if max(m_lanes, n_lanes) > _GPUS_PER_NODE:
+        lines.append(
+            f"# a role over {_GPUS_PER_NODE} lanes spans hosts: run its line on each host with "
+            "--nnodes, --node-rank and --dist-init-addr (SGLang's multi-node flags)."
         )
     kv = ["--kv-cache-dtype", "fp8_e4m3"] if spec.deployment.kv_dtype == "fp8" else []
     ffn = ["--tp-size", str(n_lanes), "--ep-size", str(n_lanes)]
