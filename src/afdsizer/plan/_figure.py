@@ -25,14 +25,14 @@ def pareto_figure(plan: Plan, *, tpot_p99_target_s: float | None = None) -> Figu
     if plan.pareto:
         xs = [p[0] * _MS_PER_S for p in plan.pareto]
         ys = [p[1] for p in plan.pareto]
-        ax.step(xs, ys, where="post", color="0.6", label="Pareto front (screen)")
+        ax.step(xs, ys, where="post", color="0.6", label="Pareto front of bundle capacity (screen)")
     cands = plan.candidates
     ax.scatter(
         [c.tpot_p99_s * _MS_PER_S for c in cands],
         [c.throughput_per_gpu for c in cands],
         s=14,
         color="tab:blue",
-        label="best (B, r) of each layout",
+        label="best (B, r) of each layout (for the rate, if given)",
     )
     best = cands[0]
     ax.scatter(
