@@ -1,24 +1,26 @@
 """The one place the plan calls the cost stage and the sizing function (DESIGN.md §7).
 
-``plan`` sizes every layout it keeps with :func:`afdsizer.theory.recommend` — the same
-function ``size`` calls, so the same inputs give the same r everywhere. Two contracts are in
-flight on main (issue 10): ``recommend(coefficients, workload, deployment)`` and
-``cost_coefficients(..., deployment=deployment)``. This module detects which signature is
-installed and adapts; when the new ones land, nothing else in the plan changes.
+``plan`` sizes every layout it keeps exactly as ``afdsizer size`` does: through
+:mod:`afdsizer._sizing`, with the deployment's coefficients (``resolve_coefficients``) and
+``recommend_at_operating_point`` — :func:`afdsizer.theory.recommend` with t_F re-linearised at
+the r·B/m it recommends — so ``size`` on a planned layout gives the same r, B and tokens/s per
+GPU.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
-from functools import cache
 from pathlib import Path
-from typing import Any
 
-from afdsizer.cost import CostCoefficients, cost_coefficients
+from afdsizer._sizing import (
+    SizingInputs,
+    _relineariser,
+    recommend_at_operating_point,
+    resolve_coefficients,
+)
+from afdsizer.cost import CostCoefficients
 from afdsizer.deployment import Deployment
-from afdsizer.theory import recommend
 from afdsizer.workload import Workload
 
 __all__ = ["Sized", "layout_coefficients", "size_layout"]
@@ -62,16 +64,6 @@ class Sized:
     neighbours: tuple[Sized, ...] = ()
 
 
-@cache
-def _params(func: Any) -> frozenset[str]:
-    return frozenset(inspect.signature(func).parameters)
-
-
-def new_contract() -> bool:
-    """Whether the installed ``recommend`` takes ``(coefficients, workload, deployment)``."""
-    return "deployment" in _params(recommend)
-
-
 @functools.lru_cache(maxsize=4096)
 def layout_coefficients(
     *,
@@ -89,72 +81,54 @@ def layout_coefficients(
     InputError
         From the cost stage (unknown preset, weights that do not fit, ...).
     """
-    if "deployment" in _params(cost_coefficients):
-        kwargs: dict[str, Any] = {"deployment": deployment}
-    else:
-        # Pre-issue-10 cost stage: a DP attention worker is one GPU with all the weights.
-        attn = 1 if deployment.attn_parallel == "dp" else deployment.attn_gpus
-        kwargs = {
-            "attn_gpus": attn,
-            "ffn_gpus": deployment.ffn_gpus,
-            "kv_dtype": deployment.kv_dtype,
-        }
-    return cost_coefficients(model=model, hardware=hardware, profile=profile, **kwargs)
+    return resolve_coefficients(
+        deployment=deployment, model=model, hardware=hardware, profile=profile
+    )
 
 
 def size_layout(
-    coefficients: CostCoefficients, workload: Workload, deployment: Deployment
-) -> Sized | None:
-    """Size (B, r) for one layout with ``recommend``; None where it cannot (old contract).
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    *,
+    model: str | Path,
+    hardware: str | Path,
+    profile: Path | None = None,
+) -> Sized:
+    """Size (B, r) for one layout as ``afdsizer size`` does (module notes).
 
-    Under the pre-issue-10 ``recommend`` only the paper's overlapped, single-worker instance
-    (TP attention, m = 1, overlapped pipeline) is sizable; the caller then keeps its screen.
+    Raises
+    ------
+    InputError
+        From ``recommend`` (nothing meets the targets for this layout).
     """
-    # Typed as Any: this module runs under either signature while issue 10 lands.
-    sizing: Any = recommend
-    if new_contract():
-        rec = sizing(coefficients, workload, deployment)
-        rows = tuple(
-            Sized(
-                ratio=int(row.ratio),
-                batch=int(rec.batch),
-                throughput_per_gpu=float(row.throughput_per_gpu),
-                step_time_s=float(row.step_time_s),
-                tpot_p99_s=float(row.step_time_p99_s),
-                regime=str(rec.regime),
-                gpus_per_bundle=int(row.gpus),
-            )
-            for row in rec.ratio_table
-            if row.ratio != rec.r_int and row.meets_tpot is not False
-        )
-        return Sized(
-            ratio=int(rec.r_int),
-            batch=int(rec.batch),
-            throughput_per_gpu=float(rec.throughput_per_gpu),
-            step_time_s=float(rec.step_time_s),
-            tpot_p99_s=None if rec.tpot_p99_s is None else float(rec.tpot_p99_s),
-            regime=str(rec.regime),
-            gpus_per_bundle=int(rec.gpus_per_bundle),
-            neighbours=rows,
-        )
-    overlapped = deployment.resolved_pipeline == "overlapped" and deployment.microbatches == 1
-    if deployment.workers_per_instance != 1 or not overlapped:
-        return None
-    rec = sizing(
-        coefficients,
-        theta_tokens=workload.theta_tokens,
-        slot_load_std_tokens=workload.slot_load_std_tokens,
-        batch=deployment.fixed_batch,
-        kv_quantile=deployment.kv_quantile,
-        tpot_target_s=deployment.tpot_target_s,
+    inputs = SizingInputs(
+        workload=workload,
+        coefficients=coefficients,
+        deployment=deployment,
+        relinearise=_relineariser(deployment, model, hardware, profile, None),
     )
-    gpus = deployment.gpus_per_bundle(rec.r_int)
+    rec, _ = recommend_at_operating_point(inputs)
+    rows = tuple(
+        Sized(
+            ratio=int(row.ratio),
+            batch=int(rec.batch),
+            throughput_per_gpu=float(row.throughput_per_gpu),
+            step_time_s=float(row.step_time_s),
+            tpot_p99_s=float(row.step_time_p99_s),
+            regime=str(rec.regime),
+            gpus_per_bundle=int(row.gpus),
+        )
+        for row in rec.ratio_table
+        if row.ratio != rec.r_int and row.meets_tpot is not False
+    )
     return Sized(
         ratio=int(rec.r_int),
         batch=int(rec.batch),
-        throughput_per_gpu=rec.r_int * rec.batch / (gpus * rec.step_time_s),
+        throughput_per_gpu=float(rec.throughput_per_gpu),
         step_time_s=float(rec.step_time_s),
-        tpot_p99_s=None,
+        tpot_p99_s=None if rec.tpot_p99_s is None else float(rec.tpot_p99_s),
         regime=str(rec.regime),
-        gpus_per_bundle=gpus,
+        gpus_per_bundle=int(rec.gpus_per_bundle),
+        neighbours=rows,
     )

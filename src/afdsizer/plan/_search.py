@@ -198,6 +198,9 @@ class Plan:
 class _Layout:
     deployment: Deployment
     coefficients: CostCoefficients
+    model: str | Path
+    hardware: str | Path
+    profile: Path | None
 
 
 def _enumerate_layouts(
@@ -249,7 +252,7 @@ def _enumerate_layouts(
                 coeffs[key] = None  # the Attention-side weights do not fit this layout
         c = coeffs[key]
         if c is not None:
-            layouts.append(_Layout(dep, c))
+            layouts.append(_Layout(dep, c, model, hardware, profile))
     return layouts
 
 
@@ -389,24 +392,32 @@ def _from_sized(layout: _Layout, screened: Candidate, sized: Sized) -> Candidate
 def _refined(
     layout: _Layout, screened: Candidate, workload: Workload, fleet: _FleetTerms
 ) -> Candidate | None:
-    """The layout sized by ``recommend``; None where it cannot size it, or nothing fits.
+    """The layout sized as ``size`` sizes it; None where nothing of it fits the limits.
 
-    Without a rate that is recommend's (B, r). With one, the row of recommend's Λ(r) table
-    (same B) whose fleet serves the rate best: a rate far below the per-GPU optimum's
-    capacity is served by a smaller bundle with fewer GPUs.
+    Without a rate ``recommend`` chooses (B, r) jointly. With one, B is the screen's choice for
+    that rate (a bundle sized to the traffic, not the largest the memory allows) and
+    ``recommend`` chooses r; of its Λ(r) table (r_int ± 4) the row whose fleet serves the rate
+    at the least cost is kept.
     """
-    sized = size_layout(layout.coefficients, workload, layout.deployment)
-    if sized is None:
-        return None
+    dep = layout.deployment
+    if fleet.rate_per_s is not None:
+        dep = dep.replace(batch=screened.batch)
+    try:
+        sized = size_layout(layout.coefficients, workload, dep, model=layout.model,
+                            hardware=layout.hardware, profile=layout.profile)  # fmt: skip
+    except InputError:
+        return None  # recommend finds nothing within the targets where the screen did
     options = [sized] if fleet.rate_per_s is None else [sized, *sized.neighbours]
-    best: Candidate | None = None
+    best: tuple[float, float] | None = None
+    chosen: Candidate | None = None
     for option in options:
         cand = _served(_from_sized(layout, screened, option), fleet)
         if fleet.budget is not None and _fleet_gpus(cand, fleet) > fleet.budget:
             continue
-        if best is None or cand.objective > best.objective:
-            best = cand
-    return best
+        key = (_fleet_cost(cand, layout, fleet), -cand.objective)
+        if best is None or key < best:
+            best, chosen = key, cand
+    return chosen
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -422,6 +433,15 @@ def _served(cand: Candidate, fleet: _FleetTerms) -> Candidate:
         return cand
     f = fleet_for(cand.tokens_per_s, cand.gpus, fleet.rate_per_s, fleet.decode_tokens)
     return dataclasses.replace(cand, objective=cand.objective * (1.0 - f.headroom))
+
+
+def _fleet_cost(cand: Candidate, layout: _Layout, fleet: _FleetTerms) -> float:
+    """GPUs (or price) of the fleet serving the rate: bundles·(w_A·r + w_F); 0 without a rate."""
+    if fleet.rate_per_s is None or fleet.decode_tokens is None:
+        return 0.0
+    w_a, w_f = layout.deployment.objective_weights()
+    bundles = fleet_for(cand.tokens_per_s, cand.gpus, fleet.rate_per_s, fleet.decode_tokens)
+    return bundles.bundles * (w_a * cand.ratio + w_f)
 
 
 def _fleet_gpus(cand: Candidate, fleet: _FleetTerms) -> int:
@@ -517,10 +537,7 @@ def plan_layouts(
         idx = (int(i), *np.unravel_index(best_idx[i], res.batch.shape[1:]))
         cand = _served(_screen_candidate(layouts[i], res, idx), terms)
         sized = _refined(layouts[i], cand, workload, terms) if rank < refine else None
-        # recommend maximises a bundle's capacity; where even the smallest row of its table
-        # is far larger than the rate needs, the screen's smaller bundle is kept (its source
-        # says so).
-        if sized is not None and (rate_per_s is None or sized.objective >= cand.objective):
+        if sized is not None:
             cand = sized
         cands.append((rank >= refine, cand))
     # The layouts sized by recommend are the answer, ranked by its numbers; the rest follow
