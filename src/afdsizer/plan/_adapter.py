@@ -23,7 +23,7 @@ from afdsizer.cost import CostCoefficients
 from afdsizer.deployment import Deployment
 from afdsizer.workload import Workload
 
-__all__ = ["Sized", "layout_coefficients", "size_layout"]
+__all__ = ["Sized", "layout_coefficients", "operating_point_coefficients", "size_layout"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +84,27 @@ def layout_coefficients(
     return resolve_coefficients(
         deployment=deployment, model=model, hardware=hardware, profile=profile
     )
+
+
+def operating_point_coefficients(
+    *,
+    model: str | Path,
+    hardware: str | Path,
+    deployment: Deployment,
+    tokens_per_pass: float,
+    profile: Path | None = None,
+) -> CostCoefficients:
+    """The coefficients ``size`` settles on for an answer with r·B/m = ``tokens_per_pass``.
+
+    t_F re-linearised around the FFN batch of one pass, as ``recommend_at_operating_point``
+    does; a profile's fitted coefficients as they are.
+    """
+    relinearise = _relineariser(deployment, model, hardware, profile, None)
+    if relinearise is None:
+        return layout_coefficients(
+            model=model, hardware=hardware, deployment=deployment, profile=profile
+        )
+    return relinearise(tokens_per_pass)
 
 
 def size_layout(

@@ -26,6 +26,8 @@ _MEMORY_RESERVE_FRAC = 0.1
 """Share of HBM kept free on an FFN GPU (the cost stage keeps the same on the Attention side)."""
 _DEFAULT_SLOTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 _PARETO_MAX_POINTS = 400
+_TIE_BREAK = 1e-9
+"""Relative weight of a candidate's capacity when its served objective ties another's."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -408,6 +410,10 @@ def _refined(
     except InputError:
         return None  # recommend finds nothing within the targets where the screen did
     options = [sized] if fleet.rate_per_s is None else [sized, *sized.neighbours]
+    if fleet.rate_per_s is not None and screened.ratio < min(o.ratio for o in options):
+        # The rate needs a smaller bundle than any row of recommend's table (r_int ± 4): the
+        # screen's right-sized one serves it with fewer GPUs, and is kept as the screen's.
+        return None
     best: tuple[float, float] | None = None
     chosen: Candidate | None = None
     for option in options:
@@ -526,6 +532,10 @@ def plan_layouts(
     )
     ok = _feasible(res, base, gpu_budget=gpu_budget, rate_per_s=rate_per_s, decode_tokens=decode)
     objective = _served_objective(res.objective, res, rate_per_s, decode)
+    # Equal fleets serve a rate equally well; among them prefer the larger capacity (headroom).
+    objective = objective * (
+        1.0 + _TIE_BREAK * res.objective / max(float(res.objective.max()), 1.0)
+    )
     score = np.where(ok, objective, -np.inf).reshape(len(layouts), -1)
     best_idx = np.argmax(score, axis=1)
     kept = [i for i in np.argsort(-score.max(axis=1), kind="stable") if np.isfinite(score[i].max())]

@@ -10,7 +10,7 @@ import numpy as np
 from afdsizer.cost import load_model_spec
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
-from afdsizer.plan._adapter import layout_coefficients
+from afdsizer.plan._adapter import layout_coefficients, operating_point_coefficients
 from afdsizer.plan._search import Candidate
 from afdsizer.sim import SimConfig, simulate
 from afdsizer.workload import Workload
@@ -85,7 +85,16 @@ def verify_candidate(
     if trace is None:
         raise InputError("--verify needs requests to simulate: give --trace or --isl/--osl")
     dep = candidate.deployment(base)
-    coeffs = layout_coefficients(model=model, hardware=hardware, deployment=dep, profile=profile)
+    if candidate.source == "recommend":
+        # The coefficients the closed form was computed with (t_F at its operating point).
+        coeffs = operating_point_coefficients(
+            model=model, hardware=hardware, deployment=dep, profile=profile,
+            tokens_per_pass=candidate.ratio * candidate.batch / dep.microbatches,
+        )  # fmt: skip
+    else:
+        coeffs = layout_coefficients(
+            model=model, hardware=hardware, deployment=dep, profile=profile
+        )
     workers = dep.workers_per_instance
     share = rate_per_s / bundles
     scale = 1.0
