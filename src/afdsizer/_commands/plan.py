@@ -261,6 +261,7 @@ def plan(
                                 arrivals)  # fmt: skip
     drift = None
     if window is not None:
+        # Every window is a plan of its own: recommend sizes only each one's best layout.
         drift = _drift(workload, window, model_name, hw, base, space, profile, gpu_budget,
                        rate, min(refine, 1))  # fmt: skip
     launch = None

@@ -15,7 +15,12 @@ import numpy.typing as npt
 from afdsizer.cost import CostCoefficients, load_hardware_spec, load_model_spec
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
-from afdsizer.plan._adapter import Sized, layout_coefficients, size_layout
+from afdsizer.plan._adapter import (
+    Sized,
+    layout_coefficients,
+    operating_point_coefficients,
+    size_layout,
+)
 from afdsizer.plan._screen import ScreenInputs, ScreenResult, screen
 from afdsizer.workload import Workload
 
@@ -411,9 +416,8 @@ def _refined(
         return None  # recommend finds nothing within the targets where the screen did
     options = [sized] if fleet.rate_per_s is None else [sized, *sized.neighbours]
     if fleet.rate_per_s is not None and screened.ratio < min(o.ratio for o in options):
-        # The rate needs a smaller bundle than any row of recommend's table (r_int ± 4): the
-        # screen's right-sized one serves it with fewer GPUs, and is kept as the screen's.
-        return None
+        # The rate needs a smaller bundle than any row of recommend's table (r_int ± 4).
+        raise _SmallerBundleError
     best: tuple[float, float] | None = None
     chosen: Candidate | None = None
     for option in options:
@@ -424,6 +428,60 @@ def _refined(
         if best is None or key < best:
             best, chosen = key, cand
     return chosen
+
+
+class _SmallerBundleError(Exception):
+    """The rate is served by a bundle smaller than any row of recommend's table."""
+
+
+_RESCREEN_ROUNDS = 3
+"""Rounds of re-linearising t_F at the screen's operating point (as size does for recommend)."""
+
+
+def _rescreen(
+    layout: _Layout,
+    screened: Candidate,
+    workload: Workload,
+    base: Deployment,
+    space: PlanSpace,
+    fleet: _FleetTerms,
+) -> Candidate:
+    """The screen's right-sized bundle with t_F linearised where it operates, r chosen again.
+
+    The screen's coefficients are linearised over a wide range of FFN batches; ``size``
+    linearises t_F around the operating point. Re-screening this B over every r with the
+    operating point's coefficients (to a fixed point) keeps the small bundle's numbers on
+    the same footing as recommend's.
+    """
+    dep = layout.deployment
+    slots = screened.batch // (dep.microbatches * dep.workers_per_instance)
+    sub = dataclasses.replace(space, slots_per_microbatch=(slots,))
+    cand = screened
+    for _ in range(_RESCREEN_ROUNDS):
+        coeffs = operating_point_coefficients(
+            model=layout.model, hardware=layout.hardware, deployment=dep,
+            tokens_per_pass=cand.ratio * cand.batch / dep.microbatches, profile=layout.profile,
+        )  # fmt: skip
+        lay = dataclasses.replace(layout, coefficients=coeffs)
+        res = screen(
+            _screen_inputs([lay], sub),
+            theta_tokens=workload.theta_tokens,
+            slot_load_std_tokens=workload.slot_load_std_tokens,
+            kv_quantile=base.kv_quantile,
+        )
+        ok = _feasible(res, base, gpu_budget=fleet.budget, rate_per_s=fleet.rate_per_s,
+                       decode_tokens=fleet.decode_tokens)  # fmt: skip
+        served = _served_objective(res.objective, res, fleet.rate_per_s, fleet.decode_tokens)
+        score = np.where(ok, served, -np.inf).ravel()
+        if not np.isfinite(score.max()):
+            return screened
+        flat = np.unravel_index(int(np.argmax(score)), res.batch.shape[1:])
+        idx = (0, *(int(k) for k in flat))
+        new = _served(_screen_candidate(lay, res, idx), fleet)
+        if new.ratio == cand.ratio and cand is not screened:
+            return new
+        cand = new
+    return cand
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -546,9 +604,13 @@ def plan_layouts(
     for rank, i in enumerate(kept):
         idx = (int(i), *np.unravel_index(best_idx[i], res.batch.shape[1:]))
         cand = _served(_screen_candidate(layouts[i], res, idx), terms)
-        sized = _refined(layouts[i], cand, workload, terms) if rank < refine else None
-        if sized is not None:
-            cand = sized
+        if rank < refine:
+            try:
+                sized = _refined(layouts[i], cand, workload, terms)
+            except _SmallerBundleError:
+                sized = _rescreen(layouts[i], cand, workload, base, space, terms)
+            if sized is not None:
+                cand = sized
         cands.append((rank >= refine, cand))
     # The layouts sized by recommend are the answer, ranked by its numbers; the rest follow
     # as the screen ranked them.
