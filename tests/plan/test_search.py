@@ -134,6 +134,20 @@ def test_fleet_covers_the_rate_and_budget_binds() -> None:
         plan_layouts(workload, model=MODEL, hardware=HARDWARE, space=SMALL, gpu_budget=1, refine=0)
 
 
+def test_per_dollar_ranking_prices_each_gpu() -> None:
+    """With prices per GPU-hour the objective is tokens per dollar of the bundle's GPUs."""
+    workload = Workload.from_trace()
+    p_a, p_f = 3.0, 1.0
+    base = Deployment(price_attn_per_h=p_a, price_ffn_per_h=p_f)
+    plan = plan_layouts(workload, model=MODEL, hardware=HARDWARE, base=base, space=SMALL,
+                        refine=0)  # fmt: skip
+    for c in plan.candidates[:10]:
+        dollars_per_s = (c.ratio * c.attn_gpus * p_a + c.ffn_gpus * p_f) / 3600.0
+        assert c.objective == pytest.approx(c.tokens_per_s / dollars_per_s)
+    objectives = [c.objective for c in plan.candidates]
+    assert objectives == sorted(objectives, reverse=True)
+
+
 def test_fleet_for_hand_worked() -> None:
     """1,000 tokens/s per bundle, E[D] = 200: 5 req/s each; 12 req/s needs 3 bundles."""
     f = fleet_for(1000.0, 10, 12.0, 200.0)

@@ -249,6 +249,12 @@ def _enumerate_layouts(
             batch=None,
             batch_per_gpu=None,
         )
+        if base.price_attn_per_h is not None and base.price_ffn_per_h is not None:
+            # The plan's prices are per GPU-hour; a Deployment's are per instance.
+            dep = dep.replace(
+                price_attn_per_h=base.price_attn_per_h * g_a,
+                price_ffn_per_h=base.price_ffn_per_h * g_f,
+            )
         key = (g_a, a_par, g_f, f_par, kv)
         if key not in coeffs:
             try:
@@ -370,7 +376,7 @@ def _screen_candidate(layout: _Layout, res: ScreenResult, idx: tuple[int, ...]) 
         ratio=int(res.ratio[idx]),
         gpus=int(res.gpus[idx]),
         throughput_per_gpu=float(res.throughput_per_gpu[idx]),
-        objective=float(res.objective[idx]),
+        objective=float(res.objective[idx]) * _objective_scale(d),
         tpot_s=float(res.step_time_s[idx]),
         tpot_p99_s=float(res.step_time_p99_s[idx]),
         regime=str(res.regime[idx]),
@@ -378,10 +384,15 @@ def _screen_candidate(layout: _Layout, res: ScreenResult, idx: tuple[int, ...]) 
     )
 
 
+def _objective_scale(deployment: Deployment) -> float:
+    """Tokens per dollar from tokens/s per ($/h): 3600; 1 for the per-GPU or per-instance rate."""
+    return _SECONDS_PER_HOUR if deployment.resolved_objective == "dollar" else 1.0
+
+
 def _from_sized(layout: _Layout, screened: Candidate, sized: Sized) -> Candidate:
     w_a, w_f = layout.deployment.objective_weights()
     tokens_per_s = sized.throughput_per_gpu * sized.gpus_per_bundle
-    scale = _SECONDS_PER_HOUR if layout.deployment.resolved_objective == "dollar" else 1.0
+    scale = _objective_scale(layout.deployment)
     return dataclasses.replace(
         screened,
         batch=sized.batch,
@@ -549,7 +560,9 @@ def plan_layouts(
     model, hardware : str or path
         Cost presets or files (per-layout coefficients come from them).
     base : Deployment, optional
-        Shared fields: KV quantile, TPOT targets, prices, objective (defaults: Deployment()).
+        Shared fields: KV quantile, TPOT targets, objective (defaults: Deployment()); its
+        ``price_attn_per_h``/``price_ffn_per_h`` are read per GPU-hour here (each layout's
+        instance price is that times its GPUs).
     space : PlanSpace, optional
         What to enumerate (default :class:`PlanSpace`).
     profile : path, optional
