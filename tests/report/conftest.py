@@ -96,6 +96,20 @@ def standin_data(coefficients: CostCoefficients) -> ReportData:
         barrier_throughput_loss=0.03,
         rounding_loss=0.002,
         theta=theta,
+        batch_limit="given",
+        # One GPU per instance: tokens/s per GPU is Λ, the bundle has r + 1 GPUs.
+        throughput_per_gpu=float(curves.throughput_mean_field[best]),
+        gpus_per_bundle=int(curves.ratios[best]) + 1,
+        tpot_p99_s=1.2 * float(curves.step_time_s[best]),
+        objective="throughput_per_instance",
+        barrier_model="gaussian",
+        attn_gpus=1,
+        ffn_gpus=1,
+        attn_parallel="tp",
+        ffn_parallel="auto",
+        microbatches=1,
+        pipeline="overlapped",
+        kv_dtype="bf16",
     )
     return ReportData(
         title="stand-in report",

@@ -228,3 +228,47 @@ def test_size_report_flag_writes_the_same_recommendation(  # type: ignore[no-unt
     assert shown, "the page carries no recommendation"
     for key, value in shown.items():
         assert numbers[key] == value, key
+    # What size prints besides r and B: per-GPU throughput, the bundle, the deployment, p99.
+    printed = {"throughput_per_gpu", "gpus_per_bundle", "tpot_p99_s", "attn_gpus", "ffn_gpus"}
+    printed |= {"attn_parallel", "ffn_parallel", "microbatches", "pipeline", "kv_dtype"}
+    assert printed <= set(shown)
+    bundle = numbers["r_int"] * numbers["attn_gpus"] + numbers["ffn_gpus"]
+    assert page.cards["gpus_per_bundle"] == str(bundle)
+    assert float(page.cards["throughput_per_gpu"]) == numbers["throughput_per_gpu"]
+
+
+def test_size_report_sizes_once(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_file: Path, trace_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One `size --report` run sizes once: one recommend, one worker-load draw per B (the
+    report's curves reuse the sizing's), and θ estimated once for the workload plus once per
+    time window of the θ-over-time figure."""
+    import afdsizer.report._build as build
+    import afdsizer.theory._deploy as deploy
+    import afdsizer.workload._workload as workload_module
+
+    calls: dict[str, list[object]] = {"recommend": [], "loads": [], "theta": []}
+
+    def spy(name: str, module: object, attr: str) -> None:
+        real = getattr(module, attr)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            calls[name].append(kwargs.get("batch"))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, attr, wrapper)
+
+    spy("recommend", deploy, "recommend_deployment")
+    spy("loads", workload_module, "sample_worker_loads")
+    spy("theta", workload_module, "estimate_slot_load")
+    spy("theta", build, "estimate_slot_load")
+    out = tmp_path / "once.html"
+    result = run_cli(
+        "size", "--coeffs", coeffs_file, "--trace", trace_file, "--report", out, "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    batch = json.loads(result.stdout)["batch"]
+    assert len(calls["recommend"]) == 1
+    assert calls["loads"] == [batch]
+    windows = parse_report(out.read_text(encoding="utf-8")).json_blocks["fig-theta-windows-data"]
+    assert len(calls["theta"]) == 1 + sum(n >= 30 for n in windows["n_requests"])

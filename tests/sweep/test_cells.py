@@ -113,6 +113,12 @@ def test_keys_do_not_depend_on_grid_order() -> None:
         ("steps", 3),
         ("jitter_cv", 0.5),
         ("refill", "replay"),
+        ("batch", None),
+        ("attn_parallel", "dp"),
+        ("deploy_microbatches", 2),
+        ("deploy_pipeline", "microbatch"),
+        ("objective", "instance"),
+        ("tpot_target_s", 0.05),
     ],
 )
 def test_key_changes_with_every_field(field: str, value: object) -> None:
@@ -154,3 +160,31 @@ def test_sim_seed_is_a_valid_generator_seed_and_stable() -> None:
     a = np.random.default_rng(seed).random(3)
     b = np.random.default_rng(cell_sim_seed(dataclasses.replace(cell, batch=64))).random(3)
     np.testing.assert_array_equal(a, b)
+
+
+def test_deployment_keys_left_out_take_deployment_defaults() -> None:
+    """A spec that names no deployment key sizes every cell for ``Deployment()``; keys given
+    replace exactly those fields."""
+    from afdsizer.deployment import Deployment
+
+    plain = enumerate_cells(_spec(simulate=None, batch=["auto"]))[0]
+    assert plain.deployment() == Deployment()
+    given = enumerate_cells(
+        _spec(simulate=None, batch=[32], ffn_gpus=2, microbatches=2, objective="instance")
+    )[0]
+    assert given.deployment() == Deployment(
+        batch=32, ffn_gpus=2, microbatches=2, objective="instance"
+    )
+
+
+def test_spec_refuses_bad_deployment_keys() -> None:
+    """A deployment key out of its range fails the spec up front, naming the key; so does
+    ``batch: auto`` with a simulation (the simulator needs B)."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="microbatches"):
+        _spec(microbatches=0)
+    with pytest.raises(ValidationError, match="attn_parallel"):
+        _spec(attn_parallel="xp")
+    with pytest.raises(ValidationError, match="batch: auto is for theory-only sweeps"):
+        _spec(batch=["auto"])

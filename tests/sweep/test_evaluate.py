@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from afdsizer.deployment import Deployment
 from afdsizer.sweep import read_results, run_sweep
 
 from .conftest import COEFFS
@@ -55,13 +56,16 @@ def dask_scheduler() -> Iterator[str]:
 def test_theory_columns_match_hand_worked_mean_field(
     write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """θ, r*_mf = max{r_A, r_C, r_peak} and the mean-field Λ(r) match formulas worked by hand."""
+    """θ, r*_mf = max{r_A, r_C, r_peak} (per GPU: r_peak = √(g_F·α_F/(g_A·β_F·B)), the default
+    deployment's objective) and the mean-field Λ(r) and tokens/s per GPU match formulas worked
+    by hand."""
     ratios = [1, 2, 3, 5, 8, 13]
     summary = run_sweep(write_spec(batch=[16, 64], ratio=ratios), tmp_path / "o", workers=1)
     assert summary.cells_failed == 0
     table = read_results(tmp_path / "o")
     theta = _theta_by_hand()
     c = COEFFS
+    g_a, g_f = Deployment().attn_gpus, Deployment().ffn_gpus
     for row in table.iter_rows(named=True):
         B, r = row["batch"], row["ratio"]
         assert row["theta_tokens"] == pytest.approx(theta, rel=REL_TOL)
@@ -69,7 +73,7 @@ def test_theory_columns_match_hand_worked_mean_field(
         t_c = c["alpha_comm_s"] + c["beta_comm_s_per_token"] * B
         r_a = (t_a - c["alpha_ffn_s"]) / (c["beta_ffn_s_per_token"] * B)
         r_c = (t_c - c["alpha_ffn_s"]) / (c["beta_ffn_s_per_token"] * B)
-        r_peak = math.sqrt(c["alpha_ffn_s"] / (c["beta_ffn_s_per_token"] * B))
+        r_peak = math.sqrt(g_f * c["alpha_ffn_s"] / (g_a * c["beta_ffn_s_per_token"] * B))
         assert row["r_star_mean_field"] == pytest.approx(max(r_a, r_c, r_peak), rel=REL_TOL)
         assert row["theory_throughput_per_instance_mean_field"] == pytest.approx(
             _lambda_mean_field(B, r, theta), rel=REL_TOL
@@ -78,6 +82,15 @@ def test_theory_columns_match_hand_worked_mean_field(
         assert row["theory_throughput_per_instance"] <= (
             row["theory_throughput_per_instance_mean_field"] * (1 + REL_TOL)
         )
+        assert row["gpus_per_bundle"] == r * g_a + g_f
+        tau = row["theory_step_time_s"]
+        assert row["theory_throughput_per_gpu"] == pytest.approx(
+            r * B / ((r * g_a + g_f) * tau), rel=REL_TOL
+        )
+        assert row["theory_throughput_per_instance"] == pytest.approx(
+            r * B / ((r + 1) * tau), rel=REL_TOL
+        )
+        assert row["barrier_model"] == "empirical"  # the trace's law, as size uses
         assert not row["simulate"]
         assert row["sim_throughput_per_instance"] is None
 
@@ -85,19 +98,20 @@ def test_theory_columns_match_hand_worked_mean_field(
 def test_auto_ratio_is_the_brute_force_best_integer(
     write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """The ``auto`` cell's r maximises the barrier-aware Λ over an explicit grid of every r."""
-    ratios: list[int | str] = ["auto", *range(1, 25)]
+    """The ``auto`` cell's r maximises the barrier-aware tokens/s per GPU (the default
+    objective) over an explicit grid of every r."""
+    ratios: list[int | str] = ["auto", *range(1, 40)]
     run_sweep(write_spec(batch=[16, 64], ratio=ratios), tmp_path / "o", workers=1)
     table = read_results(tmp_path / "o")
     for batch in (16, 64):
         rows = table.filter(pl.col("batch") == batch)
         auto = rows.filter(pl.col("ratio_auto")).row(0, named=True)
         grid = rows.filter(~pl.col("ratio_auto"))
-        best = grid.sort("theory_throughput_per_instance", descending=True).row(0, named=True)
-        assert best["ratio"] < 24, "grid too short to contain the optimum"
+        best = grid.sort("theory_throughput_per_gpu", descending=True).row(0, named=True)
+        assert best["ratio"] < 39, "grid too short to contain the optimum"
         assert auto["ratio"] == auto["r_int"] == best["ratio"]
-        assert auto["theory_throughput_per_instance"] == pytest.approx(
-            best["theory_throughput_per_instance"], rel=REL_TOL
+        assert auto["theory_throughput_per_gpu"] == pytest.approx(
+            best["theory_throughput_per_gpu"], rel=REL_TOL
         )
 
 
@@ -159,3 +173,21 @@ def test_batch_beyond_kv_capacity_is_recorded_not_fatal(
     assert failed["batch"] == 64
     assert failed["error"].startswith("InputError: ")
     assert "\n" not in failed["error"]
+
+
+def test_auto_cell_is_what_size_deploys_on_a_deployment(
+    write_spec: Callable[..., Path], spec_dir: Path, tmp_path: Path
+) -> None:
+    """A ``ratio: auto`` cell on a non-default deployment (2-GPU FFN, two microbatches, ideal
+    overlap) deploys the r of ``afdsizer.size`` on the same inputs, at the same tokens/s per GPU."""
+    import afdsizer
+
+    deployment = {"ffn_gpus": 2, "microbatches": 2, "pipeline": "overlapped"}
+    spec = write_spec(traces=["bundled:azure_conv_2023"], batch=[32], ratio=["auto"], **deployment)
+    run_sweep(spec, tmp_path / "o", workers=1)
+    row = read_results(tmp_path / "o").row(0, named=True)
+    rec = afdsizer.size(coeffs=spec_dir / "coeffs.json", batch=32, **deployment)
+    assert row["error"] is None
+    assert (row["ratio"], row["gpus_per_bundle"]) == (rec.r_int, rec.gpus_per_bundle)
+    assert row["theory_throughput_per_gpu"] == pytest.approx(rec.throughput_per_gpu, rel=REL_TOL)
+    assert (row["deploy_microbatches"], row["ffn_gpus"]) == (2, 2)

@@ -39,7 +39,11 @@ def test_bundled_trace_name_resolves(write_spec: Callable[..., Path]) -> None:
         ({"simulate": {"stepz": 3}}, InputError, "unknown key 'simulate.stepz'"),
         ({"batch": []}, InputError, "batch: List should have at least 1 item"),
         ({"traces": None}, InputError, "missing key 'traces'"),
-        ({"batch": [64, 0]}, InputError, "batch[1]: Input should be greater than 0, got 0"),
+        (
+            {"batch": [64, 0]},
+            InputError,
+            "batch[1]: Input should be greater than 0 or Input should be 'auto', got 0",
+        ),
         ({"batch": [64, 64]}, InputError, "axis batch lists 64 twice"),
         (
             {"ratio": [2, "max"]},

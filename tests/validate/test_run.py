@@ -13,7 +13,6 @@ from afdsizer.validate import CostCase, ValidationSettings, validate_case
 
 SETTINGS = ValidationSettings(
     steps=400, warmup_steps=40, seeds=(0, 1), batches=4, coarse_points=6, refine_points=3,
-    load_samples=2_000,
 )  # fmt: skip
 
 

@@ -1,8 +1,11 @@
 """Assemble :class:`ReportData` through the public APIs of workload, theory and sim.
 
-One call computes everything a report shows: θ and σ (with a CI) from the trace, the
-recommendation, the theory curves over r, a small simulated sweep around the recommended r
-(common random numbers: one seed for every r) and the regime map over θ × B.
+One call, :func:`build_deployment_report`, computes everything a report shows from the three
+values every entry point shares (DESIGN.md §7): the recommendation (the one ``size`` printed, or
+one call of ``recommend``), the curves over r from the same step model and worker-load draw, θ
+and σ with their CI as the workload carries them, a small simulated sweep around the
+recommended r (common random numbers: one seed for every r) and the regime map over θ × B.
+:func:`build_report_data` and :func:`make_report` keep the 0.1 keywords as thin wrappers.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from afdsizer.cost import CostCoefficients
-from afdsizer.deployment import Deployment
+from afdsizer.deployment import Deployment, ObjectiveName
 from afdsizer.errors import InputError
 from afdsizer.report._data import (
     REGIMES,
@@ -32,15 +35,8 @@ from afdsizer.report._data import (
 )
 from afdsizer.report._render import write_report
 from afdsizer.sim import SimConfig, sweep_ratios
-from afdsizer.theory import (
-    Recommendation,
-    barrier_curve,
-    deployment_curve,
-    recommend,
-    sensitivity_grid,
-    throughput_mean_field,
-)
-from afdsizer.workload import Trace, Workload, estimate_slot_load, sample_worker_loads
+from afdsizer.theory import Recommendation, deployment_curve, recommend, sensitivity_grid
+from afdsizer.workload import Trace, Workload, estimate_slot_load
 
 __all__ = [
     "DEFAULT_SIM_STEPS",
@@ -76,6 +72,8 @@ MIN_WINDOW_REQUESTS = 30
 """A time window with fewer requests gets no θ (its CI would be meaningless)."""
 DEFAULT_WINDOWS = 12
 """Time windows for θ over time."""
+WORKLOAD_CONFIDENCE = 0.95
+"""Level of the θ CI of :meth:`Workload.from_trace` (the estimator's default), shown with it."""
 REGIME_THETA_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 """Regime-map θ values are the workload's θ times these factors."""
 REGIME_BATCH_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -199,46 +197,6 @@ def curve_ratios(r_of_interest: float) -> npt.NDArray[np.float64]:
     return np.asarray(np.unique(grid), dtype=np.float64)
 
 
-def _theory_curves(
-    coefficients: CostCoefficients,
-    *,
-    theta_tokens: float,
-    sigma_tokens: float,
-    batch: int,
-    ratios: npt.NDArray[np.float64],
-    worker_loads_tokens: npt.NDArray[np.float64] | None = None,
-) -> RatioCurves:
-    """Λ(r), step-time parts and idle fractions over ``ratios`` at B = ``batch``.
-
-    The barrier-aware curves use the law the recommendation used: the empirical worker loads
-    when ``worker_loads_tokens`` is given, else Gaussian loads Normal(B·θ, B·σ²).
-    """
-    c = coefficients
-    B = float(batch)
-    barrier = barrier_curve(
-        c,
-        theta_tokens=theta_tokens,
-        slot_load_std_tokens=sigma_tokens,
-        batch=batch,
-        ratio=ratios,
-        worker_loads_tokens=worker_loads_tokens,
-    )
-    return RatioCurves(
-        ratios=ratios,
-        throughput_mean_field=throughput_mean_field(
-            c, theta_tokens=theta_tokens, batch=B, ratio=ratios
-        ),
-        throughput_barrier=barrier.throughput_per_instance,
-        attention_time_s=np.full_like(ratios, c.attention_time_s(B * theta_tokens)),
-        attention_time_barrier_s=barrier.slowest_attention_s,
-        comm_time_s=np.asarray(c.comm_time_s(B, ratios), dtype=np.float64),
-        ffn_time_s=np.asarray(c.ffn_time_s(ratios * B), dtype=np.float64),
-        step_time_s=barrier.step_time_s,
-        attention_idle=barrier.attention_idle,
-        ffn_idle=barrier.ffn_idle,
-    )
-
-
 def _sim_points(
     trace: Trace,
     coefficients: CostCoefficients,
@@ -302,38 +260,224 @@ def _regime_map(
     )
 
 
-def _workload_summary(trace: Trace, *, seed: int, n_windows: int) -> WorkloadSummary:
-    est = estimate_slot_load(trace.prompt_tokens, trace.decode_tokens, seed=seed)
+def _workload_summary(workload: Workload, trace: Trace, *, n_windows: int) -> WorkloadSummary:
+    """The trace panel from the workload the sizing used: its θ, CI and σ, not a re-estimate."""
+    ci = workload.theta_ci_tokens
+    assert ci is not None  # Workload.from_trace gives the CI
     return WorkloadSummary(
         prompt_tokens=trace.prompt_tokens,
         decode_tokens=trace.decode_tokens,
-        theta_tokens=float(est.theta_tokens),
-        theta_ci_tokens=est.theta_ci_tokens,
-        slot_load_std_tokens=float(est.slot_load_std_tokens),
-        confidence=est.confidence,
+        theta_tokens=workload.theta_tokens,
+        theta_ci_tokens=ci,
+        slot_load_std_tokens=workload.slot_load_std_tokens,
+        confidence=WORKLOAD_CONFIDENCE,
         source=trace.source,
-        windows=theta_windows(trace, n_windows=n_windows, confidence=est.confidence),
+        windows=theta_windows(trace, n_windows=n_windows, confidence=WORKLOAD_CONFIDENCE),
     )
 
 
-def _worker_load_sampler(
-    trace: Trace | None, barrier_model: str | None, *, seed: int
-) -> Callable[[int], npt.NDArray[np.float64]] | None:
-    """B → worker loads sampled from the trace (empirical barrier), or None (Gaussian)."""
-    if barrier_model not in (None, "gaussian", "empirical"):
-        raise InputError(f"barrier_model must be gaussian or empirical, got {barrier_model!r}")
+def _deployment_curves(
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    *,
+    batch: int,
+    ratios: npt.NDArray[np.float64],
+    seed: int,
+) -> RatioCurves:
+    """The curves of :func:`afdsizer.theory.deployment_curve`: the model the sizing used, and
+    its mean field (every worker at B·θ exactly, as ``Recommendation.throughput_mean_field``)."""
+    curve = deployment_curve(
+        coefficients, workload, deployment, batch=batch, ratio=ratios, seed=seed
+    )
+    flat = Workload.from_moments(workload.theta_tokens, 0.0)
+    mean_field = deployment_curve(
+        coefficients, flat, deployment.replace(barrier="gaussian"), batch=batch, ratio=ratios
+    )
+    r, B = ratios, float(batch)
+    return RatioCurves(
+        ratios=r,
+        throughput_mean_field=np.asarray(r * B / ((r + 1.0) * mean_field.step_time_s)),
+        throughput_barrier=curve.throughput_per_instance,
+        attention_time_s=np.full_like(r, mean_field.mean_attention_s),
+        attention_time_barrier_s=curve.slowest_attention_s,
+        comm_time_s=curve.comm_time_s,
+        ffn_time_s=curve.ffn_time_s,
+        step_time_s=curve.step_time_s,
+        attention_idle=curve.attention_idle,
+        ffn_idle=curve.ffn_idle,
+    )
+
+
+def _picked_ratios(r_int: int, sim_ratios: Sequence[int] | None) -> npt.NDArray[np.int64]:
+    if sim_ratios is None:
+        return sim_ratios_around(r_int)
+    return np.array(sorted(set(sim_ratios)), dtype=np.int64)
+
+
+def build_deployment_report(
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    *,
+    recommendation: Recommendation | None = None,
+    sim_steps: int | None = None,
+    sim_ratios: Sequence[int] | None = None,
+    seed: int = 0,
+    regime_map: bool = True,
+    n_windows: int = DEFAULT_WINDOWS,
+    title: str | None = None,
+) -> ReportData:
+    """Compute every value a report shows, for the (B, r) ``recommend`` gives on a deployment.
+
+    Parameters
+    ----------
+    coefficients : CostCoefficients
+        α, β (γ) of Attention, communication and FFN, s and s/token.
+    workload : Workload
+        θ, σ and (from a trace) the worker-load law; a trace is also simulated and drawn.
+    deployment : Deployment
+        GPUs, parallelism, microbatches, targets, prices and objective.
+    recommendation : Recommendation, optional
+        The recommendation to show (the one ``size`` printed); None calls
+        :func:`afdsizer.theory.recommend` once.
+    sim_steps : int, optional
+        Simulated steps per r (warm-up included); 0 skips the simulation; None picks
+        :func:`auto_sim_steps`.
+    sim_ratios : sequence of int, optional
+        r values to simulate; default :func:`sim_ratios_around` the recommended r.
+    seed : int, default 0
+        Seed of every simulation (the same for every r). The sizing's worker-load draw keeps
+        seed 0, as in ``afdsizer size``, so the curves peak where the recommendation does.
+    regime_map : bool, default True
+        Draw the integer r and the regime over θ × B (the paper's model only).
+    n_windows : int, default 12
+        Time windows for θ over time (when the trace has timestamps).
+    title : str, optional
+        Page title.
+
+    Returns
+    -------
+    ReportData
+
+    Raises
+    ------
+    InputError
+        A negative ``sim_steps``, or what ``recommend`` refuses.
+    """
+    if sim_steps is not None and sim_steps < 0:
+        raise InputError(f"sim_steps must be >= 0 steps, got {sim_steps}")
+    notes: list[str] = []
+    rec = recommendation or recommend(coefficients, workload, deployment)
+    summary = RecommendationSummary.from_recommendation(rec)
+    B = summary.batch
+    ratios = curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
+    curves = _deployment_curves(coefficients, workload, deployment, batch=B, ratios=ratios, seed=0)
+    trace = workload.trace
+    summary_workload = None
+    if trace is not None and trace.n_requests > 1 and workload.theta_ci_tokens is not None:
+        summary_workload = _workload_summary(workload, trace, n_windows=n_windows)
+        if summary_workload.windows is None:
+            notes.append("The trace has no timestamps: no θ over time.")
+    sim = _deployment_sim(
+        coefficients, trace, deployment, rec, sim_steps, sim_ratios, seed=seed, notes=notes
+    )
+    grid = None
+    paper = deployment.workers_per_instance == 1 and rec.pipeline == "overlapped"
+    if regime_map and paper and deployment.microbatches == 1:
+        grid = _regime_map(
+            coefficients,
+            theta_tokens=workload.theta_tokens,
+            sigma_tokens=workload.slot_load_std_tokens,
+            batch=B,
+        )
+        if deployment.resolved_objective != "instance":
+            notes.append("The regime map ranks r per instance (Λ, the paper's objective).")
+    elif regime_map:
+        notes.append("The regime map is drawn for the paper's model only (m = 1, free overlap).")
+    return ReportData(
+        title=title or "afdsizer report",
+        coefficients=coefficients,
+        recommendation=summary,
+        curves=curves,
+        workload=summary_workload,
+        sim=sim,
+        regime_map=grid,
+        notes=tuple(notes),
+    )
+
+
+def _deployment_sim(
+    coefficients: CostCoefficients,
+    trace: Trace | None,
+    deployment: Deployment,
+    rec: Recommendation,
+    sim_steps: int | None,
+    sim_ratios: Sequence[int] | None,
+    *,
+    seed: int,
+    notes: list[str],
+) -> SimPoints | None:
+    """Simulated points around r_int on the deployment's pipeline, or None with a note why."""
     if trace is None:
-        if barrier_model == "empirical":
-            raise InputError("barrier_model='empirical' needs a trace to sample worker loads from")
+        notes.append("θ and σ were given directly: no workload histograms and no simulation.")
         return None
-    if barrier_model == "gaussian":
+    if sim_steps == 0:
+        notes.append("Simulation skipped (sim_steps = 0).")
         return None
-    P, D = trace.prompt_tokens, trace.decode_tokens
+    if deployment.workers_per_instance != 1:
+        notes.append("DP attention is not simulated in this report.")
+        return None
+    picks = _picked_ratios(rec.r_int, sim_ratios)
+    steps = auto_sim_steps(picks.tolist(), rec.batch) if sim_steps is None else sim_steps
+    return _sim_points(
+        trace,
+        coefficients,
+        batch=rec.batch,
+        ratios=picks,
+        steps=steps,
+        seed=seed,
+        microbatches=deployment.microbatches,
+        layers=rec.layers if rec.pipeline == "microbatch" else None,
+    )
 
-    def sampler(batch: int) -> npt.NDArray[np.float64]:
-        return sample_worker_loads(P, D, batch=batch, seed=seed)
 
-    return sampler
+def write_deployment_report(
+    path: str | os.PathLike[str],
+    coefficients: CostCoefficients,
+    workload: Workload,
+    deployment: Deployment,
+    **options: Any,
+) -> tuple[Path, ReportData]:
+    """Build with :func:`build_deployment_report` and write the HTML file (atomically)."""
+    data = build_deployment_report(coefficients, workload, deployment, **options)
+    return write_report(path, data), data
+
+
+def _paper_inputs(
+    *,
+    trace: Trace | None,
+    theta_tokens: float | None,
+    slot_load_std_tokens: float | None,
+    barrier_model: str | None,
+    **options: Any,
+) -> tuple[Workload, Deployment]:
+    """The 0.1 keywords as a Workload and the paper's Deployment (instances counted alike)."""
+    if (trace is None) == (theta_tokens is None):
+        raise InputError("give either a trace or theta_tokens (θ, tokens), not both or neither")
+    if trace is not None:
+        workload = Workload.from_trace(trace)
+    else:
+        assert theta_tokens is not None  # checked above; narrows the type for mypy
+        workload = Workload.from_moments(float(theta_tokens), float(slot_load_std_tokens or 0.0))
+    given = {k: v for k, v in options.items() if v is not None}
+    if barrier_model is not None:
+        given["barrier"] = barrier_model
+    # The paper's Λ counts an Attention and an FFN instance alike: one GPU each, per instance
+    # (or per dollar with prices), one microbatch, free overlap.
+    objective: ObjectiveName = "dollar" if given.get("price_attn_per_h") is not None else "instance"
+    deployment = Deployment(attn_gpus=1, ffn_gpus=1, objective=objective, **given)
+    return workload, deployment
 
 
 def build_report_data(
@@ -355,44 +499,13 @@ def build_report_data(
     title: str | None = None,
     barrier_model: str | None = None,
 ) -> ReportData:
-    """Compute every value a report shows.
+    """The 0.1 keyword interface: :func:`build_deployment_report` on the paper's deployment.
 
-    Parameters
-    ----------
-    coefficients : CostCoefficients
-        α, β (γ) of Attention, communication and FFN, s and s/token.
-    trace : Trace, optional
-        Request trace: θ and σ are estimated from it, the simulator replays its lengths, and
-        its histograms and θ over time are drawn. Give either a trace or ``theta_tokens``.
-    theta_tokens, slot_load_std_tokens : float, optional
-        θ and σ, tokens, when there is no trace (then nothing is simulated).
-    batch : int, optional
-        B, slots per Attention instance; None lets the theory choose (B, r) jointly.
-    kv_quantile, tpot_target_s, price_attn_per_h, price_ffn_per_h : float, optional
-        Passed to :func:`afdsizer.theory.recommend` when given (KV quantile that must fit, TPOT
-        target in s, hourly prices), so the report shows what ``afdsizer size`` recommends with
-        the same options.
-    sim_steps : int, optional
-        Simulated steps per r (warm-up included); 0 skips the simulation; None picks
-        :func:`auto_sim_steps` (at most :data:`DEFAULT_SIM_STEPS`, fewer for huge bundles).
-    sim_ratios : sequence of int, optional
-        r values to simulate; default :func:`sim_ratios_around` the recommended r.
-    seed : int, default 0
-        Seed of every simulation (the same for every r) and of the θ estimator's draws.
-    regime_map : bool, default True
-        Compute the integer r and the regime over θ × B (a few dozen theory calls).
-    n_windows : int, default 12
-        Time windows for θ over time (when the trace has timestamps).
-    title : str, optional
-        Page title.
-    barrier_model : {"gaussian", "empirical"}, optional
-        Law of a worker's load in the recommendation: None picks "empirical" (worker loads
-        sampled from the trace with ``seed``, as ``afdsizer size``) with a trace, "gaussian"
-        without. The Λ(r) curves and the regime map stay Gaussian.
-
-    Returns
-    -------
-    ReportData
+    ``trace`` or ``theta_tokens`` and ``slot_load_std_tokens`` give the
+    :class:`~afdsizer.workload.Workload`; ``batch``, ``kv_quantile``, ``tpot_target_s``, the
+    prices and ``barrier_model`` ("gaussian" or "empirical"; None: the trace's law) go into a
+    :class:`~afdsizer.deployment.Deployment` of one GPU per instance with the per-instance
+    objective (per dollar with prices). The other parameters are build_deployment_report's.
 
     Raises
     ------
@@ -408,231 +521,35 @@ def build_report_data(
     >>> data.recommendation.r_int, data.recommendation.regime, data.sim is None
     (13, 'attention', True)
     """
-    if (trace is None) == (theta_tokens is None):
-        raise InputError("give either a trace or theta_tokens (θ, tokens), not both or neither")
     if sim_steps is not None and sim_steps < 0:
         raise InputError(f"sim_steps must be >= 0 steps, got {sim_steps}")
-    notes: list[str] = []
-    workload: WorkloadSummary | None = None
-    if trace is not None:
-        workload = _workload_summary(trace, seed=seed, n_windows=n_windows)
-        theta, sigma = workload.theta_tokens, workload.slot_load_std_tokens
-        if workload.windows is None:
-            notes.append("The trace has no timestamps: no θ over time.")
-    else:
-        assert theta_tokens is not None  # checked above; narrows the type for mypy
-        theta = float(theta_tokens)
-        sigma = float(slot_load_std_tokens or 0.0)
-        notes.append("θ and σ were given directly: no workload histograms and no simulation.")
-
-    options: dict[str, Any] = {
-        "kv_quantile": kv_quantile,
-        "tpot_target_s": tpot_target_s,
-        "price_attn_per_h": price_attn_per_h,
-        "price_ffn_per_h": price_ffn_per_h,
-    }
-    sampler = _worker_load_sampler(trace, barrier_model, seed=seed)
-    rec = recommend(
-        coefficients,
-        theta_tokens=theta,
-        slot_load_std_tokens=sigma,
-        batch=batch,
-        worker_load_samples=sampler,
-        # Only the options given: recommend keeps its own defaults for the others.
-        **{k: v for k, v in options.items() if v is not None},
-    )
-    summary = RecommendationSummary.from_recommendation(rec)
-    B = summary.batch
-    ratios = curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
-    curves = _theory_curves(
-        coefficients,
-        theta_tokens=theta,
-        sigma_tokens=sigma,
-        batch=B,
-        ratios=ratios,
-        # The same seeded draw recommend used, so the curve's peak is the recommended r.
-        worker_loads_tokens=None if sampler is None else sampler(B),
-    )
-    sim: SimPoints | None = None
-    if trace is not None and sim_steps != 0:
-        picks = (
-            sim_ratios_around(summary.r_int)
-            if sim_ratios is None
-            else np.array(sorted(set(sim_ratios)), dtype=np.int64)
-        )
-        steps = auto_sim_steps(picks.tolist(), B) if sim_steps is None else sim_steps
-        sim = _sim_points(trace, coefficients, batch=B, ratios=picks, steps=steps, seed=seed)
-    elif trace is not None:
-        notes.append("Simulation skipped (sim_steps = 0).")
-    grid = (
-        _regime_map(coefficients, theta_tokens=theta, sigma_tokens=sigma, batch=B)
-        if regime_map
-        else None
-    )
-    return ReportData(
-        title=title or "afdsizer report",
-        coefficients=coefficients,
-        recommendation=summary,
-        curves=curves,
-        workload=workload,
-        sim=sim,
-        regime_map=grid,
-        notes=tuple(notes),
-    )
-
-
-def make_report(
-    path: str | os.PathLike[str],
-    coefficients: CostCoefficients,
-    *,
-    trace: Trace | None = None,
-    theta_tokens: float | None = None,
-    slot_load_std_tokens: float | None = None,
-    batch: int | None = None,
-    kv_quantile: float | None = None,
-    tpot_target_s: float | None = None,
-    price_attn_per_h: float | None = None,
-    price_ffn_per_h: float | None = None,
-    sim_steps: int | None = None,
-    seed: int = 0,
-    title: str | None = None,
-    barrier_model: str | None = None,
-) -> tuple[Path, ReportData]:
-    """Build the report values and write the HTML file to ``path`` (atomically).
-
-    The one call behind ``afdsizer report`` and ``afdsizer size --report FILE``; parameters are
-    those of :func:`build_report_data`.
-
-    Returns
-    -------
-    (pathlib.Path, ReportData)
-        The path written and the values shown.
-    """
-    data = build_report_data(
-        coefficients,
+    workload, deployment = _paper_inputs(
         trace=trace,
         theta_tokens=theta_tokens,
         slot_load_std_tokens=slot_load_std_tokens,
+        barrier_model=barrier_model,
         batch=batch,
         kv_quantile=kv_quantile,
         tpot_target_s=tpot_target_s,
         price_attn_per_h=price_attn_per_h,
         price_ffn_per_h=price_ffn_per_h,
+    )
+    return build_deployment_report(
+        coefficients,
+        workload,
+        deployment,
         sim_steps=sim_steps,
+        sim_ratios=sim_ratios,
         seed=seed,
+        regime_map=regime_map,
+        n_windows=n_windows,
         title=title,
-        barrier_model=barrier_model,
-    )
-    return write_report(path, data), data
-
-
-def _deployment_curves(
-    coefficients: CostCoefficients,
-    workload: Workload,
-    deployment: Deployment,
-    *,
-    batch: int,
-    ratios: npt.NDArray[np.float64],
-    seed: int,
-) -> RatioCurves:
-    """The curves of :func:`afdsizer.theory.deployment_curve`: the model the sizing used."""
-    curve = deployment_curve(
-        coefficients, workload, deployment, batch=batch, ratio=ratios, seed=seed
-    )
-    r, B = ratios, float(batch)
-    return RatioCurves(
-        ratios=r,
-        throughput_mean_field=np.asarray(r * B / ((r + 1.0) * curve.step_time_mean_field_s)),
-        throughput_barrier=curve.throughput_per_instance,
-        attention_time_s=np.full_like(r, curve.mean_attention_s),
-        attention_time_barrier_s=curve.slowest_attention_s,
-        comm_time_s=curve.comm_time_s,
-        ffn_time_s=curve.ffn_time_s,
-        step_time_s=curve.step_time_s,
-        attention_idle=curve.attention_idle,
-        ffn_idle=curve.ffn_idle,
     )
 
 
-def build_deployment_report(
-    coefficients: CostCoefficients,
-    workload: Workload,
-    deployment: Deployment,
-    *,
-    recommendation: Recommendation | None = None,
-    sim_steps: int | None = None,
-    seed: int = 0,
-    n_windows: int = DEFAULT_WINDOWS,
-    title: str | None = None,
-) -> ReportData:
-    """:class:`ReportData` for the (B, r) of ``recommend`` on a deployment, or ``recommendation``.
-
-    The report shows the recommendation it is given (the one ``size`` printed) rather than a
-    recomputed one; the curves come from the same step model; the simulation follows the
-    deployment's pipeline (one TP worker per instance: DP deployments are not simulated yet).
-    """
-    if sim_steps is not None and sim_steps < 0:
-        raise InputError(f"sim_steps must be >= 0 steps, got {sim_steps}")
-    notes: list[str] = []
-    # The worker-load draw is the sizing's own (seed 0, as in `size`), not the simulations'.
-    rec = recommendation or recommend(coefficients, workload, deployment)
-    summary = RecommendationSummary.from_recommendation(rec)
-    B = summary.batch
-    ratios = curve_ratios(max(summary.r_star, summary.r_star_mean_field, summary.r_int))
-    curves = _deployment_curves(coefficients, workload, deployment, batch=B, ratios=ratios, seed=0)
-    trace = workload.trace if workload.source not in ("moments",) else None
-    summary_workload = None
-    if trace is not None and trace.n_requests > 1:
-        summary_workload = _workload_summary(trace, seed=seed, n_windows=n_windows)
-    sim: SimPoints | None = None
-    shape_paper = deployment.workers_per_instance == 1
-    if trace is not None and sim_steps != 0 and shape_paper:
-        picks = sim_ratios_around(summary.r_int)
-        steps = auto_sim_steps(picks.tolist(), B) if sim_steps is None else sim_steps
-        sim = _sim_points(
-            trace,
-            coefficients,
-            batch=B,
-            ratios=picks,
-            steps=steps,
-            seed=seed,
-            microbatches=deployment.microbatches,
-            layers=rec.layers if rec.pipeline == "microbatch" else None,
-        )
-    elif trace is None:
-        notes.append("θ and σ were given directly: no workload histograms and no simulation.")
-    elif not shape_paper:
-        notes.append("DP attention is not simulated in this report.")
-    paper = deployment.workers_per_instance == 1 and deployment.resolved_pipeline == "overlapped"
-    grid = None
-    if paper and deployment.microbatches == 1:
-        grid = _regime_map(
-            coefficients,
-            theta_tokens=workload.theta_tokens,
-            sigma_tokens=workload.slot_load_std_tokens,
-            batch=B,
-        )
-    else:
-        notes.append("The regime map is drawn for the paper's model only (m = 1, free overlap).")
-    return ReportData(
-        title=title or "afdsizer report",
-        coefficients=coefficients,
-        recommendation=summary,
-        curves=curves,
-        workload=summary_workload,
-        sim=sim,
-        regime_map=grid,
-        notes=tuple(notes),
-    )
-
-
-def write_deployment_report(
-    path: str | os.PathLike[str],
-    coefficients: CostCoefficients,
-    workload: Workload,
-    deployment: Deployment,
-    **options: Any,
+def make_report(
+    path: str | os.PathLike[str], coefficients: CostCoefficients, **options: Any
 ) -> tuple[Path, ReportData]:
-    """Build with :func:`build_deployment_report` and write the HTML file (atomically)."""
-    data = build_deployment_report(coefficients, workload, deployment, **options)
+    """:func:`build_report_data` (the 0.1 keywords) written to ``path`` (atomically)."""
+    data = build_report_data(coefficients, **options)
     return write_report(path, data), data

@@ -81,7 +81,28 @@ class RecommendationSummary:
     theta : float
         θ, mean slot load used, tokens.
     batch_limit : str
-        What set B: ``given``, ``default``, ``kv_capacity``, ``tpot`` (theory's wording).
+        What set B: ``given``, ``default``, ``kv_capacity``, ``tpot``, ``objective``.
+    throughput_per_gpu : float
+        Tokens/s per GPU of the bundle at r_int, r·B/((r·g_A + g_F)·E[τ]).
+    gpus_per_bundle : int
+        r·g_A + g_F, GPUs of one rA–1F bundle.
+    tpot_p99_s : float
+        99th percentile of the step time at r_int under the barrier law, s.
+    objective : str
+        What (B, r) maximises: ``throughput_per_gpu``, ``throughput_per_instance`` or
+        ``tokens_per_dollar``.
+    barrier_model : str
+        Law of a worker's load behind the barrier: ``empirical`` or ``gaussian``.
+    attn_gpus, ffn_gpus : int
+        g_A, g_F: GPUs per Attention / FFN instance.
+    attn_parallel, ffn_parallel : str
+        How each instance's GPUs share its work (``tp``/``dp``; ``ep``/``tp``, ``auto``).
+    microbatches : int
+        m, microbatches per worker.
+    pipeline : str
+        The step-time model: ``overlapped`` (the paper's) or ``microbatch``.
+    kv_dtype : str
+        KV-cache dtype.
     """
 
     r_int: int
@@ -97,7 +118,19 @@ class RecommendationSummary:
     barrier_throughput_loss: float
     rounding_loss: float
     theta: float
-    batch_limit: str = "given"
+    batch_limit: str
+    throughput_per_gpu: float
+    gpus_per_bundle: int
+    tpot_p99_s: float
+    objective: str
+    barrier_model: str
+    attn_gpus: int
+    ffn_gpus: int
+    attn_parallel: str
+    ffn_parallel: str
+    microbatches: int
+    pipeline: str
+    kv_dtype: str
 
     def __post_init__(self) -> None:
         if self.r_int < 1:
@@ -108,14 +141,11 @@ class RecommendationSummary:
     @classmethod
     def from_recommendation(cls, recommendation: Any) -> RecommendationSummary:
         """Copy the shown fields from a :class:`afdsizer.theory.Recommendation`-like value."""
-        kwargs = {f.name: getattr(recommendation, f.name) for f in dataclasses.fields(cls)}
-        for key in ("r_int", "batch"):
-            kwargs[key] = int(kwargs[key])
-        for key, value in kwargs.items():
-            if key not in ("r_int", "batch", "regime", "batch_limit"):
-                kwargs[key] = float(value)
-        for key in ("regime", "batch_limit"):
-            kwargs[key] = str(kwargs[key])
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            # Each field is converted to its declared type (numpy scalars to Python ones).
+            convert = {"int": int, "float": float, "str": str}[str(f.type)]
+            kwargs[f.name] = convert(getattr(recommendation, f.name))
         return cls(**kwargs)
 
 

@@ -77,11 +77,23 @@ _CARDS: tuple[tuple[str, str, str, bool], ...] = (
     # (field of RecommendationSummary, label, format of the shown text, headline card)
     ("r_int", "deploy r (Attention : FFN)", "{:d} : 1", True),
     ("batch", "B, slots per Attention instance", "{:d}", True),
+    ("throughput_per_gpu", "tokens/s per GPU", "{:,.1f}", True),
+    ("gpus_per_bundle", "GPUs per bundle (r·g_A + g_F)", "{:d}", True),
     ("regime", "regime", "{}-bound", True),
+    ("attn_gpus", "g_A, GPUs per Attention instance", "{:d}", False),
+    ("attn_parallel", "Attention parallelism", "upper:{}", False),
+    ("ffn_gpus", "g_F, GPUs per FFN instance", "{:d}", False),
+    ("ffn_parallel", "FFN parallelism", "upper:{}", False),
+    ("microbatches", "microbatches m per worker", "{:d}", False),
+    ("pipeline", "step-time model", "{}", False),
+    ("kv_dtype", "KV-cache dtype", "{}", False),
+    ("objective", "maximised", "{}", False),
+    ("barrier_model", "barrier law", "{}", False),
     ("r_star", "r* (barrier-aware)", "{:.2f}", False),
     ("r_star_mean_field", "r* (mean field)", "{:.2f}", False),
     ("throughput_per_instance", "Λ, tokens/s per instance", "{:,.1f}", False),
     ("step_time_s", "step time E[τ], ms", "ms:{:.2f}", False),
+    ("tpot_p99_s", "step time p99, ms", "ms:{:.2f}", False),
     ("attention_idle", "Attention idle", "pct:{:.1f}%", False),
     ("ffn_idle", "FFN idle", "pct:{:.1f}%", False),
     ("barrier_overhead", "barrier idle (faster workers)", "pct:{:.1f}%", False),
@@ -90,7 +102,8 @@ _CARDS: tuple[tuple[str, str, str, bool], ...] = (
     ("theta", "θ, mean slot load, tokens", "{:,.1f}", False),
     ("batch_limit", "B set by", "{}", False),
 )
-"""The recommendation cards; a ``ms:`` or ``pct:`` format scales the value before formatting."""
+"""The recommendation cards, one per :class:`RecommendationSummary` field; a ``ms:`` or ``pct:``
+format scales the value before formatting, ``upper:`` upper-cases it."""
 
 
 def _cards(data: ReportData) -> list[dict[str, Any]]:
@@ -102,6 +115,8 @@ def _cards(data: ReportData) -> list[dict[str, Any]]:
             fmt, shown = fmt[3:], raw * MS_PER_S
         elif fmt.startswith("pct:"):
             fmt, shown = fmt[4:], raw * 100
+        elif fmt.startswith("upper:"):
+            fmt, shown = fmt[6:], str(raw).upper()
         cards.append(
             {"key": key, "label": label, "raw": raw, "text": fmt.format(shown), "main": main}
         )
@@ -169,7 +184,8 @@ def render_report(data: ReportData) -> str:
         Path(data.workload.source).name if data.workload is not None else "θ and σ given directly"
     )
     subtitle = (
-        f"{rec.r_int} Attention instances per FFN instance at B = {rec.batch}, "
+        f"{rec.r_int} Attention instances per FFN instance at B = {rec.batch} "
+        f"({rec.gpus_per_bundle} GPUs, {rec.throughput_per_gpu:,.0f} tokens/s per GPU), "
         f"{rec.regime}-bound · workload: {source} · cost: {data.coefficients.source or 'given'}"
     )
     template = _environment().get_template(TEMPLATE_NAME)

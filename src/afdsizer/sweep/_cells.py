@@ -6,15 +6,31 @@ import dataclasses
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from afdsizer.deployment import (
+    AttnParallel,
+    BarrierLaw,
+    Deployment,
+    FfnParallel,
+    ObjectiveName,
+    PipelineName,
+)
 from afdsizer.sweep._spec import SweepSpec
 
 __all__ = ["SweepCell", "cell_sim_seed", "enumerate_cells"]
 
 _KEY_HEX_CHARS = 20
 """Length of a cell key (80 bits of SHA-256): collisions are out of reach for any real grid."""
+
+
+def _default_of(name: str) -> Callable[[], Any]:
+    """A factory of Deployment's default of field ``name``, read when a cell is made (from an
+    instance: Deployment is the one place defaults live)."""
+    return lambda: getattr(Deployment(), name)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,11 +46,11 @@ class SweepCell:
     coefficients : str or None
         Coefficient file as the spec writes it, or None for a roofline case.
     kv_dtype : str
-        KV cache dtype of a roofline case.
+        KV cache dtype.
     attn_gpus, ffn_gpus : int
-        GPUs per Attention / FFN instance of a roofline case.
-    batch : int
-        B, slots per Attention instance.
+        g_A, g_F: GPUs per Attention / FFN instance.
+    batch : int or None
+        B, slots per Attention instance; None means the theory's B (chosen jointly with r).
     ratio : int or None
         r, Attention instances per FFN instance; None means the theory's integer r.
     seed : int or None
@@ -52,6 +68,11 @@ class SweepCell:
         CV of per-worker Attention time noise, dimensionless (None without simulation).
     refill : str or None
         Slot refill policy (None without simulation).
+    attn_parallel, ffn_parallel, deploy_microbatches, deploy_pipeline, layers, barrier,
+    kv_quantile, tpot_target_s, tpot_p99_target_s, objective
+        The rest of the deployment the theory sizes for (:meth:`deployment`), resolved from the
+        spec with :class:`~afdsizer.deployment.Deployment`'s defaults: ``deploy_microbatches``
+        and ``deploy_pipeline`` are its ``microbatches`` and ``pipeline``.
     """
 
     trace: str
@@ -61,7 +82,7 @@ class SweepCell:
     kv_dtype: str
     attn_gpus: int
     ffn_gpus: int
-    batch: int
+    batch: int | None
     ratio: int | None
     seed: int | None
     simulate: bool
@@ -71,6 +92,35 @@ class SweepCell:
     microbatches: int | None = None
     jitter_cv: float | None = None
     refill: str | None = None
+    attn_parallel: AttnParallel = dataclasses.field(default_factory=_default_of("attn_parallel"))
+    ffn_parallel: FfnParallel = dataclasses.field(default_factory=_default_of("ffn_parallel"))
+    deploy_microbatches: int = dataclasses.field(default_factory=_default_of("microbatches"))
+    deploy_pipeline: PipelineName = dataclasses.field(default_factory=_default_of("pipeline"))
+    layers: int | None = dataclasses.field(default_factory=_default_of("layers"))
+    barrier: BarrierLaw = dataclasses.field(default_factory=_default_of("barrier"))
+    kv_quantile: float = dataclasses.field(default_factory=_default_of("kv_quantile"))
+    tpot_target_s: float | None = None
+    tpot_p99_target_s: float | None = None
+    objective: ObjectiveName | None = dataclasses.field(default_factory=_default_of("objective"))
+
+    def deployment(self) -> Deployment:
+        """The :class:`~afdsizer.deployment.Deployment` this cell is sized for (B included)."""
+        return Deployment(
+            attn_gpus=self.attn_gpus,
+            ffn_gpus=self.ffn_gpus,
+            attn_parallel=self.attn_parallel,
+            ffn_parallel=self.ffn_parallel,
+            microbatches=self.deploy_microbatches,
+            pipeline=self.deploy_pipeline,
+            layers=self.layers,
+            kv_dtype=self.kv_dtype,
+            batch=self.batch,
+            barrier=self.barrier,
+            kv_quantile=self.kv_quantile,
+            tpot_target_s=self.tpot_target_s,
+            tpot_p99_target_s=self.tpot_p99_target_s,
+            objective=self.objective,
+        )
 
     @property
     def key(self) -> str:
@@ -167,6 +217,22 @@ def enumerate_cells(spec: SweepSpec) -> tuple[SweepCell, ...]:
     [(64, 2), (64, 4), (128, 2), (128, 4)]
     """
     seeds: list[int | None] = list(spec.seeds) if spec.simulate is not None else [None]
+    d = spec.deployment()  # every default from Deployment, resolved once
+    deployment = {
+        "kv_dtype": d.kv_dtype,
+        "attn_gpus": d.attn_gpus,
+        "ffn_gpus": d.ffn_gpus,
+        "attn_parallel": d.attn_parallel,
+        "ffn_parallel": d.ffn_parallel,
+        "deploy_microbatches": d.microbatches,
+        "deploy_pipeline": d.pipeline,
+        "layers": d.layers,
+        "barrier": d.barrier,
+        "kv_quantile": d.kv_quantile,
+        "tpot_target_s": d.tpot_target_s,
+        "tpot_p99_target_s": d.tpot_p99_target_s,
+        "objective": d.objective,
+    }
     cells = []
     for trace, cost, batch, ratio, seed, sim in itertools.product(
         spec.traces, _cost_cases(spec), spec.batch, spec.ratio, seeds, _sim_options(spec)
@@ -174,12 +240,10 @@ def enumerate_cells(spec: SweepSpec) -> tuple[SweepCell, ...]:
         cells.append(
             SweepCell(
                 trace=trace,
-                kv_dtype=spec.kv_dtype,
-                attn_gpus=spec.attn_gpus,
-                ffn_gpus=spec.ffn_gpus,
-                batch=batch,
+                batch=None if batch == "auto" else batch,
                 ratio=None if ratio == "auto" else ratio,
                 seed=seed,
+                **deployment,  # type: ignore[arg-type]
                 **cost,  # type: ignore[arg-type]
                 **sim,  # type: ignore[arg-type]
             )

@@ -18,10 +18,9 @@ from afdsizer.sweep._spec import BUNDLED_PREFIX, resolve_data_path
 from afdsizer.sweep._store import RESULT_COLUMNS
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from afdsizer.cost import CostCoefficients
+    from afdsizer.deployment import Deployment
+    from afdsizer.workload import Workload
 
 __all__ = ["CellFunction", "CellTask", "evaluate_cell", "run_batch"]
 
@@ -71,6 +70,7 @@ def _base_row(task: CellTask) -> dict[str, Any]:
     row.update(
         cell_key=task.key,
         ratio_auto=cell.ratio is None,
+        batch_auto=cell.batch is None,
         sim_seed=task.sim_seed if cell.simulate else None,
         theta_tokens=task.theta_tokens,
         slot_load_std_tokens=task.slot_load_std_tokens,
@@ -115,65 +115,96 @@ def run_batch(tasks: Sequence[CellTask], cell_function: CellFunction) -> list[di
     return rows
 
 
+def _cell_trace_path(task: CellTask) -> str:
+    if task.cell.trace.startswith(BUNDLED_PREFIX):
+        # Resolved here, not on the driver: a Dask worker's package may live elsewhere.
+        return str(resolve_data_path(task.cell.trace, Path.cwd()))
+    return task.trace_path
+
+
 @functools.lru_cache(maxsize=8)
-def _trace_arrays(path: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(P, D) of a trace, loaded once per worker process."""
-    from afdsizer.workload import load_trace
+def _workload(path: str) -> Workload:
+    """The trace's :class:`~afdsizer.workload.Workload` (θ, σ, worker-load law), once per worker."""
+    from afdsizer.workload import Workload
 
-    trace = load_trace(path)
-    return trace.prompt_tokens, trace.decode_tokens
+    return Workload.from_trace(path)
 
 
-def _theory_columns(task: CellTask) -> dict[str, Any]:
-    """Theory for the cell: r*, regime at B, and Λ, E[τ], idle fractions at the cell's r (§4)."""
-    from afdsizer import theory
+def _cell_deployment(task: CellTask) -> Deployment:
+    """The cell's deployment; the microbatch pipeline gets L from the model when not given."""
+    deployment = task.cell.deployment()
+    needs_layers = deployment.resolved_pipeline == "microbatch" and deployment.layers is None
+    if needs_layers and getattr(task.coefficients, "layers", None) is None and task.cell.model:
+        from afdsizer._sizing import _model_layers
+
+        layers = _model_layers(task.cell.model, None)
+        if layers is not None:
+            deployment = deployment.replace(layers=layers)
+    return deployment
+
+
+def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
+    """``recommend`` for the cell's workload and deployment — the call ``afdsizer size`` makes,
+    with the same barrier law and the same seeded worker-load draw — and the same step model's
+    Λ, E[τ], idle and tokens/s per GPU at the cell's r (DESIGN.md §7)."""
+    from afdsizer._sizing import SizingInputs, _relineariser, recommend_at_operating_point
+    from afdsizer.theory import deployment_curve
 
     cell = task.cell
-    stats: dict[str, Any] = {
-        "theta_tokens": task.theta_tokens,
-        "slot_load_std_tokens": task.slot_load_std_tokens,
-        "batch": cell.batch,
-    }
-    rec = theory.recommend(task.coefficients, **stats)
+    workload = _workload(_cell_trace_path(task))
+    deployment = _cell_deployment(task)
+    relinearise = None
+    if cell.model is not None and cell.hardware is not None:
+        relinearise = _relineariser(deployment, cell.model, cell.hardware, None, None)
+    inputs = SizingInputs(
+        workload=workload,
+        coefficients=task.coefficients,
+        deployment=deployment,
+        relinearise=relinearise,
+    )
+    rec, coefficients = recommend_at_operating_point(inputs)
     ratio = rec.r_int if cell.ratio is None else cell.ratio
-    at_r = {**stats, "ratio": ratio}
-    coefficients = task.coefficients
+    B = rec.batch
+    curve = deployment_curve(coefficients, workload, deployment, batch=B, ratio=[ratio])
+    tau = float(curve.step_time_s[0])
+    gpus = deployment.gpus_per_bundle(ratio)
     return {
+        "batch": B,
         "ratio": ratio,
         "r_star": rec.r_star,
         "r_star_mean_field": rec.r_star_mean_field,
         "r_int": rec.r_int,
         "r_int_mean_field": rec.r_int_mean_field,
         "regime": str(rec.regime),
+        "barrier_model": str(rec.barrier_model),
         "r_attention": rec.r_attention,
         "r_attention_barrier": rec.r_attention_barrier,
         "r_communication": rec.r_communication,
         "r_peak": rec.r_peak,
-        "theory_throughput_per_instance": float(theory.throughput_barrier(coefficients, **at_r)),
-        "theory_throughput_per_instance_mean_field": float(
-            theory.throughput_mean_field(
-                coefficients, theta_tokens=task.theta_tokens, batch=cell.batch, ratio=ratio
-            )
-        ),
-        "theory_step_time_s": float(theory.expected_step_time_s(coefficients, **at_r)),
-        "theory_attention_idle": float(theory.attention_idle_fraction(coefficients, **at_r)),
-        "theory_ffn_idle": float(theory.ffn_idle_fraction(coefficients, **at_r)),
-    }
+        "gpus_per_bundle": gpus,
+        "theory_throughput_per_gpu": ratio * B / (gpus * tau),
+        "theory_throughput_per_instance": float(curve.throughput_per_instance[0]),
+        "theory_throughput_per_instance_mean_field": ratio
+        * B
+        / ((ratio + 1) * float(curve.step_time_mean_field_s[0])),
+        "theory_step_time_s": tau,
+        "theory_attention_idle": float(curve.attention_idle[0]),
+        "theory_ffn_idle": float(curve.ffn_idle[0]),
+    }, coefficients
 
 
-def _sim_columns(task: CellTask, ratio: int) -> dict[str, Any]:
+def _sim_columns(
+    task: CellTask, coefficients: CostCoefficients, ratio: int, batch: int
+) -> dict[str, Any]:
     """One simulation of the cell's bundle at r = ``ratio`` (DESIGN.md §6)."""
     from afdsizer.sim import SimConfig, simulate
 
     cell = task.cell
-    trace_path = task.trace_path
-    if cell.trace.startswith(BUNDLED_PREFIX):
-        # Resolved here, not on the driver: a Dask worker's package may live elsewhere.
-        trace_path = str(resolve_data_path(cell.trace, Path.cwd()))
-    prompt_tokens, decode_tokens = _trace_arrays(trace_path)
+    trace = _workload(_cell_trace_path(task)).trace
+    assert trace is not None  # a trace-built workload keeps its trace
     options: dict[str, Any] = {
         "ratio": ratio,
-        "batch": cell.batch,
+        "batch": batch,
         "steps": cell.steps,
         "warmup_steps": cell.warmup_steps,
         "seed": task.sim_seed,
@@ -183,7 +214,8 @@ def _sim_columns(task: CellTask, ratio: int) -> dict[str, Any]:
     }
     if cell.microbatches is not None:
         options["microbatches"] = cell.microbatches
-    result = simulate(prompt_tokens, decode_tokens, task.coefficients, SimConfig(**options))
+    config = SimConfig(**options)
+    result = simulate(trace.prompt_tokens, trace.decode_tokens, coefficients, config)
     return {
         "sim_throughput_per_instance": result.throughput_per_instance,
         "sim_throughput_stderr": result.throughput_stderr,
@@ -203,6 +235,11 @@ def _sim_columns(task: CellTask, ratio: int) -> dict[str, Any]:
 def evaluate_cell(task: CellTask) -> dict[str, Any]:
     """The default cell function: theory for every cell, simulation where the cell asks.
 
+    The theory is :func:`afdsizer.theory.recommend` on the trace's
+    :class:`~afdsizer.workload.Workload` and the cell's
+    :class:`~afdsizer.deployment.Deployment` (``cell.deployment()``): the r of a
+    ``ratio: auto`` cell is the r ``afdsizer size`` deploys on the same inputs.
+
     Parameters
     ----------
     task : CellTask
@@ -214,10 +251,11 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
         Values for :data:`afdsizer.sweep.RESULT_COLUMNS`.
     """
     start = time.perf_counter()
-    out = _theory_columns(task)
+    # The simulation runs on the coefficients the theory settled on at its operating point.
+    out, coefficients = _theory_columns(task)
     out["theory_wall_s"] = time.perf_counter() - start
     if task.cell.simulate:
         start = time.perf_counter()
-        out.update(_sim_columns(task, int(out["ratio"])))
+        out.update(_sim_columns(task, coefficients, int(out["ratio"]), int(out["batch"])))
         out["sim_wall_s"] = time.perf_counter() - start
     return out

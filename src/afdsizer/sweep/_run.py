@@ -91,11 +91,13 @@ def _resolve_workload(path: Path) -> tuple[float, float]:
 
 
 def _resolve_cost(cell: SweepCell, base_dir: Path) -> CostCoefficients:
-    """The cost case of a cell (roofline presets or a coefficient file)."""
-    from afdsizer.cost import cost_coefficients, load_coefficients
+    """The cost case of a cell (roofline presets or a coefficient file), as ``size`` resolves it."""
+    from afdsizer._sizing import resolve_coefficients
 
     if cell.coefficients is not None:
-        return load_coefficients(resolve_data_path(cell.coefficients, base_dir))
+        return resolve_coefficients(
+            deployment=cell.deployment(), coeffs=resolve_data_path(cell.coefficients, base_dir)
+        )
     assert cell.model is not None and cell.hardware is not None  # enumerate_cells guarantees it
 
     def local(entry: str) -> str:
@@ -103,12 +105,8 @@ def _resolve_cost(cell: SweepCell, base_dir: Path) -> CostCoefficients:
         candidate = base_dir / entry
         return str(candidate) if candidate.exists() else entry
 
-    return cost_coefficients(
-        model=local(cell.model),
-        hardware=local(cell.hardware),
-        kv_dtype=cell.kv_dtype,
-        attn_gpus=cell.attn_gpus,
-        ffn_gpus=cell.ffn_gpus,
+    return resolve_coefficients(
+        deployment=cell.deployment(), model=local(cell.model), hardware=local(cell.hardware)
     )
 
 
@@ -142,7 +140,7 @@ def prepare_tasks(cells: Sequence[SweepCell], base_dir: Path) -> list[CellTask]:
             path = resolve_data_path(cell.trace, base_dir)
             workloads[cell.trace] = (path, *_resolve_workload(path))
         cost_key: tuple[object, ...] = (cell.model, cell.hardware, cell.coefficients, cell.kv_dtype)
-        cost_key = (*cost_key, cell.attn_gpus, cell.ffn_gpus)
+        cost_key = (*cost_key, cell.attn_gpus, cell.ffn_gpus, cell.attn_parallel, cell.ffn_parallel)
         if cost_key not in costs:
             costs[cost_key] = _resolve_cost(cell, base_dir)
         path, theta, sigma = workloads[cell.trace]

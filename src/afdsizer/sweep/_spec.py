@@ -14,12 +14,37 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from afdsizer.deployment import Deployment
 from afdsizer.errors import DataFileError, InputError
 
-__all__ = ["BUNDLED_PREFIX", "SimulateSpec", "SweepSpec", "load_spec", "resolve_data_path"]
+__all__ = [
+    "BUNDLED_PREFIX",
+    "DEPLOYMENT_KEYS",
+    "SimulateSpec",
+    "SweepSpec",
+    "load_spec",
+    "resolve_data_path",
+]
 
 BUNDLED_PREFIX = "bundled:"
 """A trace named ``bundled:NAME`` is the package's ``workload/data/NAME.csv.gz``."""
+
+DEPLOYMENT_KEYS = (
+    "kv_dtype",
+    "attn_gpus",
+    "ffn_gpus",
+    "attn_parallel",
+    "ffn_parallel",
+    "microbatches",
+    "pipeline",
+    "layers",
+    "barrier",
+    "kv_quantile",
+    "tpot_target_s",
+    "tpot_p99_target_s",
+    "objective",
+)
+"""Spec keys that are :class:`~afdsizer.deployment.Deployment` fields of the same name."""
 
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
@@ -102,12 +127,15 @@ class SweepSpec(_Frozen):
         Model presets / config.json paths and hardware presets / YAML paths; both or neither.
     coefficients : list of str, default []
         Files with the six cost coefficients (JSON or YAML), relative to the spec file.
-    kv_dtype : {"bf16", "fp8"}, default "bf16"
-        KV cache dtype for the roofline cost cases.
-    attn_gpus, ffn_gpus : int, default 1
-        GPUs per Attention / FFN instance for the roofline cost cases.
-    batch : list of int
-        Axis: slots per Attention instance, B.
+    kv_dtype, attn_gpus, ffn_gpus, attn_parallel, ffn_parallel, microbatches, pipeline, layers,
+    barrier, kv_quantile, tpot_target_s, tpot_p99_target_s, objective : optional
+        The deployment every cell is sized for, as the :class:`afdsizer.deployment.Deployment`
+        fields of the same names (``microbatches`` and ``pipeline`` are the deployment's; the
+        simulator's are under ``simulate``). A key left out takes Deployment's default, the
+        default of ``afdsizer size`` (:meth:`deployment` resolves them).
+    batch : list of int or "auto"
+        Axis: slots per Attention instance, B; ``auto`` lets the theory choose B jointly with r
+        (as ``afdsizer size`` without ``--batch``; theory-only sweeps).
     ratio : list of int or "auto", default ["auto"]
         Axis: Attention instances per FFN instance, r; ``auto`` is the theory's integer r.
     seeds : list of int, default [0]
@@ -122,10 +150,21 @@ class SweepSpec(_Frozen):
     models: tuple[str, ...] = ()
     hardware: tuple[str, ...] = ()
     coefficients: tuple[str, ...] = ()
-    kv_dtype: Literal["bf16", "fp8"] = "bf16"
-    attn_gpus: PositiveInt = 1
-    ffn_gpus: PositiveInt = 1
-    batch: Annotated[tuple[PositiveInt, ...], Field(min_length=1)]
+    # The deployment: None means Deployment's default (one place for every entry point).
+    kv_dtype: Literal["bf16", "fp16", "fp8"] | None = None
+    attn_gpus: PositiveInt | None = None
+    ffn_gpus: PositiveInt | None = None
+    attn_parallel: Literal["tp", "dp"] | None = None
+    ffn_parallel: Literal["auto", "ep", "tp"] | None = None
+    microbatches: PositiveInt | None = None
+    pipeline: Literal["auto", "overlapped", "microbatch"] | None = None
+    layers: PositiveInt | None = None
+    barrier: Literal["auto", "empirical", "gaussian"] | None = None
+    kv_quantile: Annotated[float, Field(ge=0.5, lt=1.0)] | None = None
+    tpot_target_s: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
+    tpot_p99_target_s: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
+    objective: Literal["gpu", "instance"] | None = None
+    batch: Annotated[tuple[PositiveInt | Literal["auto"], ...], Field(min_length=1)]
     ratio: Annotated[tuple[PositiveInt | Literal["auto"], ...], Field(min_length=1)] = ("auto",)
     seeds: Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)] = (0,)
     simulate: SimulateSpec | None = None
@@ -144,7 +183,22 @@ class SweepSpec(_Frozen):
             raise ValueError("models and hardware must be given together (each non-empty)")
         if not self.models and not self.coefficients:
             raise ValueError("no cost case: give models and hardware, or coefficients files")
+        if "auto" in self.batch and self.simulate is not None:
+            raise ValueError("batch: auto is for theory-only sweeps (give B to simulate)")
+        self.deployment()  # rules spanning several deployment keys, checked up front
         return self
+
+    def deployment(self) -> Deployment:
+        """The cells' :class:`~afdsizer.deployment.Deployment` (B aside): the keys given, and
+        Deployment's defaults for the rest.
+
+        Raises
+        ------
+        InputError
+            A combination Deployment refuses.
+        """
+        given = {name: getattr(self, name) for name in DEPLOYMENT_KEYS}
+        return Deployment(**{k: v for k, v in given.items() if v is not None})
 
 
 def resolve_data_path(entry: str, base_dir: Path) -> Path:

@@ -32,6 +32,7 @@ _CELL_COLUMNS: dict[str, Any] = {
     "ffn_gpus": pl.Int64,
     "batch": pl.Int64,
     "ratio_auto": pl.Boolean,
+    "batch_auto": pl.Boolean,
     "seed": pl.Int64,
     "simulate": pl.Boolean,
     "steps": pl.Int64,
@@ -40,6 +41,17 @@ _CELL_COLUMNS: dict[str, Any] = {
     "microbatches": pl.Int64,
     "jitter_cv": pl.Float64,
     "refill": pl.Utf8,
+    # The rest of the deployment the theory sizes for (afdsizer.deployment.Deployment).
+    "attn_parallel": pl.Utf8,
+    "ffn_parallel": pl.Utf8,
+    "deploy_microbatches": pl.Int64,
+    "deploy_pipeline": pl.Utf8,
+    "layers": pl.Int64,
+    "barrier": pl.Utf8,
+    "kv_quantile": pl.Float64,
+    "tpot_target_s": pl.Float64,
+    "tpot_p99_target_s": pl.Float64,
+    "objective": pl.Utf8,
     "sim_seed": pl.Int64,
     "theta_tokens": pl.Float64,
     "slot_load_std_tokens": pl.Float64,
@@ -54,17 +66,21 @@ _CELL_COLUMNS: dict[str, Any] = {
 }
 
 RESULT_COLUMNS: dict[str, Any] = {
-    # The r evaluated: the grid's r, or the theory's integer r for ``ratio: auto``.
+    # The B and r evaluated: the grid's, or the theory's for ``batch: auto`` / ``ratio: auto``.
+    "batch": pl.Int64,
     "ratio": pl.Int64,
     "r_star": pl.Float64,
     "r_star_mean_field": pl.Float64,
     "r_int": pl.Int64,
     "r_int_mean_field": pl.Int64,
     "regime": pl.Utf8,
+    "barrier_model": pl.Utf8,
     "r_attention": pl.Float64,
     "r_attention_barrier": pl.Float64,
     "r_communication": pl.Float64,
     "r_peak": pl.Float64,
+    "gpus_per_bundle": pl.Int64,
+    "theory_throughput_per_gpu": pl.Float64,
     "theory_throughput_per_instance": pl.Float64,
     "theory_throughput_per_instance_mean_field": pl.Float64,
     "theory_step_time_s": pl.Float64,

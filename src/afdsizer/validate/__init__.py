@@ -6,13 +6,20 @@
   (:func:`meets_goal`), the knee of the simulated FFN idle curve, and idle time against baselines.
 - :func:`search_best_ratio`, :func:`sweep_ratios`: the generic sweep driver over r.
 - :func:`find_knee`: hinge fit of an idle-fraction curve.
-- The empirical barrier (the trace's exact worker-load law instead of a normal) is the theory's:
-  ``afdsizer.theory.recommend(worker_load_samples=afdsizer.workload.sample_worker_loads(...))``.
-- :func:`default_cases`: the model × hardware grid spanning the three regimes;
+- The theory is ``afdsizer.theory.recommend(coefficients, workload, deployment)``, the call
+  ``afdsizer size`` makes: the trace's :class:`~afdsizer.workload.Workload` (its empirical
+  worker-load law, seed 0) on the paper's deployment (Λ per instance, the quantity simulated).
+- :func:`default_cases`: cost-model coefficients for a model × deployment grid spanning the
+  three regimes;
   :func:`synthetic_long_context`: a heavy-tailed long-context workload that stresses the barrier.
 """
 
-from afdsizer.validate._cases import CostCase, ModelShape, default_cases, roofline_case
+from afdsizer.validate._cases import (
+    VALIDATION_HARDWARE,
+    CostCase,
+    default_cases,
+    roofline_case,
+)
 from afdsizer.validate._knee import Knee, find_knee
 from afdsizer.validate._render import (
     BASELINE_COLUMNS,
@@ -57,11 +64,11 @@ __all__ = [
     "STEP_TIME_COLUMNS",
     "STRESS_TRACE_NAME",
     "TABLE_COLUMNS",
+    "VALIDATION_HARDWARE",
     "BaselineResult",
     "CaseResult",
     "CostCase",
     "Knee",
-    "ModelShape",
     "RatioPoint",
     "RatioSweep",
     "StepTimeCheck",

@@ -1,8 +1,10 @@
 """Theory against simulation, case by case (DESIGN.md §8; issue 6).
 
-For one trace and one cost case: the ratio ``afdsizer size --trace`` deploys (``recommend`` with
-the trace's sampled worker loads, the empirical barrier; or the Gaussian barrier with
-``barrier_model="gaussian"``), which the headline fields judge; the Gaussian-barrier and mean-field
+For one trace and one cost case: the ratio ``afdsizer size --trace`` deploys —
+``recommend(coefficients, workload, deployment)`` on the trace's
+:class:`~afdsizer.workload.Workload` (its empirical worker-load law, drawn with size's seed 0) and
+the paper's deployment (Λ per instance, the quantity simulated), or the Gaussian barrier with
+``barrier_model="gaussian"`` — which the headline fields judge; the Gaussian-barrier and mean-field
 rules beside it; the simulation-optimal r from a common-random-numbers sweep (:mod:`._sweep`) with
 its tied set; the throughput lost by deploying each rule's integer r; the knee of the simulated FFN
 idle curve (:mod:`._knee`) against r_A; and baselines (1:1, the A:F <= 4 cap, ratios sized from
@@ -14,17 +16,22 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from afdsizer.cost import CostCoefficients
+from afdsizer.deployment import BarrierLaw, Deployment
 from afdsizer.errors import InputError
 from afdsizer.validate._cases import CostCase
 from afdsizer.validate._knee import find_knee
 from afdsizer.validate._sweep import DEFAULT_CONFIDENCE, RatioPoint, RatioSweep, search_best_ratio
 from afdsizer.workload import DEFAULT_WORKER_LOAD_SAMPLES
+
+if TYPE_CHECKING:
+    from afdsizer.theory import Recommendation
+    from afdsizer.workload import Workload
 
 __all__ = [
     "BARRIER_MODELS",
@@ -52,10 +59,8 @@ R_MAX_FACTOR = 2.0
 """The first sweep grid reaches this multiple of the largest predicted ratio."""
 R_MAX_MIN = 8
 """...and at least this ratio."""
-BARRIER_MODELS = ("empirical", "gaussian")
+BARRIER_MODELS: tuple[BarrierLaw, ...] = ("empirical", "gaussian")
 """Rules the headline columns can judge: what ``size --trace`` deploys (default) or the Gaussian."""
-WORKER_LOAD_SEED = 0
-"""Seed of the worker-load draws, as in ``afdsizer size`` (``sample_worker_loads(seed=0)``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,9 +81,6 @@ class ValidationSettings:
         Two-sided level of every interval.
     coarse_points, refine_points : int
         Sweep search grid sizes (:func:`search_best_ratio`).
-    load_samples : int
-        Worker loads drawn for the empirical barrier (default: as many as ``afdsizer size``
-        draws, :data:`afdsizer.workload.DEFAULT_WORKER_LOAD_SAMPLES`, seed 0).
     barrier_model : {"empirical", "gaussian"}
         The rule the headline fields (r_theory, rel_error, throughput_loss, meets_goal) judge:
         ``empirical`` is what ``afdsizer size --trace`` deploys; ``gaussian`` the Normal(B·θ, B·σ²)
@@ -93,8 +95,7 @@ class ValidationSettings:
     confidence: float = DEFAULT_CONFIDENCE
     coarse_points: int = 10
     refine_points: int = 4
-    load_samples: int = DEFAULT_WORKER_LOAD_SAMPLES
-    barrier_model: str = "empirical"
+    barrier_model: BarrierLaw = "empirical"
 
     def __post_init__(self) -> None:
         if self.barrier_model not in BARRIER_MODELS:
@@ -102,8 +103,6 @@ class ValidationSettings:
                 f"barrier_model must be one of {', '.join(BARRIER_MODELS)}, "
                 f"got {self.barrier_model!r}"
             )
-        if self.load_samples < 1:
-            raise InputError(f"load_samples must be >= 1, got {self.load_samples}")
         if self.steps <= self.warmup_steps or self.warmup_steps < 0:
             raise InputError(
                 f"steps must exceed warmup_steps >= 0, got steps={self.steps}, "
@@ -208,7 +207,7 @@ class CaseResult:
         The theory's mean-field regime: attention, communication or ffn.
     barrier_model : str
         The rule the headline fields judge: ``empirical`` (what ``afdsizer size --trace``
-        deploys: ``recommend(worker_load_samples=sample_worker_loads(P, D, batch=B, seed=0))``)
+        deploys: ``recommend(coefficients, Workload.from_trace(…), deployment)``, seed-0 draw)
         or ``gaussian``.
     r_theory : float
         r* of the judged rule (``Recommendation.r_star``).
@@ -408,32 +407,27 @@ def _sim_point(
     )
 
 
+def _paper_deployment(batch: int, barrier: BarrierLaw) -> Deployment:
+    """The deployment the simulator runs: one worker per instance, free overlap, Λ per instance
+    (Attention and FFN instances counted alike), B fixed."""
+    return Deployment(attn_gpus=1, ffn_gpus=1, objective="instance", batch=batch, barrier=barrier)
+
+
 def _theory(
-    coefficients: CostCoefficients,
-    *,
-    theta: float,
-    sigma: float,
-    batch: int,
-    worker_loads: npt.NDArray[np.float64] | None = None,
-) -> Any:
+    coefficients: CostCoefficients, workload: Workload, batch: int, barrier: BarrierLaw
+) -> Recommendation:
     from afdsizer.theory import recommend
 
-    return recommend(
-        coefficients,
-        theta_tokens=theta,
-        slot_load_std_tokens=sigma,
-        batch=batch,
-        worker_load_samples=worker_loads,
-    )
+    return recommend(coefficients, workload, _paper_deployment(batch, barrier))
 
 
 def _mean_length_ratio(coefficients: CostCoefficients, *, load_tokens: float, batch: int) -> int:
-    """r* by the mean-field rule with the worker load replaced by ``load_tokens`` (no θ)."""
-    c, B = coefficients, batch
-    r_attn = (float(c.attention_time_s(load_tokens)) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * B)
-    r_comm = (float(c.comm_time_s(B)) - c.alpha_ffn_s) / (c.beta_ffn_s_per_token * B)
-    r_peak = math.sqrt(c.alpha_ffn_s / (c.beta_ffn_s_per_token * B))
-    return max(1, round(max(r_attn, r_comm, r_peak)))
+    """The mean-field rule's r* (rounded, >= 1) with the worker load set to ``load_tokens``:
+    a sizing from mean lengths, without θ."""
+    from afdsizer.theory import mean_field_rule
+
+    rule = mean_field_rule(coefficients, theta_tokens=load_tokens / batch, batch=batch)
+    return max(1, round(rule.r_star))
 
 
 def _is_flat(sweep: RatioSweep) -> bool:
@@ -450,30 +444,32 @@ def _is_flat(sweep: RatioSweep) -> bool:
 def _step_time_check(
     ratio: int,
     sweep: RatioSweep,
-    worker_loads: npt.NDArray[np.float64],
     coefficients: CostCoefficients,
+    workload: Workload,
     *,
-    theta: float,
-    sigma: float,
     batch: int,
 ) -> StepTimeCheck:
-    from afdsizer.theory import expected_step_time_empirical_s, expected_step_time_s
+    """E[τ] at ``ratio``: simulated, and the step model ``recommend`` uses under each law."""
+    from afdsizer.theory import deployment_curve
 
     i = sweep.index(ratio)
     lam = float(sweep.throughput_mean[i])
     lam_lo, lam_hi = (float(x) for x in sweep.throughput_ci[i])
     scale = ratio * batch / (ratio + 1)
-    gaussian = expected_step_time_s(
-        coefficients, theta_tokens=theta, slot_load_std_tokens=sigma, batch=batch, ratio=ratio
-    )
+    theory = {
+        law: float(
+            deployment_curve(
+                coefficients, workload, _paper_deployment(batch, law), batch=batch, ratio=[ratio]
+            ).step_time_s[0]
+        )
+        for law in BARRIER_MODELS
+    }
     return StepTimeCheck(
         ratio=ratio,
         sim_s=scale / lam,
         sim_ci_s=(scale / lam_hi, scale / lam_lo if lam_lo > 0 else math.inf),
-        gaussian_s=float(np.asarray(gaussian).reshape(-1)[0]),
-        empirical_s=float(
-            expected_step_time_empirical_s(coefficients, worker_loads, batch=batch, ratio=ratio)
-        ),
+        gaussian_s=theory["gaussian"],
+        empirical_s=theory["empirical"],
     )
 
 
@@ -535,25 +531,16 @@ def validate_case(
     >>> res.regime, res.barrier_model, res.r_sim, res.r_theory_int, res.throughput_loss
     ('ffn', 'empirical', 6, 6, 0.0)
     """
-    from afdsizer.workload import estimate_slot_load, sample_worker_loads
+    from afdsizer.workload import Trace, Workload
 
     P = np.asarray(prompt_tokens, dtype=np.int64)
     D = np.asarray(decode_tokens, dtype=np.int64)
     coefficients, B = case.coefficients, case.batch
-    est = estimate_slot_load(P, D)
-    theta, sigma = float(est.theta_tokens), float(est.slot_load_std_tokens)
-    # The stationary worker-load law, drawn as ``afdsizer size --trace`` draws it (same count,
-    # seed 0): the empirical barrier is what size deploys with a trace.
-    loads = sample_worker_loads(
-        P, D, batch=B, n_samples=settings.load_samples, seed=WORKER_LOAD_SEED
-    )
-    rec = _theory(
-        coefficients,
-        theta=theta,
-        sigma=sigma,
-        batch=B,
-        worker_loads=loads if settings.barrier_model == "empirical" else None,
-    )
+    # θ, σ and the worker-load law as `afdsizer size --trace` gets them (one seeded draw per B,
+    # shared by the sizing and the step-time checks).
+    workload = Workload.from_trace(Trace(prompt_tokens=P, decode_tokens=D, source=trace_name))
+    theta, sigma = workload.theta_tokens, workload.slot_load_std_tokens
+    rec = _theory(coefficients, workload, B, settings.barrier_model)
     r_theory = float(rec.r_star)
     r_int = int(rec.r_int)
     r_g, r_g_int = float(rec.r_star_gaussian), int(rec.r_int_gaussian)
@@ -593,7 +580,7 @@ def validate_case(
     knee_barrier = max(float(rec.r_attention_barrier), float(rec.r_communication))
     knee_gaussian = knee_barrier
     if rec.barrier_model != "gaussian":
-        rec_g = _theory(coefficients, theta=theta, sigma=sigma, batch=B)
+        rec_g = _theory(coefficients, workload, B, "gaussian")
         knee_gaussian = max(float(rec_g.r_attention_barrier), float(rec_g.r_communication))
     tied_lo, tied_hi = min(sweep.tied_ratios), max(sweep.tied_ratios)
     dist_tied = max(tied_lo - r_theory, 0.0, r_theory - tied_hi)
@@ -655,7 +642,7 @@ def validate_case(
         idle_paid_frac_theory=(r_int * a_th + f_th) / (r_int + 1),
         baselines=tuple(_baseline(n, r, sweep) for n, r in baselines.items()),
         step_time_checks=tuple(
-            _step_time_check(ratio, sweep, loads, coefficients, theta=theta, sigma=sigma, batch=B)
+            _step_time_check(ratio, sweep, coefficients, workload, batch=B)
             for ratio in sorted({r_sim, r_int, r_g_int})
         ),
         curve_ratios=tuple(int(r) for r in sweep.ratios),
@@ -667,7 +654,7 @@ def validate_case(
         seeds=settings.seeds,
         replicates=int(sweep.replicates.shape[1]),
         confidence=settings.confidence,
-        load_samples=settings.load_samples,
+        load_samples=DEFAULT_WORKER_LOAD_SAMPLES,
     )
 
 

@@ -24,6 +24,8 @@ from afdsizer.workload._worker_load import DEFAULT_WORKER_LOAD_SAMPLES, sample_w
 __all__ = ["Workload"]
 
 FloatArray = npt.NDArray[np.float64]
+_MAX_CACHED_DRAWS = 16
+"""Worker-load draws a Workload keeps (oldest dropped first): one per B sized or drawn."""
 
 
 def _finite(name: str, value: float, *, positive: bool) -> float:
@@ -59,6 +61,11 @@ class Workload:
     theta_ci_tokens: tuple[float, float] | None = None
     source: str = "moments"
     trace: Trace | None = None
+    _loads: dict[tuple[int, int, int], FloatArray] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Worker-load draws made so far, by (batch, seed, n_samples): a draw is a pure function of
+    them, so sizing and the report's curves share one draw instead of repeating it."""
 
     def __post_init__(self) -> None:
         _finite("theta_tokens (θ, mean slot load)", self.theta_tokens, positive=True)
@@ -157,10 +164,17 @@ class Workload:
                 "this workload was given by θ and σ only: its worker-load law is unknown "
                 "(give a trace or fixed lengths for the empirical barrier)"
             )
-        return sample_worker_loads(
-            self.trace.prompt_tokens,
-            self.trace.decode_tokens,
-            batch=batch,
-            n_samples=n_samples,
-            seed=seed,
-        )
+        key = (int(batch), int(seed), int(n_samples))
+        if key not in self._loads:
+            loads = sample_worker_loads(
+                self.trace.prompt_tokens,
+                self.trace.decode_tokens,
+                batch=batch,
+                n_samples=n_samples,
+                seed=seed,
+            )
+            loads.setflags(write=False)  # shared by every caller
+            if len(self._loads) >= _MAX_CACHED_DRAWS:
+                self._loads.pop(next(iter(self._loads)))
+            self._loads[key] = loads
+        return self._loads[key]
