@@ -15,9 +15,9 @@ from pathlib import Path
 
 from afdsizer._sizing import (
     SizingInputs,
-    _relineariser,
     recommend_at_operating_point,
     resolve_coefficients,
+    roofline_relineariser,
 )
 from afdsizer.cost import CostCoefficients
 from afdsizer.deployment import Deployment
@@ -99,7 +99,7 @@ def operating_point_coefficients(
     t_F re-linearised around the FFN batch of one pass, as ``recommend_at_operating_point``
     does; a profile's fitted coefficients as they are.
     """
-    relinearise = _relineariser(deployment, model, hardware, profile, None)
+    relinearise = roofline_relineariser(deployment, model, hardware, profile, None)
     if relinearise is None:
         return layout_coefficients(
             model=model, hardware=hardware, deployment=deployment, profile=profile
@@ -127,7 +127,7 @@ def size_layout(
         workload=workload,
         coefficients=coefficients,
         deployment=deployment,
-        relinearise=_relineariser(deployment, model, hardware, profile, None),
+        relinearise=roofline_relineariser(deployment, model, hardware, profile, None),
     )
     rec, _ = recommend_at_operating_point(inputs)
     rows = tuple(

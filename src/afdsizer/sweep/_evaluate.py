@@ -147,7 +147,7 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
     """``recommend`` for the cell's workload and deployment — the call ``afdsizer size`` makes,
     with the same barrier law and the same seeded worker-load draw — and the same step model's
     Λ, E[τ], idle and tokens/s per GPU at the cell's r (DESIGN.md §7)."""
-    from afdsizer._sizing import SizingInputs, _relineariser, recommend_at_operating_point
+    from afdsizer._sizing import SizingInputs, recommend_at_operating_point, roofline_relineariser
     from afdsizer.theory import deployment_curve
 
     cell = task.cell
@@ -155,7 +155,7 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
     deployment = _cell_deployment(task)
     relinearise = None
     if cell.model is not None and cell.hardware is not None:
-        relinearise = _relineariser(deployment, cell.model, cell.hardware, None, None)
+        relinearise = roofline_relineariser(deployment, cell.model, cell.hardware, None, None)
     inputs = SizingInputs(
         workload=workload,
         coefficients=task.coefficients,
