@@ -11,7 +11,7 @@ import pytest
 
 import afdsizer
 
-STAGES = ("workload", "cost", "theory", "sim", "validate", "report", "sweep")
+STAGES = ("workload", "cost", "theory", "sim", "validate", "report", "sweep", "plan")
 # DESIGN.md §7: what each stage may import from afdsizer (besides errors and _io).
 ALLOWED_IMPORTS = {
     "workload": set(),
@@ -21,6 +21,7 @@ ALLOWED_IMPORTS = {
     "validate": {"workload", "cost", "theory", "sim"},
     "report": {"workload", "cost", "theory", "sim", "validate"},
     "sweep": {"workload", "cost", "theory", "sim"},
+    "plan": {"workload", "cost", "theory", "sim"},
 }
 SRC = Path(afdsizer.__file__).parent
 

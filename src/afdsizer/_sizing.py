@@ -33,6 +33,7 @@ __all__ = [
     "resolve_coefficients",
     "resolve_inputs",
     "resolve_workload",
+    "roofline_relineariser",
     "size",
 ]
 
@@ -167,7 +168,7 @@ def _merge_profile(
     return merged, model or record.get("model"), hardware or record.get("hardware")
 
 
-def _relineariser(
+def roofline_relineariser(
     deployment: Deployment,
     model: str | Path | None,
     hardware: str | Path | None,
@@ -284,7 +285,7 @@ def resolve_inputs(
         workload=workload,
         coefficients=coefficients,
         deployment=deployment,
-        relinearise=_relineariser(deployment, model, hardware, profile, coeffs),
+        relinearise=roofline_relineariser(deployment, model, hardware, profile, coeffs),
     )
 
 

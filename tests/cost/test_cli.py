@@ -69,7 +69,7 @@ def test_cost_human_output(run_cli: Any) -> None:
         (("--model", "gpt-5"), "unknown model 'gpt-5'; known presets: deepseek-v3"),
         (("--hardware", "tpu"), "unknown hardware 'tpu'; known presets: h100-sxm"),
         (("--kv-dtype", "int4"), "--kv-dtype must be one of bf16, fp16, fp8, got 'int4'"),
-        (("--attn-gpus", "0"), "attn_gpus (g_A, GPUs per Attention instance) must be an integer >= 1"),
+        (("--attn-gpus", "0"), "(g_A, GPUs per Attention instance) must be an integer >= 1"),
         (("--link", "ib"), "--link must be auto, scale-up or scale-out"),
         (("--profile", "missing.yaml"), "cannot read coefficients file missing.yaml"),
     ],

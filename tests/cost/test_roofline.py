@@ -201,10 +201,7 @@ def test_mixed_pools_use_ffn_hardware_for_ffn() -> None:
 def test_errors() -> None:
     """Bad GPU counts, link, range and weights that do not fit give one-line InputErrors."""
     m, hw = load_model_spec("llama-3.1-8b"), load_hardware_spec("h100-sxm")
-    with pytest.raises(
-        InputError,
-        match=r"attn_gpus \(g_A, GPUs per Attention instance\) must be an integer >= 1.*got 0",
-    ):
+    with pytest.raises(InputError, match=r"attn_gpus .*must be an integer >= 1.*got 0"):
         roofline_coefficients(m, hw, attn_gpus=0)
     with pytest.raises(InputError, match="link must be"):
         roofline_coefficients(m, hw, link="ib")  # type: ignore[arg-type]

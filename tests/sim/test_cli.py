@@ -81,8 +81,10 @@ def test_json_sweep_reports_best(run_cli, trace_csv: Path, coeffs_json: Path) ->
     assert out.exit_code == 0, out.stderr
     data = json.loads(out.stdout)
     assert [row["ratio"] for row in data["results"]] == [1, 2, 3, 4]
-    best = max(data["results"], key=lambda row: row["throughput_per_instance"])
+    # The best r is the one with the most tokens/s per GPU (the default objective, as `size`).
+    best = max(data["results"], key=lambda row: row["throughput_per_gpu"])
     assert data["best_ratio"] == best["ratio"] == data["best"]["ratio"]
+    assert data["objective"] == "gpu"
     assert all(set(row) >= REQUIRED_KEYS for row in data["results"])
 
 
@@ -163,3 +165,77 @@ def test_parse_ratios() -> None:
     for bad in ("5:1", "1:2:0", "1:2:3:4", "", "-1"):
         with pytest.raises(InputError):
             parse_ratios(bad)
+
+
+def test_fixed_lengths_need_no_trace(run_cli, coeffs_json: Path) -> None:  # type: ignore[no-untyped-def]
+    """--isl/--osl: a constant trace; the realised slot load is θ = ISL + (OSL − 1)/2 exactly."""
+    out = run_cli(
+        "simulate", "--ratio", "4", "--batch", "16", "--steps", "1000", "--warmup", "100",
+        "--isl", "700", "--osl", "10", "--coeffs", coeffs_json, "--json",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["mean_slot_load"] == pytest.approx(700 + 9 / 2, rel=1e-12)
+    assert data["barrier_idle"] > 0  # staggered by default: the workers' loads differ
+    assert data["throughput_per_gpu"] * data["gpus_per_bundle"] == pytest.approx(
+        data["tokens_per_s"], rel=1e-12
+    )
+    assert data["gpus_per_bundle"] == 4 * 1 + 8  # Deployment's default GPUs
+    assert data["kv_dtype"] == "bf16"
+
+
+def test_dp_microbatch_deployment_matches_library(run_cli, coeffs_json: Path) -> None:  # type: ignore[no-untyped-def]
+    """The deployment flags give SimConfig.from_deployment's run, number for number."""
+    from afdsizer.deployment import Deployment
+
+    out = run_cli(
+        "simulate", "--ratio", "3", "--batch", "16", "--steps", "800", "--isl", "300",
+        "--osl", "20", "--attn-gpus", "4", "--attn-parallel", "dp", "--ffn-gpus", "2",
+        "--microbatches", "2", "--layers", "6", "--coeffs", coeffs_json, "--json",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    data = json.loads(out.stdout)
+    deployment = Deployment(attn_gpus=4, attn_parallel="dp", ffn_gpus=2, microbatches=2, layers=6)
+    cfg = SimConfig.from_deployment(deployment, ratio=3, batch=16, steps=800, stagger=True)
+    res = simulate([300], [20], BALANCED, cfg)
+    assert (data["pipeline"], data["microbatches"], data["layers"]) == ("microbatch", 2, 6)
+    assert (data["workers_per_instance"], data["gpus_per_bundle"]) == (4, 3 * 4 + 2)
+    assert data["throughput_per_gpu"] == res.throughput_per_gpu
+    assert data["step_time_mean_s"] == res.step_time_mean_s
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--microbatches", "2"], "--layers is needed for the microbatch pipeline with m = 2"),
+        (["--isl", "100"], "--isl and --osl go together"),
+        (["--isl", "100", "--osl", "5", "--trace", "t.csv"], "give one workload"),
+        (["--pipeline", "serial", "--microbatches", "2"], "--pipeline serial runs one microbatch"),
+        (["--pipeline", "ringbuffer"], "--pipeline must be overlapped, serial or microbatch"),
+        (["--attn-parallel", "ep"], "attn_parallel must be one of tp, dp"),
+        (["--jitter-dist", "normal"], "--jitter-dist must be one of lognormal, gamma"),
+        (["--refill", "shuffle"], "--refill must be one of resample, replay"),
+    ],
+)
+def test_deployment_options_bad_input(  # type: ignore[no-untyped-def]
+    run_cli, coeffs_json: Path, args: list[str], fragment: str
+) -> None:
+    """Bad deployment or workload options: exit 2 and one line naming the option."""
+    out = run_cli(
+        "simulate", "--ratio", "2", "--batch", "4", "--steps", "50", *args, "--coeffs",
+        coeffs_json,
+    )  # fmt: skip
+    assert out.exit_code == 2, out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], lines
+
+
+def test_table_shows_per_gpu_throughput(run_cli, coeffs_json: Path) -> None:  # type: ignore[no-untyped-def]
+    """The table leads with tokens/s per GPU and the GPUs per bundle, and names the KV dtype."""
+    out = run_cli(
+        "simulate", "--ratio", "2", "--batch", "4", "--steps", "300", "--isl", "50", "--osl",
+        "5", "--coeffs", coeffs_json,
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    assert "throughput per GPU" in out.stdout and "10 GPUs per bundle" in out.stdout
+    assert "KV cache dtype" in out.stdout and "bf16" in out.stdout

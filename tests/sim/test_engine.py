@@ -102,8 +102,11 @@ def test_one_microbatch_is_serial() -> None:
     p, d = _lengths(30, 300, 28)
     base = dict(ratio=2, batch=4, steps=200, record_series=True)
     mb = simulate(
-        p, d, BALANCED, SimConfig(**base, pipeline="microbatch", microbatches=1, layers=7)
-    )  # type: ignore[arg-type]
+        p,
+        d,
+        BALANCED,
+        SimConfig(**base, pipeline="microbatch", microbatches=1, layers=7),  # type: ignore[arg-type]
+    )
     serial = simulate(p, d, BALANCED, SimConfig(**base, pipeline="serial"))  # type: ignore[arg-type]
     assert mb.series is not None and serial.series is not None
     np.testing.assert_allclose(mb.series.step_time_s, serial.series.step_time_s, rtol=1e-12)
@@ -244,7 +247,7 @@ def test_jitter_has_mean_one_and_requested_cv() -> None:
         )  # fmt: skip
         assert res.series is not None
         load = res.series.load_tokens
-        ratio = res.series.attention_max_s / ATTENTION_BOUND.attention_time_s(load)
+        ratio = res.series.attention_max_s / ATTENTION_BOUND.attention_time_s(load.astype(float))
         assert ratio.mean() == pytest.approx(1.0, abs=0.015)
         assert ratio.std() / ratio.mean() == pytest.approx(0.4, rel=0.05)
 

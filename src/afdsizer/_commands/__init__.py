@@ -9,7 +9,7 @@ import typer
 __all__ = ["register_all"]
 
 # One module per command group; each defines ``register(app: typer.Typer) -> None``.
-_COMMAND_MODULES = ("workload", "cost", "size", "simulate", "validate", "report", "sweep")
+_COMMAND_MODULES = ("workload", "cost", "size", "simulate", "validate", "report", "sweep", "plan")
 
 
 def register_all(app: typer.Typer) -> None:

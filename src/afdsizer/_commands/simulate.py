@@ -1,40 +1,55 @@
 """`afdsizer simulate`: run the step-level simulator on one rA–1F bundle, or sweep r.
 
-The workload is a trace (``--trace``, default the bundled Azure conversation sample); the cost
-coefficients come from ``--coeffs``, ``--profile`` or ``--model/--hardware`` as for ``size``.
-``--ratio 16`` simulates one bundle; ``--ratio 1:32`` (or ``1:32:2``, or ``4,8,16``) sweeps r with
-common random numbers and reports the simulation-optimal r. ``--json`` prints
-:class:`afdsizer.sim.SimResult` fields (a list plus the best for a sweep).
+The workload is a trace (``--trace``, default the bundled Azure conversation sample) or fixed
+lengths (``--isl/--osl``: every request the same, a constant trace); the cost coefficients come
+from ``--coeffs``, ``--profile`` or ``--model/--hardware``, and the deployment (GPUs, DP
+attention, microbatches, layers) from the same options as ``size``, through the same resolution
+(:func:`afdsizer._sizing.resolve_inputs`). ``--ratio 16`` simulates one bundle; ``--ratio 1:32``
+(or ``1:32:2``, or ``4,8,16``) sweeps r with common random numbers and reports the r with the
+most tokens/s per GPU. ``--json`` prints :class:`afdsizer.sim.SimResult` fields plus
+``kv_dtype`` (a list plus the best for a sweep).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from afdsizer._commands._common import (
-    DEFAULT_ATTN_GPUS,
-    DEFAULT_FFN_GPUS,
-    AttnGpusOpt,
+    AttnGpusOptional,
+    AttnParallelOpt,
     CoeffsOpt,
     DropInvalidOpt,
-    FfnGpusOpt,
+    FfnGpusOptional,
     HardwareOpt,
+    IslOpt,
     JsonOpt,
-    KvDtypeOpt,
+    KvDtypeOptional,
+    LayersOpt,
+    MicrobatchesOpt,
     ModelOpt,
+    OslOpt,
     ProfileOpt,
     TraceOpt,
-    coefficients_from_options,
     emit_json,
 )
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from afdsizer._sizing import SizingInputs
+    from afdsizer.cost import CostCoefficients
     from afdsizer.sim import SimConfig, SimResult
+    from afdsizer.workload import Trace
+
+ProgressFn = Callable[[int, int], None]
 
 __all__ = ["parse_ratios", "register"]
 
@@ -59,13 +74,12 @@ WarmupOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
 PipelineOpt = Annotated[
-    str, typer.Option("--pipeline", help="overlapped (max), serial (sum) or microbatch.")
-]
-MicrobatchesOpt = Annotated[
-    int, typer.Option("--microbatches", help="m, microbatches per worker (--pipeline microbatch).")
-]
-LayersOpt = Annotated[
-    int, typer.Option("--layers", help="Layers the microbatch pipeline flows through.")
+    str | None,
+    typer.Option(
+        "--pipeline",
+        help="overlapped (max), serial (sum) or microbatch (the m·L-stage flow shop). Default: "
+        "overlapped for m = 1, microbatch for m >= 2.",
+    ),
 ]
 JitterCvOpt = Annotated[
     float, typer.Option("--jitter-cv", help="CV of per-worker per-step Attention jitter (0: none).")
@@ -93,6 +107,15 @@ KvCapacityOpt = Annotated[
     typer.Option(
         "--kv-capacity",
         help="KV tokens per Attention instance (default: from the cost model; 0: unlimited).",
+    ),
+]
+StaggerOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stagger/--aligned",
+        help="Start each slot's first request at a random step of its decode (stationary "
+        "phases) or all fresh together. Default: staggered for --isl/--osl (else every slot "
+        "would move in lockstep), aligned for a trace.",
     ),
 ]
 SeriesOutOpt = Annotated[
@@ -150,9 +173,12 @@ def simulate(
     steps: StepsOpt = 100_000,
     warmup: WarmupOpt = None,
     seed: SeedOpt = 0,
-    pipeline: PipelineOpt = "overlapped",
-    microbatches: MicrobatchesOpt = 2,
-    layers: LayersOpt = 32,
+    pipeline: PipelineOpt = None,
+    microbatches: MicrobatchesOpt = None,
+    layers: LayersOpt = None,
+    attn_gpus: AttnGpusOptional = None,
+    ffn_gpus: FfnGpusOptional = None,
+    attn_parallel: AttnParallelOpt = None,
     jitter_cv: JitterCvOpt = 0.0,
     jitter_dist: JitterDistOpt = "lognormal",
     refill: RefillOpt = "resample",
@@ -160,25 +186,93 @@ def simulate(
     rate: RateOpt = None,
     time_scale: TimeScaleOpt = 1.0,
     kv_capacity: KvCapacityOpt = None,
+    stagger: StaggerOpt = None,
     series_out: SeriesOutOpt = None,
     trace: TraceOpt = None,
+    isl: IslOpt = None,
+    osl: OslOpt = None,
     drop_invalid: DropInvalidOpt = False,
     model: ModelOpt = None,
     hardware: HardwareOpt = None,
     profile: ProfileOpt = None,
     coeffs: CoeffsOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
-    ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
+    kv_dtype: KvDtypeOptional = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Simulate an rA–1F bundle step by step: throughput, idle time, step time and TPOT."""
-    import dataclasses
-
-    from afdsizer.sim import SimConfig, simulate, sweep_ratios
-    from afdsizer.workload import bundled_trace_path, load_trace
+    from afdsizer._sizing import resolve_inputs
 
     ratios = parse_ratios(ratio)
+    _check_loop_options(open_loop, rate, kv_capacity, series_out, ratios)
+    if pipeline is not None and pipeline not in ("overlapped", "serial", "microbatch"):
+        raise InputError(f"--pipeline must be overlapped, serial or microbatch, got {pipeline!r}")
+    if pipeline == "serial" and microbatches not in (None, 1):
+        raise InputError("--pipeline serial runs one microbatch; drop --microbatches")
+    inputs = resolve_inputs(
+        trace=trace, isl=isl, osl=osl, drop_invalid=drop_invalid, model=model,
+        hardware=hardware, profile=profile, coeffs=coeffs, attn_gpus=attn_gpus,
+        ffn_gpus=ffn_gpus, attn_parallel=attn_parallel, microbatches=microbatches,
+        pipeline=None if pipeline == "serial" else pipeline, layers=layers, kv_dtype=kv_dtype,
+    )  # fmt: skip
+    config = _config(inputs, ratios[0], batch, steps, warmup, seed, serial=pipeline == "serial")
+    config = dataclasses.replace(
+        config,
+        jitter_cv=jitter_cv,
+        jitter_dist=_choice("--jitter-dist", jitter_dist, ("lognormal", "gamma")),
+        refill=_choice("--refill", refill, ("resample", "replay")),
+        arrivals=_choice("--open-loop", open_loop or "closed", ("closed", "trace", "poisson")),
+        arrival_rate_per_s=rate,
+        trace_time_scale=time_scale,
+        kv_capacity_tokens=kv_capacity or None,
+        stagger=(isl is not None and open_loop is None) if stagger is None else stagger,
+        record_series=series_out is not None,
+    )
+    requests = inputs.workload.trace
+    if requests is None:  # pragma: no cover - resolve_inputs gives a trace or fixed lengths
+        raise InputError("simulate needs requests: give --trace or --isl/--osl")
+    source = requests.source or "trace"
+    if config.arrivals == "trace" and requests.arrival_s is None:
+        raise InputError(f"{source} has no timestamps; use --open-loop poisson --rate λ instead")
+    arrival_s = requests.arrival_s if config.arrivals == "trace" else None
+    kv_dtype_used = inputs.deployment.kv_dtype
+
+    results = []
+    with _Progress(steps * len(ratios)) as progress:
+        for i, r in enumerate(ratios):
+            results.append(
+                _run_one(inputs, dataclasses.replace(config, ratio=r), kv_capacity, requests,
+                         arrival_s, progress, i * steps, steps * len(ratios))
+            )  # fmt: skip
+    best = max(results, key=lambda res: (res.throughput_per_gpu, -res.ratio))
+    if len(ratios) == 1:
+        if series_out is not None:
+            _write_series(series_out, results[0])
+        if json_out:
+            emit_json({**results[0].summary(), "kv_dtype": kv_dtype_used})
+        else:
+            _print_one(results[0], config, source=source, coeffs_source=inputs.coefficients.source,
+                       kv_dtype=kv_dtype_used)  # fmt: skip
+    elif json_out:
+        emit_json(
+            {
+                "results": [{**res.summary(), "kv_dtype": kv_dtype_used} for res in results],
+                "best_ratio": best.ratio,
+                "best": {**best.summary(), "kv_dtype": kv_dtype_used},
+                "objective": "gpu",
+                "kv_dtype": kv_dtype_used,
+            }
+        )
+    else:
+        _print_sweep(tuple(results), best.ratio, source=source)
+
+
+def _check_loop_options(
+    open_loop: str | None,
+    rate: float | None,
+    kv_capacity: float | None,
+    series_out: Path | None,
+    ratios: list[int],
+) -> None:
     if open_loop is not None and open_loop not in ("trace", "poisson"):
         raise InputError(f"--open-loop must be trace or poisson, got {open_loop!r}")
     if rate is not None and open_loop != "poisson":
@@ -187,70 +281,77 @@ def simulate(
         raise InputError(f"--kv-capacity must be >= 0 tokens (0: unlimited), got {kv_capacity}")
     if series_out is not None and len(ratios) > 1:
         raise InputError("--series-out needs a single --ratio, not a sweep")
-    config = SimConfig(
-        ratio=ratios[0],
-        batch=batch,
-        steps=steps,
+
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _choice(option: str, value: str, allowed: tuple[_Choice, ...]) -> _Choice:
+    """``value`` as one of ``allowed`` (typed), or a one-line error naming the option."""
+    for name in allowed:
+        if value == name:
+            return name
+    raise InputError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _config(
+    inputs: SizingInputs,
+    ratio: int,
+    batch: int,
+    steps: int,
+    warmup: int | None,
+    seed: int,
+    *,
+    serial: bool,
+) -> SimConfig:
+    """The simulation of the resolved deployment (``--pipeline serial``: one batch, summed)."""
+    from afdsizer.sim import DEFAULT_LAYERS, SimConfig
+
+    deployment = inputs.deployment
+    layers = deployment.layers
+    if deployment.resolved_pipeline == "microbatch" and layers is None:
+        if deployment.microbatches > 1:
+            raise InputError(
+                f"--layers is needed for the microbatch pipeline with m = "
+                f"{deployment.microbatches} (the coefficients file does not give L)"
+            )
+        layers = DEFAULT_LAYERS  # m = 1: the flow shop is the serial sum whatever L is
+    config = SimConfig.from_deployment(
+        deployment, ratio=ratio, batch=batch, steps=steps, seed=seed, layers=layers,
         warmup_steps=warmup,
-        seed=seed,
-        pipeline=pipeline,  # type: ignore[arg-type]  # validated by SimConfig
-        microbatches=microbatches,
-        layers=layers,
-        jitter_cv=jitter_cv,
-        jitter_dist=jitter_dist,  # type: ignore[arg-type]
-        refill=refill,  # type: ignore[arg-type]
-        arrivals=open_loop or "closed",  # type: ignore[arg-type]
-        arrival_rate_per_s=rate,
-        trace_time_scale=time_scale,
-        kv_capacity_tokens=kv_capacity or None,
-        record_series=series_out is not None,
-    )
-    coefficients = coefficients_from_options(
-        model=model,
-        hardware=hardware,
-        profile=profile,
-        coeffs=coeffs,
-        kv_dtype=kv_dtype,
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
-    )
+    )  # fmt: skip
+    if serial:
+        config = dataclasses.replace(config, pipeline="serial")
+    return config
+
+
+def _run_one(
+    inputs: SizingInputs,
+    config: SimConfig,
+    kv_capacity: float | None,
+    requests: Trace,
+    arrival_s: npt.NDArray[np.float64] | None,
+    progress: ProgressFn | None,
+    offset: int,
+    total: int,
+) -> SimResult:
+    """One r, with t_F linearised at the FFN batch r·B/m it runs (as ``size`` does)."""
+    from afdsizer.sim import simulate
+
+    coefficients: CostCoefficients = inputs.coefficients
+    if inputs.relinearise is not None:
+        coefficients = inputs.relinearise(config.ratio * config.batch / config.groups_per_worker)
     if kv_capacity == 0:  # explicit "unlimited" overrides the cost model's capacity
         coefficients = dataclasses.replace(coefficients, kv_capacity_tokens=None)
-    path = trace if trace is not None else bundled_trace_path()
-    loaded = load_trace(path, drop_invalid=drop_invalid)
-    if config.arrivals == "trace" and loaded.arrival_s is None:
-        raise InputError(f"{path.name} has no timestamps; use --open-loop poisson --rate λ instead")
-    arrival_s = loaded.arrival_s if config.arrivals == "trace" else None
 
-    with _Progress(steps * len(ratios)) as progress:
-        if len(ratios) == 1:
-            result = simulate(
-                loaded.prompt_tokens, loaded.decode_tokens, coefficients, config,
-                arrival_s=arrival_s, progress=progress,
-            )  # fmt: skip
-        else:
-            sweep = sweep_ratios(
-                loaded.prompt_tokens, loaded.decode_tokens, coefficients, config, ratios,
-                arrival_s=arrival_s, progress=progress,
-            )  # fmt: skip
-    if len(ratios) == 1:
-        if series_out is not None:
-            _write_series(series_out, result)
-        if json_out:
-            emit_json(result.summary())
-        else:
-            _print_one(result, config, source=f"{path.name}", coeffs_source=coefficients.source)
-    else:
-        if json_out:
-            emit_json(
-                {
-                    "results": [res.summary() for res in sweep.results],
-                    "best_ratio": sweep.best_ratio,
-                    "best": sweep.best.summary(),
-                }
-            )
-        else:
-            _print_sweep(sweep.results, sweep.best_ratio, source=path.name)
+    def _progress(done: int, _steps: int) -> None:
+        if progress is not None:
+            progress(offset + done, total)
+
+    return simulate(
+        requests.prompt_tokens, requests.decode_tokens, coefficients, config,
+        arrival_s=arrival_s, progress=_progress,
+    )  # fmt: skip
 
 
 class _Progress:
@@ -281,8 +382,6 @@ class _Progress:
 
 
 def _write_series(path: Path, result: SimResult) -> None:
-    import dataclasses
-
     import polars as pl
 
     from afdsizer._io import atomic_path
@@ -294,21 +393,33 @@ def _write_series(path: Path, result: SimResult) -> None:
         frame.write_parquet(tmp)
 
 
-def _print_one(result: SimResult, config: SimConfig, *, source: str, coeffs_source: str) -> None:
+def _deployment_text(result: SimResult, pipeline: str) -> str:
+    shape = f"{pipeline}"
+    if pipeline == "microbatch":
+        shape = f"{result.microbatches} microbatches × {result.layers} layers"
+    workers = (
+        f", DP {result.workers_per_instance} workers" if result.workers_per_instance > 1 else ""
+    )
+    return (
+        f"{result.ratio}A–1F bundle, B = {result.batch}, {shape}{workers}, "
+        f"{result.attn_gpus}+{result.ffn_gpus} GPUs per A/F instance"
+    )
+
+
+def _print_one(
+    result: SimResult, config: SimConfig, *, source: str, coeffs_source: str, kv_dtype: str
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
     ms = _MS_PER_S
-    table = Table(
-        title=f"{result.ratio}A–1F bundle, B = {result.batch}, {config.pipeline}, "
-        f"{result.arrivals} loop" if result.arrivals == "closed" else
-        f"{result.ratio}A–1F bundle, B = {result.batch}, {config.pipeline}, open loop "
-        f"({result.arrivals})",
-        show_header=False,
-    )  # fmt: skip
+    loop = "closed loop" if result.arrivals == "closed" else f"open loop ({result.arrivals})"
+    table = Table(title=f"{_deployment_text(result, config.pipeline)}, {loop}", show_header=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
+        ("throughput per GPU", f"{result.throughput_per_gpu:,.1f} tok/s "
+         f"({result.gpus_per_bundle} GPUs per bundle)"),
         ("throughput per instance", f"{result.throughput_per_instance:,.1f} ± "
          f"{result.throughput_stderr:,.1f} tok/s"),
         ("bundle tokens/s", f"{result.tokens_per_s:,.0f}"),
@@ -322,6 +433,7 @@ def _print_one(result: SimResult, config: SimConfig, *, source: str, coeffs_sour
         ("slot occupancy", f"{result.slot_occupancy:.1%}"),
         ("completed requests", f"{result.completed_requests:,}"),
         ("steps (after warm-up)", f"{result.steps:,} (+{result.warmup_steps:,})"),
+        ("KV cache dtype", kv_dtype),
     ]  # fmt: skip
     if result.arrivals != "closed":
         rows.append(
@@ -346,19 +458,22 @@ def _print_sweep(results: tuple[SimResult, ...], best_ratio: int, *, source: str
     from rich.table import Table
 
     ms = _MS_PER_S
-    table = Table(title=f"simulated Λ(r), B = {results[0].batch} ({source})")
-    # Λ in tokens/s per instance; τ the step time and TPOT in ms.
-    for name in ("r", "Λ", "± s.e.", "τ mean", "τ p99", "A idle", "barrier", "F idle",
-                 "TPOT p99"):  # fmt: skip
+    first = results[0]
+    gpus = f"{first.attn_gpus}+{first.ffn_gpus} GPUs per A/F instance"
+    table = Table(title=f"simulated throughput over r, B = {first.batch}, {gpus} ({source})")
+    # tokens/s per GPU and per instance (Λ); τ the step time and TPOT in ms.
+    for name in ("r", "tok/s/GPU", "Λ", "± s.e.", "τ mean", "τ p99", "A idle", "barrier",
+                 "F idle", "TPOT p99"):  # fmt: skip
         table.add_column(name, justify="right")
     for res in results:
         mark = " *" if res.ratio == best_ratio else ""
         table.add_row(
-            f"{res.ratio}{mark}", f"{res.throughput_per_instance:,.1f}",
+            f"{res.ratio}{mark}", f"{res.throughput_per_gpu:,.1f}",
+            f"{res.throughput_per_instance:,.1f}",
             f"{res.throughput_stderr:,.1f}", f"{res.step_time_mean_s * ms:.3f}",
             f"{res.step_time_p99_s * ms:.3f}", f"{res.attention_idle:.1%}",
             f"{res.barrier_idle:.1%}", f"{res.ffn_idle:.1%}", f"{res.tpot_p99_s * ms:.3f}",
         )  # fmt: skip
     console = Console()
     console.print(table)
-    console.print(f"simulation-optimal r = {best_ratio} (* above)")
+    console.print(f"simulation-optimal r = {best_ratio} by tokens/s per GPU (* above)")

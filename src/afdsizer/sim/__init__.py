@@ -5,12 +5,13 @@
 ``sim/_kernel.py``; :mod:`afdsizer.sim.reference` is its plain-Python twin.
 """
 
-from afdsizer.sim._config import DEFAULT_WARMUP_FRAC, SimConfig
+from afdsizer.sim._config import DEFAULT_LAYERS, DEFAULT_WARMUP_FRAC, SimConfig
 from afdsizer.sim._engine import CHUNK_STEPS, simulate, sweep_ratios
 from afdsizer.sim._result import RatioSweep, SimResult, StepSeries
 
 __all__ = [
     "CHUNK_STEPS",
+    "DEFAULT_LAYERS",
     "DEFAULT_WARMUP_FRAC",
     "RatioSweep",
     "SimConfig",

@@ -88,11 +88,13 @@ def _kv_capacity(
             f"P+D of {n_big} request(s) (largest {largest} tokens); they could never be admitted"
         )
     smallest = int(final.min())
-    if config.batch * smallest > cap_tokens:
+    b, k = config.slots_per_worker, config.workers_per_instance
+    if b * smallest > cap_tokens:
+        per = f"B/k = {b} slots" if k > 1 else f"B={config.batch}"
         raise InputError(
-            f"batch B={config.batch} does not fit in KV memory: even the smallest requests "
-            f"(P+D = {smallest} tokens) need {config.batch * smallest} tokens per worker "
-            f"> kv_capacity_tokens {cap_tokens}; use B <= {cap_tokens // smallest}"
+            f"batch {per} does not fit in KV memory: even the smallest requests "
+            f"(P+D = {smallest} tokens) need {b * smallest} tokens per worker "
+            f"> kv_capacity_tokens {cap_tokens}; use B <= {k * (cap_tokens // smallest)}"
         )
     return cap_tokens
 
@@ -146,10 +148,11 @@ class _Arrivals:
 
 
 def _jitter_block(config: SimConfig, chunk: int, n_steps: int) -> npt.NDArray[np.float64]:
-    """Multiplicative Attention jitter, mean 1 and CV ``jitter_cv``, shape (n_steps, r)."""
+    """Multiplicative Attention jitter, mean 1 and CV ``jitter_cv``, shape (n_steps, r·k)."""
     cv = float(config.jitter_cv)
-    out = np.empty((n_steps, config.ratio), dtype=np.float64)
-    for w in range(config.ratio):
+    n_workers = config.ratio * config.workers_per_instance
+    out = np.empty((n_steps, n_workers), dtype=np.float64)
+    for w in range(n_workers):
         # One stream per (worker, chunk): worker w sees the same noise whatever r is.
         rng = np.random.default_rng([config.seed, _STREAM_JITTER, w, chunk])
         if config.jitter_dist == "gamma":
@@ -279,6 +282,92 @@ def simulate(
     return _run(prompt, decode, coefficients, config, arrivals_arr, kv_cap, engine, progress)
 
 
+def _params(
+    config: SimConfig, coefficients: CostCoefficients, kv_cap: int, decode: npt.NDArray[np.int64]
+) -> lay.Params:
+    """The run's constants, as the engines read them."""
+    c = coefficients
+    steps, warmup = config.steps, config.effective_warmup_steps
+    measured = steps - warmup
+    expected_done = measured * config.ratio * config.batch / float(decode.mean())
+    return lay.Params(
+        alpha_a=float(c.alpha_attn_s),
+        beta_a=float(c.beta_attn_s_per_token),
+        alpha_c=float(c.alpha_comm_s),
+        beta_c=float(c.beta_comm_s_per_token),
+        gamma_c=float(c.gamma_comm_s_per_token),
+        alpha_f=float(c.alpha_ffn_s),
+        beta_f=float(c.beta_ffn_s_per_token),
+        workers=config.ratio * config.workers_per_instance,
+        slots_per_worker=config.slots_per_worker,
+        groups=config.groups_per_worker,
+        pipeline=lay.PIPELINE_CODES[config.pipeline],
+        layers=config.layers,
+        open_loop=config.arrivals != "closed",
+        replay=config.refill == "replay",
+        seed=config.seed,
+        kv_cap=kv_cap,
+        warmup=warmup,
+        n_batches=min(config.batch_means, measured),
+        measured=measured,
+        record=config.record_series,
+        jitter=config.jitter_cv > 0,
+        # Calendar ring: a power of two (bucket = step & (H − 1)) longer than any decode length.
+        horizon=1 << int(decode.max()).bit_length(),
+        comp_stride=max(1, math.ceil(expected_done / PERCENTILE_SAMPLE_TARGET)),
+        stagger=config.stagger,
+    )
+
+
+def _new_bundle(params: lay.Params) -> lay.Bundle:
+    """Empty slots (closed loop: every one pending, in slot order, so step 0 fills them all)."""
+    n_workers, b, m = params.workers, params.slots_per_worker, params.groups
+    n_slots, n_groups = n_workers * b, n_workers * m
+    slots = np.zeros(n_slots, dtype=lay.SLOT_DTYPE)
+    index = np.arange(n_slots, dtype=np.int64)
+    slots["worker"] = index // b
+    slots["group"] = slots["worker"] * m + (index % b) % m
+    slots["next_row"] = -1
+    return lay.Bundle(
+        slots=slots,
+        pending=index.copy(),
+        drawn=np.zeros(n_slots, dtype=lay.REQUEST_DTYPE),
+        cal_head=np.full(params.horizon, -1, dtype=np.int64),
+        cal_next=np.full(n_slots, -1, dtype=np.int32),
+        groups=np.zeros(n_groups, dtype=lay.GROUP_DTYPE),
+        workers=np.zeros(n_workers, dtype=lay.WORKER_DTYPE),
+        finished=np.zeros((2, n_slots), dtype=np.int64),
+        flow=np.zeros(4 * m, dtype=np.float64),
+    )
+
+
+def _new_counters(params: lay.Params) -> npt.NDArray[np.void]:
+    counters = np.zeros(1, dtype=lay.COUNTER_DTYPE)
+    counters["measure_start"] = -1.0
+    if not params.open_loop:
+        counters["pending"] = params.workers * params.slots_per_worker
+    return counters
+
+
+class _Collected:
+    """Per-chunk outputs gathered over the run: step times, series, sampled completions."""
+
+    def __init__(self, open_loop: bool) -> None:
+        self.open_loop = open_loop
+        self.step_times: list[npt.NDArray[np.float64]] = []
+        self.series: list[npt.NDArray[np.float64]] = []
+        self.tpot: list[npt.NDArray[np.float64]] = []
+        self.queue: list[npt.NDArray[np.float64]] = []
+
+    def drain(self, counters: npt.NDArray[np.void], completions: npt.NDArray[np.float64]) -> None:
+        n = int(counters["comp_rows"][0])
+        if n:
+            self.tpot.append(completions[:n, lay.COMP_TPOT].copy())
+            if self.open_loop:  # closed loop: every queue delay is 0, no need to keep them
+                self.queue.append(completions[:n, lay.COMP_QUEUE].copy())
+        counters["comp_rows"] = 0
+
+
 def _run(
     prompt: npt.NDArray[np.int64],
     decode: npt.NDArray[np.int64],
@@ -289,173 +378,114 @@ def _run(
     engine: Engine,
     progress: ProgressFn | None,
 ) -> SimResult:
+    params = _params(config, coefficients, kv_cap, decode)
+    bundle = _new_bundle(params)
+    counters = _new_counters(params)
     run_chunk: Callable[..., int]
     if engine == "kernel":
         from afdsizer.sim import _kernel
 
+        _kernel.fill_slot_keys(bundle.slots, params.seed)
         run_chunk = _kernel.run_chunk
     else:
         from afdsizer.sim import reference
 
         run_chunk = reference.run_chunk
-
-    r, B, m = config.ratio, config.batch, config.groups_per_worker
-    S, G = r * B, r * m
-    steps = config.steps
-    warmup = config.effective_warmup_steps
-    measured = steps - warmup
-    n_batches = min(config.batch_means, measured)
-    is_open = config.arrivals != "closed"
-    use_jitter = config.jitter_cv > 0
-
-    c = coefficients
-    params_f = np.zeros(lay.N_PARAMS_F, dtype=np.float64)
-    params_f[lay.PF_ALPHA_A] = c.alpha_attn_s
-    params_f[lay.PF_BETA_A] = c.beta_attn_s_per_token
-    params_f[lay.PF_ALPHA_C] = c.alpha_comm_s
-    params_f[lay.PF_BETA_C] = c.beta_comm_s_per_token
-    params_f[lay.PF_GAMMA_C] = c.gamma_comm_s_per_token
-    params_f[lay.PF_ALPHA_F] = c.alpha_ffn_s
-    params_f[lay.PF_BETA_F] = c.beta_ffn_s_per_token
-    params_i = np.zeros(lay.N_PARAMS_I, dtype=np.int64)
-    params_i[lay.PI_RATIO] = r
-    params_i[lay.PI_BATCH] = B
-    params_i[lay.PI_GROUPS] = m
-    params_i[lay.PI_PIPELINE] = lay.PIPELINE_CODES[config.pipeline]
-    params_i[lay.PI_LAYERS] = config.layers
-    params_i[lay.PI_OPEN] = int(is_open)
-    params_i[lay.PI_REPLAY] = int(config.refill == "replay")
-    params_i[lay.PI_SEED] = config.seed
-    params_i[lay.PI_KV_CAP] = kv_cap
-    params_i[lay.PI_WARMUP] = warmup
-    params_i[lay.PI_N_BATCHES] = n_batches
-    params_i[lay.PI_MEASURED] = measured
-    params_i[lay.PI_RECORD] = int(config.record_series)
-    params_i[lay.PI_JITTER] = int(use_jitter)
-    # Calendar ring: a power of two (bucket = step & (H − 1)) longer than any decode length.
-    params_i[lay.PI_HORIZON] = 1 << int(decode.max()).bit_length()
-    expected_done = measured * S / float(decode.mean())
-    params_i[lay.PI_COMP_STRIDE] = max(1, math.ceil(expected_done / PERCENTILE_SAMPLE_TARGET))
-
-    state_i = np.zeros(lay.N_STATE_I, dtype=np.int64)
-    state_f = np.zeros(lay.N_STATE_F, dtype=np.float64)
-    state_f[lay.SF_MEASURE_START] = -1.0
-    ints = {
-        name: np.zeros(S, dtype=np.int64)
-        for name in ("slot_P", "slot_D", "slot_start", "slot_active", "slot_count", "cal_next")
-    }
-    slot_next = np.full(S, -1, dtype=np.int64)
-    # Closed loop starts with every slot pending (in slot order), so step 0 fills them all.
-    pending = np.arange(S, dtype=np.int64)
-    if not is_open:
-        state_i[lay.SI_PENDING] = S
-    floats = {name: np.zeros(S, dtype=np.float64) for name in ("slot_t0", "slot_arr")}
-    cal_head = np.full(int(params_i[lay.PI_HORIZON]), -1, dtype=np.int64)
-    slot_w = np.arange(S, dtype=np.int64) // B
-    slot_g = slot_w * m + (np.arange(S, dtype=np.int64) % B) % m
-    g_load = np.zeros(G, dtype=np.int64)
-    g_active = np.zeros(G, dtype=np.int64)
-    w_active = np.zeros(r, dtype=np.int64)
-    w_kv = np.zeros(r, dtype=np.int64)
-    scratch_i = np.zeros(S, dtype=np.int64)
-    scratch_f = np.zeros(4 * m, dtype=np.float64)
-    comp_out = np.zeros((max(2 * S, MIN_COMPLETION_BUFFER), lay.N_COMP), dtype=np.float64)
-    batch_acc = np.zeros((n_batches, 2), dtype=np.float64)
-
-    stream = _Arrivals(config, prompt, decode, arrival_s) if is_open else None
-    empty_f = np.zeros(0, dtype=np.float64)
-    empty_i = np.zeros(0, dtype=np.int64)
-    arr_time, arr_P, arr_D = empty_f, empty_i, empty_i
+    n_slots = params.workers * params.slots_per_worker
+    trace = np.empty(prompt.size, dtype=lay.REQUEST_DTYPE)
+    trace["prompt"] = prompt
+    trace["decode"] = decode
+    completions = np.zeros((max(2 * n_slots, MIN_COMPLETION_BUFFER), lay.N_COMP))
+    batch_acc = np.zeros((params.n_batches, 2), dtype=np.float64)
+    stream = _Arrivals(config, prompt, decode, arrival_s) if params.open_loop else None
+    arrivals = lay.Arrivals(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
     if stream is not None:
-        arr_time, arr_P, arr_D = stream.next_block()
-
-    step_times: list[npt.NDArray[np.float64]] = []
-    series_parts: list[npt.NDArray[np.float64]] = []
-    tpot_parts: list[npt.NDArray[np.float64]] = []
-    queue_parts: list[npt.NDArray[np.float64]] = []
-
-    def drain() -> None:
-        n = int(state_i[lay.SI_COMP])
-        if n:
-            tpot_parts.append(comp_out[:n, lay.COMP_TPOT].copy())
-            if is_open:  # closed loop: every queue delay is 0, no need to keep them
-                queue_parts.append(comp_out[:n, lay.COMP_QUEUE].copy())
-        state_i[lay.SI_COMP] = 0
-
+        arrivals = lay.Arrivals(*stream.next_block())
+    got = _Collected(params.open_loop)
+    no_jitter = np.ones((1, params.workers), dtype=np.float64)
+    steps = config.steps
     for chunk, step0 in enumerate(range(0, steps, CHUNK_STEPS)):
         step_end = min(steps, step0 + CHUNK_STEPS)
         n_chunk = step_end - step0
-        jitter = _jitter_block(config, chunk, n_chunk) if use_jitter else np.zeros((0, r))
-        step_out = np.zeros(n_chunk, dtype=np.float64)
-        series_out = np.zeros((n_chunk if config.record_series else 0, lay.N_SERIES))
+        # Without jitter, one row of factors 1 (the kernel multiplies by it; exact).
+        jitter = _jitter_block(config, chunk, n_chunk) if params.jitter else no_jitter
+        out = lay.Outputs(
+            step_time=np.zeros(n_chunk, dtype=np.float64),
+            series=np.zeros((n_chunk if params.record else 0, lay.N_SERIES)),
+            completions=completions,
+            batch_acc=batch_acc,
+        )
         while True:
             rc = run_chunk(
-                step_end, params_f, params_i, prompt, decode, arr_time, arr_P, arr_D,
-                jitter, step0, step0, state_i, state_f, slot_w, slot_g, ints["slot_P"],
-                ints["slot_D"], ints["slot_start"], floats["slot_t0"], floats["slot_arr"],
-                ints["slot_active"], slot_next, ints["slot_count"], pending, cal_head,
-                ints["cal_next"], g_load, g_active, w_active, w_kv, scratch_i, scratch_f,
-                step_out, series_out, comp_out, batch_acc,
-            )  # fmt: skip
+                step_end, params, trace, arrivals, jitter, step0, step0, counters, bundle, out
+            )
             if rc == lay.RC_DONE:
                 break
             if rc == lay.RC_BUFFER_FULL:
-                drain()
+                got.drain(counters, completions)
             else:  # RC_NEED_ARRIVALS: drop admitted arrivals, append the next block
                 assert stream is not None
-                head = int(state_i[lay.SI_HEAD])
-                queued = int(state_i[lay.SI_SEEN]) - head
-                if queued > MAX_QUEUED_REQUESTS:
-                    raise InputError(
-                        f"open loop overloaded: {queued:,} requests queued at step "
-                        f"{int(state_i[lay.SI_STEP]):,} (limit {MAX_QUEUED_REQUESTS:,}); "
-                        "lower the arrival rate or raise r or B"
-                    )
-                t_new, p_new, d_new = stream.next_block()
-                arr_time = np.concatenate([arr_time[head:], t_new])
-                arr_P = np.concatenate([arr_P[head:], p_new])
-                arr_D = np.concatenate([arr_D[head:], d_new])
-                state_i[lay.SI_HEAD] = 0
-                state_i[lay.SI_SEEN] -= head
-        step_times.append(step_out)
-        if config.record_series:
-            series_parts.append(series_out)
+                arrivals = _next_window(stream, arrivals, counters)
+        got.step_times.append(out.step_time)
+        if params.record:
+            got.series.append(out.series)
         if progress is not None:
             progress(step_end, steps)
-    drain()
-    return _metrics(config, state_f, np.concatenate(step_times)[warmup:], batch_acc,
-                    tpot_parts, queue_parts, series_parts)  # fmt: skip
+    got.drain(counters, completions)
+    return _metrics(config, counters[0], np.concatenate(got.step_times)[params.warmup :],
+                    batch_acc, got)  # fmt: skip
+
+
+def _next_window(
+    stream: _Arrivals, arrivals: lay.Arrivals, counters: npt.NDArray[np.void]
+) -> lay.Arrivals:
+    """The arrivals not yet admitted followed by the next block; counters re-indexed to it."""
+    head = int(counters["head"][0])
+    queued = int(counters["seen"][0]) - head
+    if queued > MAX_QUEUED_REQUESTS:
+        raise InputError(
+            f"open loop overloaded: {queued:,} requests queued at step "
+            f"{int(counters['step'][0]):,} (limit {MAX_QUEUED_REQUESTS:,}); "
+            "lower the arrival rate or raise r or B"
+        )
+    t_new, p_new, d_new = stream.next_block()
+    counters["head"] = 0
+    counters["seen"] -= head
+    return lay.Arrivals(
+        time=np.concatenate([arrivals.time[head:], t_new]),
+        prompt=np.concatenate([arrivals.prompt[head:], p_new]),
+        decode=np.concatenate([arrivals.decode[head:], d_new]),
+    )
 
 
 def _metrics(
     config: SimConfig,
-    state_f: npt.NDArray[np.float64],
+    c: np.void,
     step_times: npt.NDArray[np.float64],
     batch_acc: npt.NDArray[np.float64],
-    tpot_parts: list[npt.NDArray[np.float64]],
-    queue_parts: list[npt.NDArray[np.float64]],
-    series_parts: list[npt.NDArray[np.float64]],
+    got: _Collected,
 ) -> SimResult:
     r, B = config.ratio, config.batch
     measured = step_times.size
-    total_s = float(state_f[lay.SF_TIME])
-    tokens = float(state_f[lay.SF_TOKENS])
+    total_s = float(c["time"])
+    tokens = float(c["tokens"])
     per_instance = tokens / total_s / (r + 1)
+    gpus = config.gpus_per_bundle
     batch_thr = batch_acc[:, 0] / batch_acc[:, 1] / (r + 1)
     stderr = (
         float(np.std(batch_thr, ddof=1) / math.sqrt(batch_thr.size))
         if batch_thr.size >= 2
         else math.nan
     )
-    n_done = int(state_f[lay.SF_COMPLETED])
+    n_done = int(c["completed"])
     is_open = config.arrivals != "closed"
-    tpot = np.concatenate(tpot_parts) if tpot_parts else np.zeros(0)
-    queue = np.concatenate(queue_parts) if queue_parts else np.zeros(min(n_done, 1))
+    tpot = np.concatenate(got.tpot) if got.tpot else np.zeros(0)
+    queue = np.concatenate(got.queue) if got.queue else np.zeros(min(n_done, 1))
     tpot_p50, tpot_p99 = _percentiles(tpot, (50.0, 99.0))
     step_p50, step_p99 = _percentiles(step_times, (50.0, 99.0))
     series = None
-    if series_parts:
-        s = np.concatenate(series_parts)
+    if got.series:
+        s = np.concatenate(got.series)
         series = StepSeries(
             step_time_s=s[:, lay.SER_STEP_TIME].copy(),
             attention_max_s=s[:, lay.SER_ATTN_MAX].copy(),
@@ -474,25 +504,32 @@ def _metrics(
         pipeline=config.pipeline,
         arrivals=config.arrivals,
         seed=config.seed,
+        microbatches=config.groups_per_worker,
+        layers=config.layers if config.pipeline == "microbatch" else None,
+        workers_per_instance=config.workers_per_instance,
+        attn_gpus=config.attn_gpus,
+        ffn_gpus=config.ffn_gpus,
+        gpus_per_bundle=gpus,
         throughput_per_instance=per_instance,
         throughput_stderr=stderr,
+        throughput_per_gpu=tokens / total_s / gpus,
         tokens_per_s=tokens / total_s,
-        attention_idle=1.0 - float(state_f[lay.SF_ATTN_MEAN]) / total_s,
-        barrier_idle=float(state_f[lay.SF_ATTN_MAX] - state_f[lay.SF_ATTN_MEAN]) / total_s,
-        ffn_idle=1.0 - float(state_f[lay.SF_FFN]) / total_s,
-        comm_idle=1.0 - float(state_f[lay.SF_COMM]) / total_s,
+        attention_idle=1.0 - float(c["attn_mean"]) / total_s,
+        barrier_idle=float(c["attn_max"] - c["attn_mean"]) / total_s,
+        ffn_idle=1.0 - float(c["ffn"]) / total_s,
+        comm_idle=1.0 - float(c["comm"]) / total_s,
         step_time_mean_s=float(step_times.mean()),
         step_time_p50_s=step_p50,
         step_time_p99_s=step_p99,
-        tpot_mean_s=float(state_f[lay.SF_TPOT_SUM]) / n_done if n_done else nan,
+        tpot_mean_s=float(c["tpot_sum"]) / n_done if n_done else nan,
         tpot_p50_s=tpot_p50,
         tpot_p99_s=tpot_p99,
-        queue_delay_mean_s=float(state_f[lay.SF_QUEUE_SUM]) / n_done if n_done else nan,
+        queue_delay_mean_s=float(c["queue_sum"]) / n_done if n_done else nan,
         queue_delay_p99_s=_percentiles(queue, (99.0,))[0],
-        mean_time_in_system_s=float(state_f[lay.SF_SOJOURN_SUM]) / n_done if n_done else nan,
-        mean_in_system=float(state_f[lay.SF_IN_SYSTEM]) / total_s,
-        arrival_rate_per_s=float(state_f[lay.SF_ARRIVALS]) / total_s if is_open else nan,
-        mean_slot_load=float(state_f[lay.SF_LOAD]) / tokens,
+        mean_time_in_system_s=float(c["sojourn_sum"]) / n_done if n_done else nan,
+        mean_in_system=float(c["in_system"]) / total_s,
+        arrival_rate_per_s=float(c["arrivals"]) / total_s if is_open else nan,
+        mean_slot_load=float(c["load_sum"]) / tokens,
         slot_occupancy=tokens / (measured * r * B),
         completed_requests=n_done,
         simulated_time_s=total_s,

@@ -66,11 +66,24 @@ class SimResult:
         ``closed``, ``trace`` or ``poisson``.
     seed : int
         The seed of the run.
+    microbatches : int
+        m, microbatch groups per worker (1 unless the pipeline is microbatch).
+    layers : int or None
+        L of the microbatch pipeline (None for the others).
+    workers_per_instance : int
+        k, barrier workers per Attention instance (g_A under DP attention, else 1).
+    attn_gpus, ffn_gpus : int
+        g_A and g_F, GPUs per Attention and per FFN instance.
+    gpus_per_bundle : int
+        r·g_A + g_F.
     throughput_per_instance : float
         Λ = tokens / T / (r + 1), tokens/s per instance (Attention and FFN instances counted).
     throughput_stderr : float
         Standard error of ``throughput_per_instance`` by batch means (``batch_means`` contiguous
-        batches of steps), tokens/s per instance; nan with fewer than 2 batches.
+        batches of steps), tokens/s per instance; nan with fewer than 2 batches. (The per-GPU
+        figure's is this times (r + 1) / gpus_per_bundle.)
+    throughput_per_gpu : float
+        tokens / T / (r·g_A + g_F), tokens/s per GPU: what operators pay for (DESIGN.md §9).
     tokens_per_s : float
         Tokens decoded per second by the bundle.
     attention_idle : float
@@ -115,8 +128,15 @@ class SimResult:
     pipeline: str
     arrivals: str
     seed: int
+    microbatches: int
+    layers: int | None
+    workers_per_instance: int
+    attn_gpus: int
+    ffn_gpus: int
+    gpus_per_bundle: int
     throughput_per_instance: float
     throughput_stderr: float
+    throughput_per_gpu: float
     tokens_per_s: float
     attention_idle: float
     barrier_idle: float
@@ -139,7 +159,7 @@ class SimResult:
     simulated_time_s: float
     series: StepSeries | None = None
 
-    def summary(self) -> dict[str, float | int | str]:
+    def summary(self) -> dict[str, float | int | str | None]:
         """All scalar fields as a dict (the JSON payload without the series)."""
         return {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "series"

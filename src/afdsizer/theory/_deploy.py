@@ -54,7 +54,7 @@ from afdsizer.workload import Workload
 __all__ = ["deployment_curve", "pipeline_shape", "recommend", "recommend_deployment"]
 
 _SECONDS_PER_HOUR = 3600.0
-_EXHAUSTIVE = 512
+_EXHAUSTIVE = 64
 _GRID = 64
 
 ModelFactory = Callable[[int, bool], _StepModel]
