@@ -140,7 +140,7 @@ def _sizing_inputs(task: CellTask) -> SizingInputs:
     """What ``afdsizer size`` would size the cell with: the trace's Workload, the cell's
     Deployment (L from the model for the microbatch pipeline when not given) and coefficients,
     re-linearisable at the operating point for a roofline case."""
-    from afdsizer._sizing import SizingInputs, _model_layers, _relineariser
+    from afdsizer._sizing import SizingInputs, _model_layers, roofline_relineariser
 
     deployment = task.cell.deployment()
     needs_layers = deployment.resolved_pipeline == "microbatch" and deployment.layers is None
@@ -150,7 +150,9 @@ def _sizing_inputs(task: CellTask) -> SizingInputs:
             deployment = deployment.replace(layers=layers)
     relinearise = None
     if task.model_path is not None:
-        relinearise = _relineariser(deployment, task.model_path, task.hardware_path, None, None)
+        relinearise = roofline_relineariser(
+            deployment, task.model_path, task.hardware_path, None, None
+        )
     return SizingInputs(
         workload=_workload(_cell_trace_path(task)),
         coefficients=task.coefficients,
