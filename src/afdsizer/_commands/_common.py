@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from afdsizer._json import jsonable
 from afdsizer._sizing import DEFAULT_HARDWARE, DEFAULT_MODEL
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
@@ -242,32 +243,6 @@ def coefficients_from_options(
     return resolve_coefficients(
         deployment=deployment, model=model, hardware=hardware, profile=profile, coeffs=coeffs
     )
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples, Paths and dataclass-like values to JSON types.
-
-    Non-finite floats become ``None`` so the output is strict JSON.
-    """
-    import dataclasses
-
-    import numpy as np
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def emit_json(payload: Any) -> None:

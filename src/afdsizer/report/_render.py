@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
 from markupsafe import Markup
 
 from afdsizer._io import atomic_write_text
+from afdsizer._json import jsonable
 from afdsizer.report._data import ReportData
 from afdsizer.report._figures import build_figures
 
@@ -22,27 +21,10 @@ MS_PER_S = 1e3
 TEMPLATE_NAME = "report.html.j2"
 
 
-def _jsonable(value: Any) -> Any:
-    """numpy values, tuples and dataclasses → JSON types; non-finite floats → None."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    return value
-
-
 def _script_json(value: Any) -> Markup:
     # Inside <script> the HTML parser ends at "</script"; escaping every "<" as \u003c keeps the
     # JSON valid and the element unbreakable.
-    text = json.dumps(_jsonable(value), allow_nan=False, separators=(",", ":"))
+    text = json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
     return Markup(text.replace("<", "\\u003c"))
 
 
@@ -56,8 +38,8 @@ def report_payload(data: ReportData) -> dict[str, Any]:
     workload = data.workload
     return {
         "title": data.title,
-        "recommendation": _jsonable(data.recommendation),
-        "coefficients": _jsonable(data.coefficients.to_dict()),
+        "recommendation": jsonable(data.recommendation),
+        "coefficients": jsonable(data.coefficients.to_dict()),
         "workload": None
         if workload is None
         else {
