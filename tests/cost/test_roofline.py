@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -295,3 +297,165 @@ def test_layers_round_trip() -> None:
     for bad in (0, 2.5, "x", True):
         with pytest.raises(InputError, match="layers must be an integer >= 1"):
             CostCoefficients.from_mapping({**c.to_dict(), "layers": bad})
+
+
+# --------------------------------------------------------------------------------------------
+# The kernel priors against the measured vLLM 0.24.0 tables (shared/calibration).
+# --------------------------------------------------------------------------------------------
+
+MEASURED_TOLERANCE = 0.30
+"""Median |roofline / measured − 1| allowed per preset, GPU and kernel family (the fits of
+benchmarks/roofline_priors.py reach 6–17% pooled)."""
+_GPUS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200"}
+
+
+def _table(gpu: str, pattern: str) -> pl.DataFrame:
+    from tests.conftest import CALIBRATION, require_shared
+
+    (path,) = sorted(require_shared(CALIBRATION / gpu).glob(pattern))
+    return pl.read_parquet(path)
+
+
+def _median_error(pred: np.ndarray, meas_ms: np.ndarray) -> float:
+    assert pred.size > 0, "no measured rows for this case"
+    return float(np.median(np.abs(pred / (meas_ms * 1e-3) - 1.0)))
+
+
+@pytest.mark.parametrize("gpu", sorted(_GPUS))
+@pytest.mark.parametrize(
+    "preset", ["llama-3.1-70b", "llama-3.1-8b", "qwen3-235b-a22b", "qwen3-30b-a3b"]
+)
+@pytest.mark.parametrize("kv_dtype", ["bf16", "fp8"])
+def test_attention_kernel_matches_measured_rows(gpu: str, preset: str, kv_dtype: str) -> None:
+    """FA3 decode attention at the preset's head shape, B <= 512, 63 <= s <= 16383."""
+    from afdsizer.cost._kernels import attention_kernel_time_s
+
+    m, hw = load_model_spec(preset), load_hardware_spec(_GPUS[gpu])
+    rows = _table(gpu, "attention/*/*/generation_attention_perf.parquet").filter(
+        (pl.col("kernel_source") == "vllm_flash_attn_fa3")
+        & (pl.col("window_size") == 0)
+        & (pl.col("num_heads") == m.num_attention_heads)
+        & (pl.col("num_key_value_heads") == m.num_kv_heads)
+        & (pl.col("head_dim") == m.head_dim)
+        & (pl.col("kv_cache_dtype") == ("fp8" if kv_dtype == "fp8" else "bfloat16"))
+        & (pl.col("batch_size") <= 512)
+        & pl.col("step").is_between(63, 16383)
+    )
+    b = rows["batch_size"].to_numpy().astype(float)
+    kv = b * (rows["step"].to_numpy() + 1) * 2 * m.num_kv_heads * m.head_dim
+    kv *= 1 if kv_dtype == "fp8" else 2
+    pred = attention_kernel_time_s(
+        b,
+        kv,
+        kv_heads=m.num_kv_heads,
+        kv_dtype=kv_dtype,
+        hardware=hw,
+        efficiency=RooflineEfficiency(),
+    )
+    assert _median_error(pred, rows["latency"].to_numpy()) < MEASURED_TOLERANCE
+
+
+_GEMM_KERNELS = {None: "torch.nn.functional.linear", "fp8_block": "DeepGemmFp8BlockScaledMMKernel"}
+
+
+@pytest.mark.parametrize("gpu", sorted(_GPUS))
+@pytest.mark.parametrize(
+    "preset", ["llama-3.1-70b", "llama-3.1-8b", "qwen3-30b-a3b", "qwen3-235b-a22b-fp8"]
+)
+def test_projection_gemms_match_measured_rows(gpu: str, preset: str) -> None:
+    """The preset's q/k/v, o and dense-MLP GEMMs (those the table has), m <= 1024, in the
+    checkpoint's kernel: bf16 torch linear, or block-FP8 DeepGemm with its flat floor."""
+    from afdsizer.cost._kernels import gemm_time_s
+
+    m, hw = load_model_spec(preset), load_hardware_spec(_GPUS[gpu])
+    h, d, H, Hkv = m.hidden_size, m.head_dim, m.num_attention_heads, m.num_kv_heads
+    shapes = [((H + 2 * Hkv) * d, h), (h, H * d)]
+    if m.num_dense_layers:
+        shapes += [(2 * m.intermediate_size, h), (h, m.intermediate_size)]
+    rows = _table(gpu, "gemm/*/*/gemm_perf.parquet").filter(
+        (pl.col("kernel_source") == _GEMM_KERNELS[m.quantization])
+        & (pl.col("m") <= 1024)
+        & pl.any_horizontal([(pl.col("n") == n) & (pl.col("k") == k) for n, k in shapes])
+    )
+    pred = gemm_time_s(
+        rows["m"].to_numpy(),
+        rows["n"].to_numpy(),
+        rows["k"].to_numpy(),
+        weight_bytes=m.weight_bytes_per_param,
+        quantization=m.quantization,
+        hardware=hw,
+        efficiency=RooflineEfficiency(),
+    )
+    assert _median_error(pred, rows["latency"].to_numpy()) < MEASURED_TOLERANCE
+
+
+_MOE_KERNELS = {
+    "bf16": "vllm_unquantizedfusedmoe_triton_tritonexperts",
+    "fp8": "vllm_fp8moe_flashinfer_cutlass_flashinferexperts",
+}
+
+
+@pytest.mark.parametrize("gpu", sorted(_GPUS))
+@pytest.mark.parametrize(
+    "preset", ["qwen3-235b-a22b", "qwen3-235b-a22b-fp8", "qwen3-30b-a3b", "mixtral-8x7b"]
+)
+@pytest.mark.parametrize("routing", ["balanced", "power_law"])
+def test_moe_kernel_matches_measured_rows(
+    gpu: str, preset: str, routing: str, request: pytest.FixtureRequest
+) -> None:
+    """The fused-MoE layer through ffn_roofline_time_s's expert counting, EP 8, N = 16–8192,
+    against the balanced or power-law (α = 1.2) rows of the checkpoint's kernel."""
+    from afdsizer.cost._kernels import moe_kernel_time_s
+
+    if preset == "mixtral-8x7b" and routing == "power_law":
+        # Known miss (30-33%): with one expert per GPU the hottest GPU carries a larger share
+        # of a power-law load than the one slowdown fitted on 128-expert shapes says.
+        reason = "power-law slowdown fitted on 128 experts; Mixtral has 8 (one per GPU)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    m, hw = load_model_spec(preset), load_hardware_spec(_GPUS[gpu])
+    # aiconfigurator's expert-load law for the family: α = 1.2 for Qwen3, 1.01 for the others.
+    alpha = "1.2" if preset.startswith("qwen3") else "1.01"
+    dist = "balanced" if routing == "balanced" else f"power_law_{alpha}"
+    ep = min(8, m.num_experts)
+    rows = _table(gpu, "moe/*/*/moe_perf.parquet").filter(
+        (pl.col("kernel_source") == _MOE_KERNELS[m.weight_dtype])
+        & (pl.col("distribution") == dist)
+        & (pl.col("hidden_size") == m.hidden_size)
+        & (pl.col("inter_size") == m.moe_intermediate_size)
+        & (pl.col("topk") == m.experts_per_token)
+        & (pl.col("num_experts") == m.num_experts)
+        & (pl.col("moe_ep_size") == ep)
+        & (pl.col("moe_tp_size") == 1)
+        & pl.col("num_tokens").is_between(16, 8192)
+    )
+    N = rows["num_tokens"].to_numpy().astype(float)
+    held = math.ceil(m.num_experts / ep) / m.num_experts
+    wb = m.weight_bytes_per_param
+    pred = moe_kernel_time_s(
+        m.distinct_experts(N) * m.expert_params * wb * held,
+        2.0 * N * m.experts_per_token * m.expert_params * held,
+        weight_bytes=wb,
+        routing=routing,  # type: ignore[arg-type]
+        hardware=hw,
+        efficiency=RooflineEfficiency(),
+    )
+    assert _median_error(pred, rows["latency"].to_numpy()) < MEASURED_TOLERANCE
+
+
+@pytest.mark.parametrize("gpu", sorted(_GPUS))
+@pytest.mark.parametrize("op", ["all_gather", "reduce_scatter"])
+def test_collectives_match_measured_nccl_rows(gpu: str, op: str) -> None:
+    """8-GPU NCCL all-gather / reduce-scatter of 0.5–64 MB (message_size = gathered elements)."""
+    from afdsizer.cost._kernels import collective_time_s
+
+    hw = load_hardware_spec(_GPUS[gpu])
+    rows = _table(gpu, "comm/*/*/nccl_perf.parquet").filter(
+        (pl.col("op_name") == op)
+        & (pl.col("nccl_dtype") == "half")
+        & (pl.col("num_gpus") == 8)
+        & pl.col("message_size").is_between(2**18, 2**25)
+    )
+    pred = collective_time_s(
+        rows["message_size"].to_numpy() * 2.0, 8, hardware=hw, efficiency=RooflineEfficiency()
+    )
+    assert _median_error(pred, rows["latency"].to_numpy()) < MEASURED_TOLERANCE

@@ -45,8 +45,8 @@ _ACT_BYTES = 2  # bf16 activations in and out of every kernel
 
 def gemm_time_s(
     tokens: npt.ArrayLike,
-    n: float,
-    k: float,
+    n: npt.ArrayLike,
+    k: npt.ArrayLike,
     *,
     weight_bytes: float,
     quantization: str | None,
@@ -59,7 +59,7 @@ def gemm_time_s(
     ----------
     tokens : array-like
         m, rows (tokens) of the activation.
-    n, k : float
+    n, k : array-like
         Output and reduction width of the weight.
     weight_bytes : float
         Bytes per weight (1 for FP8, 2 for 16-bit).
@@ -68,16 +68,18 @@ def gemm_time_s(
     """
     eff = efficiency
     m = np.asarray(tokens, dtype=np.float64)
+    nn, kk = np.asarray(n, dtype=np.float64), np.asarray(k, dtype=np.float64)
     fp8 = weight_bytes == 1
     frac = eff.fp8_gemm_flops_frac if fp8 else eff.gemm_flops_frac
     peak = hardware.flops_per_s("fp8" if fp8 else "bf16") * frac
-    moved = n * k * weight_bytes + m * (n + k) * _ACT_BYTES
+    moved = nn * kk * weight_bytes + m * (nn + kk) * _ACT_BYTES
     busy = np.maximum(
         moved / (hardware.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac),
-        2.0 * m * n * k / peak,
+        2.0 * m * nn * kk / peak,
     )
     floor = eff.fp8_block_gemm_floor_s if quantization == "fp8_block" else 0.0
-    return np.maximum(floor, eff.kernel_launch_s + busy)
+    out: _Array = np.maximum(floor, eff.kernel_launch_s + busy)
+    return out
 
 
 def attention_kernel_time_s(
