@@ -6,8 +6,8 @@ the roofline uses (``afdsizer.cost._kernels``), on both GPUs at once in log erro
 
 - GEMM (``torch.nn.functional.linear`` bf16 rows, m <= 4096): ``kernel_launch_s``,
   ``hbm_bandwidth_frac``, ``gemm_flops_frac``; on the FP8 per-tensor (Cutlass) rows, the rest
-  fixed, ``fp8_gemm_flops_frac``; ``fp8_block_gemm_floor_s`` is the median of vLLM's
-  default block-FP8 kernel (DeepGemm) at m <= 1024.
+  fixed, ``fp8_activation_quant_s`` and ``fp8_gemm_flops_frac``; ``fp8_block_gemm_floor_s``
+  is the median of vLLM's default block-FP8 kernel (DeepGemm) at m <= 1024.
 - Decode attention (FlashAttention-3, full window, the presets' head shapes, B <= 512):
   ``attention_kernel_s``, ``attention_per_request_head_s``, ``attention_bandwidth_frac`` (bf16
   KV) and ``attention_fp8_kv_bandwidth_frac``.
@@ -145,15 +145,15 @@ def fit_gemm(base: RooflineEfficiency) -> RooflineEfficiency:
     )
     f8 = gemm_rows("CutlassFP8ScaledMMLinearKernel", 4096)
     eff = fit(
-        ["fp8_gemm_flops_frac"],
-        [0.5],
-        [1],
+        ["fp8_activation_quant_s", "fp8_gemm_flops_frac"],
+        [4e-6, 0.5],
+        [1e-6, 1],
         lambda e: gemm_predict(f8, 1, "fp8", e),
         f8["latency"] * MS,
         eff,
     )
     print(
-        "GEMM fp8 per-tensor (Cutlass), bf16 launch and bandwidth, own FP8 fraction:",
+        "GEMM fp8 per-tensor (Cutlass), bf16 launch and bandwidth, own quantize and FLOP:",
         err_stats(gemm_predict(f8, 1, "fp8", eff), f8["latency"] * MS),
     )
     blk = gemm_rows(FP8_BLOCK_GEMM, 1024)
@@ -285,6 +285,18 @@ def fit_moe(base: RooflineEfficiency) -> RooflineEfficiency:
     print("MoE power law 1.2 fp8 block:", err_stats(p[f8], lm[f8]))
     ratio = lm / moe_predict(law, "balanced", eff)
     print(f"  power-law rows / balanced model: median {np.median(ratio):.2f}x")
+    for name in MOE_PRESETS:
+        s = load_model_spec(name)
+        for rows, routing in ((bal, "balanced"), (law, "power_law")):
+            sel = (rows["hidden_size"] == s.hidden_size).to_numpy() & (
+                rows["num_experts"] == s.num_experts
+            ).to_numpy()
+            pred = moe_predict(rows, routing, eff)
+            meas_r = rows["latency"].to_numpy() * MS
+            for dt in ("bfloat16", "fp8_block"):
+                d = sel & (rows["moe_dtype"] == dt).to_numpy()
+                if d.any():
+                    print(f"  {name:16s} {dt:9s} {routing:9s}", err_stats(pred[d], meas_r[d]))
     return eff
 
 

@@ -33,6 +33,7 @@ EFF = RooflineEfficiency(
     gemm_flops_frac=0.7,
     fp8_gemm_flops_frac=0.7,
     kernel_launch_s=0.0,
+    fp8_activation_quant_s=0.0,
     fp8_block_gemm_floor_s=0.0,
     attention_kernel_s=0.0,
     attention_per_request_head_s=0.0,

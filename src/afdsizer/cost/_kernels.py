@@ -6,8 +6,9 @@ fractions and fixed times are :class:`~afdsizer.cost.RooflineEfficiency` fields,
 to the measured vLLM 0.24.0 / NCCL 2.29.2 tables of H100 and H200 by
 ``benchmarks/roofline_priors.py`` (docs/cost.md, "Kernel priors"):
 
-- GEMM [m, k] x [k, n]: max(floor, t_launch + max(bytes/(BW·η_BW), 2mnk/(F·η_F))). The floor is
-  0 except for FP8 block-scaled weights, whose measured vLLM (DeepGemm) rows are flat at ~85 µs
+- GEMM [m, k] x [k, n]: max(floor, t_launch (+ t_quant) + max(bytes/(BW·η_BW), 2mnk/(F·η_F))),
+  t_quant for per-tensor FP8's dynamic activation quantization. The floor is 0 except for FP8
+  block-scaled weights, whose measured vLLM (DeepGemm) rows are flat at ~85 µs
   for every shape and m up to 1024 — a per-call floor, not a lower peak.
 - Decode attention (FlashAttention-3), one layer: t_attn + c·B·H_kv + KV bytes/(BW·η_kv), η_kv
   per KV dtype (the FP8-KV kernel reads half the bytes but runs barely faster).
@@ -78,7 +79,9 @@ def gemm_time_s(
         2.0 * m * nn * kk / peak,
     )
     floor = eff.fp8_block_gemm_floor_s if quantization == "fp8_block" else 0.0
-    out: _Array = np.maximum(floor, eff.kernel_launch_s + busy)
+    # Per-tensor FP8 with dynamic activations quantizes its input first: one more fixed time.
+    fixed = eff.kernel_launch_s + (eff.fp8_activation_quant_s if quantization == "fp8" else 0.0)
+    out: _Array = np.maximum(floor, fixed + busy)
     return out
 
 

@@ -110,6 +110,8 @@ class RooflineEfficiency:
         η_F, fraction of the bf16 / FP8 dense peak in compute-bound GEMMs.
     kernel_launch_s : float
         Fixed time of every GEMM, norm and elementwise kernel, s.
+    fp8_activation_quant_s : float
+        Extra fixed time of a per-tensor FP8 GEMM (the dynamic quantization of its input), s.
     fp8_block_gemm_floor_s : float
         Least time of a 128x128 block-scaled FP8 GEMM, s: vLLM's DeepGemm rows are flat at this
         for every measured shape up to m = 1024. 0 removes the floor.
@@ -149,8 +151,9 @@ class RooflineEfficiency:
     # Fitted by benchmarks/roofline_priors.py on shared/calibration (H100 SXM + H200 SXM).
     hbm_bandwidth_frac: float = 0.80
     gemm_flops_frac: float = 0.78
-    fp8_gemm_flops_frac: float = 0.35
+    fp8_gemm_flops_frac: float = 0.41
     kernel_launch_s: float = 3.2e-6
+    fp8_activation_quant_s: float = 5.3e-6
     fp8_block_gemm_floor_s: float = 92e-6
     attention_kernel_s: float = 12.7e-6
     attention_per_request_head_s: float = 21.7e-9
