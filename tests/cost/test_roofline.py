@@ -460,3 +460,92 @@ def test_collectives_match_measured_nccl_rows(gpu: str, op: str) -> None:
         rows["message_size"].to_numpy() * 2.0, 8, hardware=hw, efficiency=RooflineEfficiency()
     )
     assert _median_error(pred, rows["latency"].to_numpy()) < MEASURED_TOLERANCE
+
+
+# --------------------------------------------------------------------------------------------
+# The ops around the big kernels, by hand.
+# --------------------------------------------------------------------------------------------
+
+LAUNCH = dataclasses.replace(EFF, kernel_launch_s=3e-6, attention_kernel_s=10e-6)
+"""EFF with a launch time per kernel and a fixed attention-call time."""
+
+
+def test_attention_side_kernels_by_hand() -> None:
+    """Llama-3.1-8B on one H100: per layer the q/k/v and o GEMMs, the attention call and two
+    add+RMSNorm kernels; per pass the LM-head GEMM and the embedding gather."""
+    c = roofline_coefficients(
+        load_model_spec("llama-3.1-8b"), load_hardware_spec("h100-sxm"), efficiency=LAUNCH
+    )
+    bw = 3.35e12 * 0.8
+    streamed = (32 * (2 * 4096**2 + 2 * 4096 * 1024) + 128_256 * 4096) * 2
+    per_layer = 20e-6 + 2 * 3e-6 + 10e-6 + 2 * 3e-6  # overhead, 2 GEMMs, attention, 2 norms
+    expected = 32 * per_layer + streamed / bw + 3e-6 + 3e-6  # + LM-head GEMM, embedding
+    assert c.alpha_attn_s == pytest.approx(expected, rel=1e-12)
+
+
+def test_per_slot_attention_work_folds_into_beta_at_theta() -> None:
+    """slot_context_tokens θ adds δ_A/θ to β_A: per layer 8 KV heads x 20 ns and two norms
+    moving 4·h bf16 elements each (dense model: no combine)."""
+    m, hw = load_model_spec("llama-3.1-8b"), load_hardware_spec("h100-sxm")
+    eff = dataclasses.replace(EFF, attention_per_request_head_s=20e-9)
+    bare = roofline_coefficients(m, hw, efficiency=eff)
+    folded = roofline_coefficients(m, hw, efficiency=eff, slot_context_tokens=1000.0)
+    delta = 32 * (8 * 20e-9 + 2 * 4 * 4096 * 2 / (3.35e12 * 0.8))
+    assert folded.beta_attn_s_per_token - bare.beta_attn_s_per_token == pytest.approx(
+        delta / 1000.0, rel=1e-9
+    )
+    assert folded.alpha_attn_s == bare.alpha_attn_s
+    for bad in (0.0, -1.0, math.inf, True, "1000"):
+        with pytest.raises(InputError, match="slot_context_tokens must be a finite number > 0"):
+            roofline_coefficients(m, hw, efficiency=eff, slot_context_tokens=bad)  # type: ignore[arg-type]
+
+
+def test_block_fp8_gemm_floor_in_alpha_attn() -> None:
+    """Qwen3-235B-FP8 on one H200 (DP): both projection GEMMs of a layer sit on the ~92 µs
+    block-FP8 floor (q/k/v weights are 37.7 MB, read in 9.8 µs); the 16-bit LM head does not."""
+    m, hw = load_model_spec("qwen3-235b-a22b-fp8"), load_hardware_spec("h200")
+    d = Deployment(attn_gpus=8, attn_parallel="dp", ffn_gpus=8)
+    eff = dataclasses.replace(EFF, fp8_block_gemm_floor_s=92e-6, attention_overhead_s_per_layer=0)
+    c = roofline_coefficients(m, hw, deployment=d, efficiency=eff)
+    bw = 4.8e12 * 0.8
+    assert 4096 * (64 + 8) * 128 / bw < 92e-6
+    assert c.alpha_attn_s == pytest.approx(94 * 2 * 92e-6 + 151_936 * 4096 * 2 / bw, rel=1e-12)
+
+
+def test_ffn_gather_and_scatter_by_hand() -> None:
+    """EP 8 over NICs: every layer an all-gather and a reduce-scatter of the N tokens
+    (N·h bf16 elements) over the node's 8 GPUs; none when the tokens arrive over a scale-up
+    fabric straight to their experts' GPUs."""
+    m, hw = load_model_spec("qwen3-30b-a3b"), load_hardware_spec("h200")
+    d = Deployment(ffn_gpus=8)
+    N = np.array([256.0, 2048.0])
+    nic = ffn_roofline_time_s(m, hw, N, efficiency=EFF, deployment=d)
+    up = ffn_roofline_time_s(m, hw, N, efficiency=EFF, deployment=d, link="scale-up")
+    e = RooflineEfficiency()
+    one = (
+        6.5e-6
+        + 6 * e.collective_step_s
+        + 7 / 8 * N * 2048 * 2 / (450e9 * e.collective_bandwidth_frac)
+    )
+    np.testing.assert_allclose(nic - up, 48 * 2 * one, rtol=1e-12)
+    # Dense TP 2: each GPU runs half of the gate/up and down GEMMs, then the same pair (the
+    # all-reduce's volume, two latencies).
+    dense = load_model_spec("llama-3.1-8b")
+    tp2 = ffn_roofline_time_s(dense, hw, N, efficiency=EFF, deployment=Deployment(ffn_gpus=2))
+    bw, f, h, half = 4.8e12 * 0.8, 989.5e12 * 0.7, 4096, 14336 / 2
+    gate_up = np.maximum((2 * half * h * 2 + N * (2 * half + h) * 2) / bw, 2 * N * 2 * half * h / f)
+    down = np.maximum((h * half * 2 + N * (h + half) * 2) / bw, 2 * N * h * half / f)
+    two = 6.5e-6 + 1 / 2 * N * h * 2 / (450e9 * e.collective_bandwidth_frac)
+    np.testing.assert_allclose(tp2, 32 * (15e-6 + gate_up + down + 2 * two), rtol=1e-12)
+
+
+def test_default_routing_is_power_law_and_named() -> None:
+    """MoE coefficients default to power-law routing (aiconfigurator's choice for every MoE
+    family) and say so; balanced is cheaper; a bad value is refused."""
+    law = cost_coefficients(model="qwen3-30b-a3b", hardware="h200")
+    bal = cost_coefficients(model="qwen3-30b-a3b", hardware="h200", moe_routing="balanced")
+    assert "power_law routing" in law.source and "balanced routing" in bal.source
+    assert law.ffn_time_s(4096) > bal.ffn_time_s(4096)
+    assert law.attention_time_s(1e5) == bal.attention_time_s(1e5)
+    with pytest.raises(InputError, match="moe_routing must be balanced or power_law, got 'zipf'"):
+        cost_coefficients(model="qwen3-30b-a3b", hardware="h200", moe_routing="zipf")

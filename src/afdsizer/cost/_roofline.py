@@ -484,12 +484,33 @@ def _attention_gemms_s(
     return float(qkv + _gemm(m, hw, eff, 0.0, h, q * d))
 
 
+def _attention_per_slot_s(
+    m: ModelSpec, hw: HardwareSpec, dep: Deployment, eff: RooflineEfficiency, per_destination: int
+) -> float:
+    """δ_A, Attention time per slot and pass (all layers) that the KV load does not carry, s.
+
+    The attention kernel's per-(request, KV head) work; the two add+RMSNorm kernels, which read
+    and write x and the residual (4·h elements each); under EP the combine, which reads the
+    partial results (one per FFN node over NICs, per expert GPU over a scale-up fabric, as the
+    transfer counts them) and the residual and writes the sum.
+    """
+    G, h = attention_gpus_per_worker(m, dep), m.hidden_size
+    kv_heads = 1 if m.is_mla else max(1, m.num_kv_heads // G)
+    moved = 2.0 * 4 * h
+    if m.is_moe and resolve_ffn_parallel(m, dep) == "ep":
+        moved += (ffn_token_copies(m, dep, gpus_per_destination=per_destination) + 2) * h
+    bw = hw.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac
+    per_layer = eff.attention_per_request_head_s * kv_heads + moved * ACTIVATION_BYTES / bw
+    return m.num_layers * per_layer
+
+
 def _attention_terms(
     m: ModelSpec,
     hardware: HardwareSpec,
     dep: Deployment,
     eff: RooflineEfficiency,
     slot_context_tokens: float | None,
+    per_destination: int,
 ) -> tuple[float, float]:
     """(α_A, β_A) of one worker.
 
@@ -500,7 +521,6 @@ def _attention_terms(
     activations) is folded into β_A as δ/θ when ``slot_context_tokens`` θ is given.
     """
     G = attention_gpus_per_worker(m, dep)
-    bw = hardware.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac  # per GPU
     L, h, launch = m.num_layers, m.hidden_size, eff.kernel_launch_s
     ep = m.is_moe and resolve_ffn_parallel(m, dep) == "ep"
     per_layer = _attention_gemms_s(m, hardware, dep, eff) + eff.attention_kernel_s
@@ -523,18 +543,17 @@ def _attention_terms(
     flops = G * hardware.dense_flops_per_s["bf16"] * eff.attention_flops_frac
     beta = max(kv_bytes_per_token_per_gpu(m, dep) / kv_bw, m.attention_flop_per_kv_token / flops)
     if slot_context_tokens is not None:
-        if not (isinstance(slot_context_tokens, int | float) and slot_context_tokens > 0):
+        theta = slot_context_tokens
+        if (
+            isinstance(theta, bool)
+            or not isinstance(theta, int | float)
+            or not 0 < theta < math.inf
+        ):
             raise InputError(
-                f"slot_context_tokens must be a number > 0 (KV tokens per slot), "
-                f"got {slot_context_tokens!r}"
+                "slot_context_tokens must be a finite number > 0 (KV tokens per slot), "
+                f"got {theta!r}"
             )
-        kv_heads = 1 if m.is_mla else max(1, m.num_kv_heads // G)
-        # add+RMSNorm reads and writes x and the residual (4·h), twice a layer; the combine
-        # reads the partial results and the residual and writes the sum.
-        copies = ffn_token_copies(m, dep) if ep else 0.0
-        moved = (2 * 4 * h + ((copies + 2) * h if ep else 0)) * ACTIVATION_BYTES
-        delta = L * (eff.attention_per_request_head_s * kv_heads + moved / bw)
-        beta += delta / slot_context_tokens
+        beta += _attention_per_slot_s(m, hardware, dep, eff, per_destination) / theta
     return alpha, beta
 
 
@@ -645,7 +664,9 @@ def roofline_coefficients(
     memory = deployment_memory(
         m, hardware, dep, ffn_hardware=fhw, reserve_frac=eff.memory_reserve_frac, ffn_tokens=hi
     )
-    alpha_attn, beta_attn = _attention_terms(m, hardware, dep, eff, slot_context_tokens)
+    # The EP partial results come back one per destination, as the transfer counts them.
+    per_dest = 1 if _scale_up(hardware, link) else fhw.scale_up_domain_gpus
+    alpha_attn, beta_attn = _attention_terms(m, hardware, dep, eff, slot_context_tokens, per_dest)
     alpha_comm, beta_comm, gamma_comm, scale_up = _comm_terms(
         m, hardware, fhw, dep, eff, link=link, ffn_ingress=ffn_ingress
     )
