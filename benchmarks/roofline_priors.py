@@ -12,9 +12,9 @@ the roofline uses (``afdsizer.cost._kernels``), on both GPUs at once in log erro
   ``attention_kernel_s``, ``attention_per_request_head_s``, ``attention_bandwidth_frac`` (bf16
   KV) and ``attention_fp8_kv_bandwidth_frac``.
 - Fused MoE (the presets' expert shapes, EP 2-16, N = 16-8192, balanced rows; bf16 Triton and
-  block-FP8 FlashInfer-Cutlass kernels): ``moe_kernel_s``, ``moe_bandwidth_frac``,
-  ``moe_flops_frac``, ``moe_fp8_flops_frac``; then, the rest fixed, the power-law slowdown on
-  the ``power_law_1.2`` rows (what aiconfigurator reads for Qwen3 MoE).
+  block-FP8 FlashInfer-Cutlass kernels) with the ``power_law_1.2`` rows (what aiconfigurator
+  reads for Qwen3 MoE) in one fit: ``moe_kernel_s``, ``moe_bandwidth_frac``, ``moe_flops_frac``,
+  ``moe_fp8_flops_frac``, ``moe_half_rate_expert_params``, ``moe_power_law_slowdown``.
 - NCCL all-gather and reduce-scatter (fp16, 2-8 GPUs; ``message_size`` is the gathered buffer in
   elements): ``collective_step_s``, ``collective_bandwidth_frac``.
 
@@ -251,6 +251,7 @@ def moe_predict(m: pl.DataFrame, routing: str, eff: RooflineEfficiency) -> np.nd
                 read[sel],
                 flop[sel],
                 weight_bytes=1 if is8 else 2,
+                expert_params=expert[sel],
                 routing=routing,  # type: ignore[arg-type]
                 hardware=load_hardware_spec(name),
                 efficiency=eff,
@@ -259,26 +260,32 @@ def moe_predict(m: pl.DataFrame, routing: str, eff: RooflineEfficiency) -> np.nd
 
 
 def fit_moe(base: RooflineEfficiency) -> RooflineEfficiency:
-    bal = moe_rows("balanced")
+    bal, law = moe_rows("balanced"), moe_rows("power_law_1.2")
     meas = bal["latency"].to_numpy() * MS
-    names = ["moe_kernel_s", "moe_bandwidth_frac", "moe_flops_frac", "moe_fp8_flops_frac"]
+    lm = law["latency"].to_numpy() * MS
+    names = [
+        "moe_kernel_s",
+        "moe_bandwidth_frac",
+        "moe_flops_frac",
+        "moe_fp8_flops_frac",
+        "moe_half_rate_expert_params",
+        "moe_power_law_slowdown",
+    ]
+    # One fit over the balanced and the power-law rows: the slowdown is the only difference.
     eff = fit(
         names,
-        [27e-6, 0.8, 0.16, 0.24],
-        [1e-6, 1, 1, 1],
-        lambda e: moe_predict(bal, "balanced", e),
-        meas,
+        [40e-6, 0.8, 0.44, 0.31, 5e6, 1.78],
+        [1e-6, 1, 1, 1, 1e6, 1],
+        lambda e: np.concatenate(
+            [moe_predict(bal, "balanced", e), moe_predict(law, "power_law", e)]
+        ),
+        np.concatenate([meas, lm]),
         base,
     )
     p = moe_predict(bal, "balanced", eff)
     fp8 = (bal["moe_dtype"] == "fp8_block").to_numpy()
     print("MoE balanced bf16 (Triton):", err_stats(p[~fp8], meas[~fp8]))
     print("MoE balanced fp8 block (FlashInfer-Cutlass):", err_stats(p[fp8], meas[fp8]))
-    law = moe_rows("power_law_1.2")
-    lm = law["latency"].to_numpy() * MS
-    eff = fit(
-        ["moe_power_law_slowdown"], [1.7], [1], lambda e: moe_predict(law, "power_law", e), lm, eff
-    )
     p = moe_predict(law, "power_law", eff)
     f8 = (law["moe_dtype"] == "fp8_block").to_numpy()
     print("MoE power law 1.2 bf16:", err_stats(p[~f8], lm[~f8]))

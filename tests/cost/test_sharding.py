@@ -43,6 +43,7 @@ EFF = RooflineEfficiency(
     moe_bandwidth_frac=0.8,
     moe_flops_frac=0.2,
     moe_fp8_flops_frac=0.2,
+    moe_half_rate_expert_params=0.0,
     attention_flops_frac=0.5,
     link_bandwidth_frac=0.8,
     attention_overhead_s_per_layer=20e-6,

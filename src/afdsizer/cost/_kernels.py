@@ -12,8 +12,9 @@ to the measured vLLM 0.24.0 / NCCL 2.29.2 tables of H100 and H200 by
   for every shape and m up to 1024 — a per-call floor, not a lower peak.
 - Decode attention (FlashAttention-3), one layer: t_attn + c·B·H_kv + KV bytes/(BW·η_kv), η_kv
   per KV dtype (the FP8-KV kernel reads half the bytes but runs barely faster).
-- Fused MoE layer on one GPU: t_moe + expert bytes read/(BW·η_moe,BW) + s·FLOP/(F·η_moe),
-  s the routing slowdown (1 balanced; the measured power-law rows' factor otherwise).
+- Fused MoE layer on one GPU: t_moe + expert bytes read/(BW·η_moe,BW) + s·FLOP/(F·η_moe(P)),
+  η_moe(P) = η_moe·P/(P + P_half) for experts of P weights, s the routing slowdown (1 balanced;
+  the measured power-law rows' factor otherwise).
 - All-gather / reduce-scatter of V bytes over g GPUs of one node: latency(g) +
   (g − 1)/g · V/(link·η_coll), latency(g) = scale-up latency + (g − 2)·t_step.
 """
@@ -121,11 +122,12 @@ def moe_kernel_time_s(
     flop: npt.ArrayLike,
     *,
     weight_bytes: float,
+    expert_params: float,
     routing: MoeRouting,
     hardware: HardwareSpec,
     efficiency: RooflineEfficiency,
 ) -> _Array:
-    """One fused-MoE layer on one GPU, s: expert weights read vs grouped-GEMM FLOPs.
+    """One fused-MoE layer on one GPU, s: expert weights read plus grouped-GEMM FLOPs.
 
     Parameters
     ----------
@@ -135,12 +137,18 @@ def moe_kernel_time_s(
         FLOPs of the GPU's token-expert pairs under balanced routing.
     weight_bytes : float
         Bytes per expert weight (1 for FP8): picks the FP8 peak and the FP8 fractions.
+    expert_params : float
+        Weights of one expert (3·h·I): small experts' grouped GEMMs reach a smaller share of
+        the peak, P/(P + ``moe_half_rate_expert_params``) of the fitted fraction.
     routing : {"balanced", "power_law"}
         Expert-load law; power law multiplies the compute time by the measured slowdown.
     """
     eff = efficiency
     fp8 = weight_bytes == 1
     frac = eff.moe_fp8_flops_frac if fp8 else eff.moe_flops_frac
+    # Small experts leave the grouped GEMM's tiles and waves part-empty (the rows: Qwen3-30B's
+    # 4.7 M-weight experts run at half the rate of Mixtral's 176 M ones).
+    frac *= expert_params / (expert_params + eff.moe_half_rate_expert_params)
     slow = eff.moe_power_law_slowdown if routing == "power_law" else 1.0
     peak = hardware.flops_per_s("fp8" if fp8 else "bf16") * frac
     bw = hardware.hbm_bandwidth_bytes_per_s * eff.moe_bandwidth_frac

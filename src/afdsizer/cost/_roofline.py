@@ -131,6 +131,9 @@ class RooflineEfficiency:
         HBM fraction a fused-MoE call reaches reading the activated experts.
     moe_flops_frac, moe_fp8_flops_frac : float
         Fraction of the bf16 / FP8 dense peak in the grouped GEMMs under balanced routing.
+    moe_half_rate_expert_params : float
+        Weights per expert at which the grouped GEMMs reach half of their fraction (small
+        experts run less efficiently), weights.
     moe_power_law_slowdown : float
         Factor (>= 1) on the grouped GEMMs' compute time when expert loads follow a power law
         (``moe_routing="power_law"``), from the tables' power-law (α = 1.2) rows; the bf16 and
@@ -160,11 +163,12 @@ class RooflineEfficiency:
     attention_bandwidth_frac: float = 0.93
     attention_fp8_kv_bandwidth_frac: float = 0.67
     attention_flops_frac: float = 0.5
-    moe_kernel_s: float = 40e-6
-    moe_bandwidth_frac: float = 0.82
-    moe_flops_frac: float = 0.44
-    moe_fp8_flops_frac: float = 0.31
-    moe_power_law_slowdown: float = 1.78
+    moe_kernel_s: float = 37.5e-6
+    moe_bandwidth_frac: float = 0.89
+    moe_flops_frac: float = 0.52
+    moe_fp8_flops_frac: float = 0.38
+    moe_half_rate_expert_params: float = 5.2e6
+    moe_power_law_slowdown: float = 1.75
     link_bandwidth_frac: float = 0.8
     collective_bandwidth_frac: float = 0.55
     collective_step_s: float = 0.84e-6
@@ -181,6 +185,8 @@ class RooflineEfficiency:
                 ok, rule = 0 < value <= 1, "in (0, 1]"
             elif f.name.endswith("_slowdown"):
                 ok, rule = value >= 1, ">= 1"
+            elif f.name.endswith("_params"):
+                ok, rule = value >= 0, ">= 0 weights"
             else:
                 ok, rule = value >= 0, ">= 0 s"
             if not ok:
@@ -424,7 +430,13 @@ def ffn_roofline_time_s(
         read = m.distinct_experts(N) * m.expert_params * wb * held
         flop = 2.0 * N * m.experts_per_token * m.expert_params * held
         layer = _router_gemm(m, hardware, eff, N) + moe_kernel_time_s(
-            read, flop, weight_bytes=wb, routing=routing, hardware=hardware, efficiency=eff
+            read,
+            flop,
+            weight_bytes=wb,
+            expert_params=m.expert_params,
+            routing=routing,
+            hardware=hardware,
+            efficiency=eff,
         )
         if m.shared_intermediate_size:
             Is = m.shared_intermediate_size
