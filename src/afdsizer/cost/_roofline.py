@@ -11,22 +11,26 @@ GPUs with one batch of B slots; under DP attention ONE GPU with its own b slots 
 of the attention weights (``kv_capacity_tokens`` is then per GPU). With G = GPUs per worker and
 per-GPU HBM bandwidth BW:
 
-- Attention: α_A = L·o_A + (projection and LM-head bytes one GPU reads)/(BW·η_BW),
-  β_A = max(KV bytes/token per GPU / (BW·η_BW), attention FLOP/KV token / (G·F_bf16·η_attn)).
-  The projections' compute grows with B, not with the KV load; at decode batch sizes it hides
-  under their weight reads, so it is left in α_A.
+Every kernel is a fixed time plus its memory and compute times at achieved rates
+(:mod:`afdsizer.cost._kernels`; priors fitted to the measured vLLM/NCCL tables by
+``benchmarks/roofline_priors.py``):
+
+- Attention: α_A = L·(q/k/v and o GEMMs at decode sizes — weight-bound, or on the block-FP8
+  floor — + the attention call + two add+RMSNorm kernels + the EP combine) + LM-head GEMM +
+  embedding; β_A = max(KV bytes/token per GPU / (BW·η_kv), attention FLOP/KV token /
+  (G·F_bf16·η_attn)), plus δ_A/θ (per-slot work) when ``slot_context_tokens`` θ is given.
 - Communication (per worker, both directions, every layer): α_C = 2·L·latency,
   β_C = 2·L·h·2 bytes·c / (G·link·η_link), with c the expected destinations a token's k experts
   land on under EP (FFN GPUs over a scale-up fabric, FFN nodes over NICs) and 1 otherwise;
   a TP Attention instance adds its per-layer all-reduce (L·latency_up, and
   L·h·2 bytes·2(G−1)/G / (link_up·η_link) per token). ``ffn_ingress=True`` adds the FFN side's
   links, γ_C = bytes/(g_F·link·η) per token of r·B.
-- FFN (instance of g_F GPUs, EP or TP): exact per-GPU roofline
-  t_F(N) = L·o_F + Σ_layers max(bytes one GPU reads(N)/(BW·η_BW), FLOP(N)/(g_F·F·η_F))
-  (+ the TP all-reduce of the N tokens' outputs), where an MoE layer reads the distinct experts
-  a batch of N tokens activates, E·(1 − (1 − k/E)^N), of those the GPU holds. F is the FP8 peak
-  for FP8 weights. t_F is not affine in N, so α_F, β_F are its least-squares line over an
-  operating range of N, in relative error.
+- FFN (instance of g_F GPUs, EP or TP), per GPU and layer: the all-gather and reduce-scatter of
+  the N tokens inside the node, the router GEMM, the fused MoE over the distinct experts a
+  batch of N tokens activates, E·(1 − (1 − k/E)^N), of those the GPU holds (with the routing
+  law's slowdown), shared experts; or the dense GEMMs split over g_F. F is the FP8 peak for FP8
+  weights. t_F is not affine in N, so α_F, β_F are its least-squares line over an operating
+  range of N, in relative error.
 """
 
 from __future__ import annotations
