@@ -896,10 +896,10 @@ table's `message_size` is the gathered buffer (an 8-GPU all-gather of 2^28 fp16 
 as the whole buffer it is 337 GB/s bus bandwidth). At the gathered N·h elements the table gives
 35–80 µs each for these batches, which the roofline's collective (scale-up latency + 0.84 µs
 per GPU beyond two, 55% of NVLink) reproduces within 10% (25% for Qwen3-30B at m = 3): 50–110
-µs per (layer, microbatch) that aiconfigurator leaves out. Before these priors (balanced routing, 30% of peak in
-the grouped GEMMs, no FP8 floor, no gather/scatter, router or norms) the roofline's tokens/s/GPU
-was 0.86–2.91× aiconfigurator vLLM's, its MoE FFN stage 0.27–0.35× and its FP8 Attention stage
-0.32×.
+µs per (layer, microbatch) that aiconfigurator leaves out. Before these priors (balanced
+routing, 30% of peak in the grouped GEMMs, no FP8 floor, no gather/scatter, router or norms) the
+roofline's tokens/s/GPU was 0.86–2.91× aiconfigurator vLLM's, its MoE FFN stage 0.27–0.35× and
+its FP8 Attention stage 0.32×.
 
 **MoE routing.** aiconfigurator's Qwen3 MoE generation reads the power-law (α = 1.2)
 expert-load rows; the calibrated rows above do the same. With afdsizer's default balanced rows
