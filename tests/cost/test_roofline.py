@@ -564,3 +564,50 @@ def test_default_routing_is_power_law_and_named() -> None:
     assert law.attention_time_s(1e5) == bal.attention_time_s(1e5)
     with pytest.raises(InputError, match="moe_routing must be balanced or power_law, got 'zipf'"):
         cost_coefficients(model="qwen3-30b-a3b", hardware="h200", moe_routing="zipf")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    preset=st.sampled_from(["llama-3.1-8b", "qwen3-30b-a3b", "mixtral-8x7b", "deepseek-v3"]),
+    g=st.sampled_from([1, 2, 4, 8]),
+    n_lo=st.floats(1.0, 2000.0),
+    factor=st.floats(1.0, 8.0),
+)
+def test_ffn_time_grows_with_tokens_and_power_law_costs_more(
+    preset: str, g: int, n_lo: float, factor: float
+) -> None:
+    """More tokens never take less FFN time; power-law routing never takes less than balanced."""
+    m, hw = load_model_spec(preset), load_hardware_spec("h200")
+    d = Deployment(ffn_gpus=g)
+    N = np.array([n_lo, n_lo * factor])
+    law = ffn_roofline_time_s(m, hw, N, deployment=d, moe_routing="power_law")
+    bal = ffn_roofline_time_s(m, hw, N, deployment=d, moe_routing="balanced")
+    assert law[1] >= law[0] * (1 - 1e-12) and bal[1] >= bal[0] * (1 - 1e-12)
+    assert np.all(law >= bal * (1 - 1e-12))
+    assert np.array_equal(law, bal) == (not m.is_moe)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    m=st.floats(0.0, 8192.0),
+    n=st.floats(64.0, 65536.0),
+    k=st.floats(64.0, 65536.0),
+    quant=st.sampled_from([None, "fp8", "fp8_block"]),
+)
+def test_gemm_time_is_monotone_and_above_its_parts(
+    m: float, n: float, k: float, quant: str | None
+) -> None:
+    """A GEMM takes at least its launch, its weight read and its FLOPs, and more rows or a
+    wider weight never take less time."""
+    from afdsizer.cost._kernels import gemm_time_s
+
+    hw, e = load_hardware_spec("h100-sxm"), RooflineEfficiency()
+    wb = 2 if quant is None else 1
+    t = gemm_time_s([m, 2 * m], [n, n], [k, k], weight_bytes=wb, quantization=quant,
+                    hardware=hw, efficiency=e)  # fmt: skip
+    assert t[1] >= t[0]
+    assert t[0] >= e.kernel_launch_s + n * k * wb / (
+        hw.hbm_bandwidth_bytes_per_s * e.hbm_bandwidth_frac
+    )
+    if quant == "fp8_block":
+        assert t[0] >= e.fp8_block_gemm_floor_s
