@@ -2,7 +2,7 @@
 
 Reads ``shared/calibration/aiconfigurator_silicon/{h100_sxm,h200_sxm}`` (vLLM 0.24.0 kernels,
 NCCL 2.29.2; ``AFDSIZER_SHARED`` overrides the shared/ folder) and fits, with the very functions
-the roofline uses (``afdsizer.cost._kernels``), on both GPUs at once in log error:
+the roofline uses (``afdsizer.cost._kernel_time``), on both GPUs at once in log error:
 
 - GEMM (``torch.nn.functional.linear`` bf16 rows, m <= 4096): ``kernel_launch_s``,
   ``hbm_bandwidth_frac``, ``gemm_flops_frac``; on the FP8 per-tensor (Cutlass) rows, the rest
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from afdsizer.cost import RooflineEfficiency, load_hardware_spec, load_model_spec  # noqa: E402
-from afdsizer.cost._kernels import (  # noqa: E402
+from afdsizer.cost._kernel_time import (  # noqa: E402
     attention_kernel_time_s,
     collective_time_s,
     gemm_time_s,

@@ -327,7 +327,7 @@ def _median_error(pred: np.ndarray, meas_ms: np.ndarray) -> float:
 @pytest.mark.parametrize("kv_dtype", ["bf16", "fp8"])
 def test_attention_kernel_matches_measured_rows(gpu: str, preset: str, kv_dtype: str) -> None:
     """FA3 decode attention at the preset's head shape, B <= 512, 63 <= s <= 16383."""
-    from afdsizer.cost._kernels import attention_kernel_time_s
+    from afdsizer.cost._kernel_time import attention_kernel_time_s
 
     m, hw = load_model_spec(preset), load_hardware_spec(_GPUS[gpu])
     rows = _table(gpu, "attention/*/*/generation_attention_perf.parquet").filter(
@@ -364,7 +364,7 @@ _GEMM_KERNELS = {None: "torch.nn.functional.linear", "fp8_block": "DeepGemmFp8Bl
 def test_projection_gemms_match_measured_rows(gpu: str, preset: str) -> None:
     """The preset's q/k/v, o and dense-MLP GEMMs (those the table has), m <= 1024, in the
     checkpoint's kernel: bf16 torch linear, or block-FP8 DeepGemm with its flat floor."""
-    from afdsizer.cost._kernels import gemm_time_s
+    from afdsizer.cost._kernel_time import gemm_time_s
 
     m, hw = load_model_spec(preset), load_hardware_spec(_GPUS[gpu])
     h, d, H, Hkv = m.hidden_size, m.head_dim, m.num_attention_heads, m.num_kv_heads
@@ -396,7 +396,7 @@ _MOE_KERNELS = {
 
 def _moe_median_error(gpu: str, preset: str, routing: str, ep: int) -> float:
     """Median |error| of the fused-MoE kernel model on the preset's rows at EP ``ep``."""
-    from afdsizer.cost._kernels import moe_kernel_time_s
+    from afdsizer.cost._kernel_time import moe_kernel_time_s
 
     m, hw = load_model_spec(preset), load_hardware_spec(_GPUS[gpu])
     # aiconfigurator's expert-load law for the family: α = 1.2 for Qwen3, 1.01 for the others.
@@ -459,7 +459,7 @@ def test_moe_kernel_one_expert_per_gpu_known_miss(gpu: str, routing: str) -> Non
 @pytest.mark.parametrize("op", ["all_gather", "reduce_scatter"])
 def test_collectives_match_measured_nccl_rows(gpu: str, op: str) -> None:
     """8-GPU NCCL all-gather / reduce-scatter of 0.5–64 MB (message_size = gathered elements)."""
-    from afdsizer.cost._kernels import collective_time_s
+    from afdsizer.cost._kernel_time import collective_time_s
 
     hw = load_hardware_spec(_GPUS[gpu])
     rows = _table(gpu, "comm/*/*/nccl_perf.parquet").filter(
@@ -596,7 +596,7 @@ def test_gemm_time_is_monotone_and_above_its_parts(
 ) -> None:
     """A GEMM takes at least its launch, its weight read and its FLOPs, and more rows or a
     wider weight never take less time."""
-    from afdsizer.cost._kernels import gemm_time_s
+    from afdsizer.cost._kernel_time import gemm_time_s
 
     hw, e = load_hardware_spec("h100-sxm"), RooflineEfficiency()
     wb = 2 if quant is None else 1

@@ -12,7 +12,7 @@ of the attention weights (``kv_capacity_tokens`` is then per GPU). With G = GPUs
 per-GPU HBM bandwidth BW:
 
 Every kernel is a fixed time plus its memory and compute times at achieved rates
-(:mod:`afdsizer.cost._kernels`; priors fitted to the measured vLLM/NCCL tables by
+(:mod:`afdsizer.cost._kernel_time`; priors fitted to the measured vLLM/NCCL tables by
 ``benchmarks/roofline_priors.py``):
 
 - Attention: α_A = L·(q/k/v and o GEMMs at decode sizes — weight-bound, or on the block-FP8
@@ -45,7 +45,7 @@ from scipy.optimize import lsq_linear
 
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._hardware import HardwareSpec
-from afdsizer.cost._kernels import (
+from afdsizer.cost._kernel_time import (
     MoeRouting,
     collective_time_s,
     gemm_time_s,
@@ -396,7 +396,7 @@ def ffn_roofline_time_s(
     N tokens under uniform routing, E·(1 − (1 − k/E)^N)) with the routing law's slowdown, the
     shared experts' GEMMs; per dense layer the gate/up and down GEMMs split over g and the
     activation kernel; per layer the all-gather and reduce-scatter inside the instance
-    (:mod:`afdsizer.cost._kernels` has each kernel's form).
+    (:mod:`afdsizer.cost._kernel_time` has each kernel's form).
 
     Parameters
     ----------
