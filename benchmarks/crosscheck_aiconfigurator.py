@@ -350,9 +350,11 @@ def roofline_coefficients_for(case: Case, spec: Any, kv_dtype: str) -> Any:
     """afdsizer's roofline for the case's deployment: coefficients of one DP Attention GPU.
 
     t_F is linearised over [N/2, 2N] around the microbatch's FFN batch N (DESIGN.md §10: fit
-    where the deployment operates).
+    where the deployment operates); MoE routing is the roofline's default (power law, as
+    aiconfigurator's Qwen3 rows).
     """
     from afdsizer.cost import cost_coefficients
+    from afdsizer.workload import Workload
 
     _, n = _micro(case)
     return cost_coefficients(
@@ -360,6 +362,8 @@ def roofline_coefficients_for(case: Case, spec: Any, kv_dtype: str) -> Any:
         hardware="h200",
         deployment=afd_deployment(case, kv_dtype, int(spec.num_layers)),
         ffn_tokens_range=(max(int(n / 2), 1), int(2 * n)),
+        # θ folds the per-slot Attention work (attention per request, norms) into β_A.
+        slot_context_tokens=Workload.from_fixed_lengths(case.isl, case.osl).theta_tokens,
     )
 
 
@@ -495,16 +499,21 @@ def aic_stages(row: dict[str, Any], layers: int) -> tuple[Stages, Stages]:
     return full, Stages(a_in * 1e-3 / layers, c, f_in * 1e-3 / layers)
 
 
-def waterfall(case: Case, afd: Stages, row: dict[str, Any], layers: int) -> list[dict[str, Any]]:
+def waterfall(
+    case: Case, afd: Stages, row: dict[str, Any], layers: int, *, models_all_ops: bool = False
+) -> list[dict[str, Any]]:
     """Step time after each change that turns afdsizer's model into aiconfigurator's.
 
     Order: ops afdsizer omits on the A side, then on the F side, then the transfer model,
     then the kernel times themselves (afdsizer's affine fit at θ vs aiconfigurator's table
-    lookups averaged over the decode positions), then the pipeline formula.
+    lookups averaged over the decode positions), then the pipeline formula. The roofline
+    models every op aiconfigurator charges (``models_all_ops``): its two op rows are 0.
     """
     m = case.microbatches
     full, covered = aic_stages(row, layers)
     a_extra, f_extra = full.attn_s - covered.attn_s, full.ffn_s - covered.ffn_s
+    if models_all_ops:
+        a_extra = f_extra = 0.0
     steps: list[tuple[str, Stages]] = [
         ("afdsizer", afd),
         ("+ A-side ops afdsizer omits", dataclasses.replace(afd, attn_s=afd.attn_s + a_extra)),
@@ -566,7 +575,7 @@ def compare_case(case: Case, rows: dict[tuple[str, str], dict[str, Any]]) -> dic
             "tokens_per_s_per_gpu": per_gpu_tokens_s(case, step_s),
             "barrier_step_ms": None if barrier_s is None else barrier_s * 1e3,
             "path": path,
-            "waterfall": waterfall(case, st, row, layers),
+            "waterfall": waterfall(case, st, row, layers, models_all_ops=name == "roofline"),
         }
     full, covered = aic_stages(row, layers)
     out["aic_vllm_covered_us"] = _us(covered)
@@ -791,9 +800,10 @@ above it here). *Calibrated* fits the coefficients with `read_silicon` + `CostFi
 `shared/calibration/.../h200_sxm` (the vLLM 0.24.0 tables aiconfigurator's vLLM backend reads),
 ranges centred on the operating point, the checkpoint's GEMM/MoE dtype, aiconfigurator's KV dtype
 and its expert-load rows (power law α = 1.2 for Qwen3 MoE); *roofline* is `cost_coefficients(...,
-deployment=...)` for that deployment (one DP Attention GPU's coefficients) with t_F linearised over
-[N/2, 2N]. The like-for-like comparison is aiconfigurator's vLLM backend; its default TRT-LLM
-backend (the issue's 99.4 ms / 3,178) reads kernel tables afdsizer does not have.
+deployment=..., slot_context_tokens=θ)` for that deployment (one DP Attention GPU's coefficients;
+default power-law MoE routing) with t_F linearised over [N/2, 2N]. The like-for-like comparison
+is aiconfigurator's vLLM backend; its default TRT-LLM backend (the issue's 99.4 ms / 3,178) reads
+kernel tables afdsizer does not have.
 """
 
 _EXPLAIN = """\
@@ -832,8 +842,9 @@ all-gather of the node's tokens before the FFN and a reduce-scatter after it ove
 all-reduce. It also puts the MoE router GEMM (and for dense the activation kernel) on the F side.
 Together {f_extra_us} µs per (layer, microbatch), 15–20% of the F stage; {f_extra_ms} ms per
 step depending on whether the F stage is the bottleneck. afdsizer's calibrated t_F is the
-fused-MoE kernel (or the dense GEMMs) only; its roofline adds a TP all-reduce for dense FFNs and
-nothing for EP.
+fused-MoE kernel (or the dense GEMMs) only; its roofline charges the router and the
+all-gather + reduce-scatter (EP and TP alike) — at the gathered buffer's size, 2.7–3.2× what
+aiconfigurator charges (see the roofline paragraph below).
 
 **Attention side: small ops.** aiconfigurator's A stage adds the two fused add+RMSNorm kernels,
 the embedding (once per step, spread over the layers) and, with EP on the F side, the A-side
@@ -868,21 +879,27 @@ mean context ISL + 85 for OSL 200) where afdsizer uses the exact mean θ = ISL +
 kernel is affine in context, so this is under 1% of t_a. The TRT-LLM columns differ from the vLLM
 ones by kernels alone (same formulas): TRT-LLM's FP8 block GEMMs run 30–50 µs where vLLM's DeepGemm
 rows sit at 85–97 µs, its FP8 attention is faster, its BF16 fused MoE for Qwen3-30B is faster than
-vLLM's Triton one. The roofline's Attention stage on the FP8 model is a third of the measured vLLM
-one (about half the TRT-LLM one) for the same reason: the measured FP8 GEMMs are launch-bound, not
-weight-bound, at decode sizes, and FA3 with an FP8 KV cache runs well above the HBM time of that
-KV.
+vLLM's Triton one.
 
-**The roofline, stage by stage** (ratio to aiconfigurator vLLM's full stage): the transfer as
-above; the MoE FFN stage {roof_f_moe}× — the roofline assumes balanced routing (every GPU's
-share of the distinct experts) and 30% of peak in the grouped GEMMs, while the measured fused-MoE
-rows under power-law routing wait for the hottest GPU; the FP8 Attention stage {roof_a_fp8}×
-(the launch-bound FP8 GEMMs above); on Llama-3.1-70B the Attention stage {roof_a_dense}×, where
-BF16 GEMMs are weight-bound and the roofline is close, and the dense FFN stage
-{roof_f_dense}×: its t_F includes the TP all-reduce of the FFN output at the NVLink roofline,
-above the measured all-gather + reduce-scatter aiconfigurator charges (so on the dense rows the
-roofline attribution's F-side row counts that collective twice and its kernel row takes it
-back).
+**The roofline, stage by stage** (ratio to aiconfigurator vLLM's full stage). The roofline
+models every op aiconfigurator charges (norms, embedding, EP combine; router, all-gather +
+reduce-scatter), each kernel a launch time plus its memory and compute times at priors fitted to
+these same vLLM/NCCL tables (`benchmarks/roofline_priors.py`, docs/cost.md), with power-law MoE
+routing and the per-slot attention work folded in at θ; so its attribution rows for omitted ops
+are 0 and its *kernel times* row carries its whole difference. The transfer as above; the FP8
+Attention stage {roof_a_fp8}× (the ~92 µs block-FP8 GEMM floor, FA3's FP8-KV bandwidth) and on
+Llama-3.1-70B {roof_a_dense}×; the MoE FFN stage {roof_f_moe}× and the dense FFN stage
+{roof_f_dense}×. The F-stage excess is the node's all-gather + reduce-scatter: aiconfigurator
+looks the NCCL table up at the per-rank count (N·h/8 elements: 14–28 µs each here) while the
+table's `message_size` is the gathered buffer (an 8-GPU all-gather of 2^28 fp16 elements in
+1.39 ms moves 3.8 GB into each GPU if the size were per rank, 2.7 TB/s against NVLink's 450 GB/s;
+as the whole buffer it is 337 GB/s bus bandwidth). At the gathered N·h elements the table gives
+35–80 µs each for these batches, which the roofline's collective (scale-up latency + 0.84 µs
+per GPU beyond two, 55% of NVLink) reproduces within 10% (25% for Qwen3-30B at m = 3): 50–110
+µs per (layer, microbatch) that aiconfigurator leaves out. Before these priors (balanced
+routing, 30% of peak in the grouped GEMMs, no FP8 floor, no gather/scatter, router or norms) the
+roofline's tokens/s/GPU was 0.86–2.91× aiconfigurator vLLM's, its MoE FFN stage 0.27–0.35× and
+its FP8 Attention stage 0.32×.
 
 **MoE routing.** aiconfigurator's Qwen3 MoE generation reads the power-law (α = 1.2)
 expert-load rows; the calibrated rows above do the same. With afdsizer's default balanced rows
@@ -906,16 +923,16 @@ _CHANGES = """\
    all-gather of the N = r·b/m tokens before and a reduce-scatter after the FFN of each layer
    (h elements per token, over g_F GPUs; NCCL table on calibration, NVLink roofline otherwise)
    to α_F and β_F, and the MoE router GEMM. This is the largest term afdsizer misses on MoE
-   (the roofline charges the dense TP all-reduce already, EP nothing; calibration neither).
+   (the roofline charges them now, at the gathered buffer's size; calibration not yet).
 3. **Cost (communication): one copy per FFN *node*, over the scale-out link.** The roofline
    now does this (cost: EP traffic over NICs counts FFN nodes, and charges every copy to the
    A-GPU's one NIC, which aiconfigurator does not for N_nodes > 1). Still to do in
    calibration: it must not take the 2-GPU NVLink all-to-all with min(k, g_F) copies as the
    proxy for a link that crosses nodes (the tables have no inter-node rows: use the link spec
    with the node copies). Add the A-side combine of EP partial results to the Attention stage.
-4. **Cost (Attention side):** the two add+RMSNorm kernels per layer (memory-bound, small) and,
-   for FP8 checkpoints, FP8 GEMM rows whose flat floor the calibration should flag (DESIGN.md
-   §10) rather than fit away.
+4. **Cost (Attention side):** the two add+RMSNorm kernels per layer (memory-bound, small; the
+   roofline charges them, and the EP combine) and, for FP8 checkpoints, FP8 GEMM rows whose
+   flat floor the calibration should flag (DESIGN.md §10) rather than fit away.
 5. **Calibration (MoE): read the expert-load rows the deployment will see** (aiconfigurator:
    power law α = 1.2 for Qwen3, 1.01 for DeepSeek), not `balanced`, by default or as an
    option the profile records: it moves the FFN stage by {balanced_abs}.

@@ -81,6 +81,8 @@ def cost_coefficients(
     ffn_ingress: bool = False,
     efficiency: RooflineEfficiency | None = None,
     ffn_tokens_range: tuple[int, int] = DEFAULT_FFN_TOKENS_RANGE,
+    moe_routing: str | None = None,
+    slot_context_tokens: float | None = None,
 ) -> CostCoefficients:
     """Per-step cost coefficients of a model on some hardware and deployment (DESIGN.md §5, §9).
 
@@ -113,6 +115,12 @@ def cost_coefficients(
         Efficiency factors of the roofline.
     ffn_tokens_range : (int, int), default (128, 4096)
         Range of FFN batch sizes N = r·B over which t_F is linearised, tokens.
+    moe_routing : {"balanced", "power_law"}, optional
+        Expert-load law of the MoE kernels; default power law, aiconfigurator's choice for
+        every MoE family (Qwen3 α = 1.2, DeepSeek and others 1.01).
+    slot_context_tokens : float, optional
+        θ, mean KV tokens per slot (e.g. ``Workload.theta_tokens``): the per-slot Attention
+        work is folded into β_A as δ_A/θ; without it, left out.
 
     Returns
     -------
@@ -162,4 +170,6 @@ def cost_coefficients(
         ffn_ingress=ffn_ingress,
         efficiency=efficiency,
         ffn_tokens_range=ffn_tokens_range,
+        moe_routing=moe_routing,
+        slot_context_tokens=slot_context_tokens,
     )

@@ -11,22 +11,26 @@ GPUs with one batch of B slots; under DP attention ONE GPU with its own b slots 
 of the attention weights (``kv_capacity_tokens`` is then per GPU). With G = GPUs per worker and
 per-GPU HBM bandwidth BW:
 
-- Attention: α_A = L·o_A + (projection and LM-head bytes one GPU reads)/(BW·η_BW),
-  β_A = max(KV bytes/token per GPU / (BW·η_BW), attention FLOP/KV token / (G·F_bf16·η_attn)).
-  The projections' compute grows with B, not with the KV load; at decode batch sizes it hides
-  under their weight reads, so it is left in α_A.
+Every kernel is a fixed time plus its memory and compute times at achieved rates
+(:mod:`afdsizer.cost._kernel_time`; priors fitted to the measured vLLM/NCCL tables by
+``benchmarks/roofline_priors.py``):
+
+- Attention: α_A = L·(q/k/v and o GEMMs at decode sizes — weight-bound, or on the block-FP8
+  floor — + the attention call + two add+RMSNorm kernels + the EP combine) + LM-head GEMM +
+  embedding; β_A = max(KV bytes/token per GPU / (BW·η_kv), attention FLOP/KV token /
+  (G·F_bf16·η_attn)), plus δ_A/θ (per-slot work) when ``slot_context_tokens`` θ is given.
 - Communication (per worker, both directions, every layer): α_C = 2·L·latency,
   β_C = 2·L·h·2 bytes·c / (G·link·η_link), with c the expected destinations a token's k experts
   land on under EP (FFN GPUs over a scale-up fabric, FFN nodes over NICs) and 1 otherwise;
   a TP Attention instance adds its per-layer all-reduce (L·latency_up, and
   L·h·2 bytes·2(G−1)/G / (link_up·η_link) per token). ``ffn_ingress=True`` adds the FFN side's
   links, γ_C = bytes/(g_F·link·η) per token of r·B.
-- FFN (instance of g_F GPUs, EP or TP): exact per-GPU roofline
-  t_F(N) = L·o_F + Σ_layers max(bytes one GPU reads(N)/(BW·η_BW), FLOP(N)/(g_F·F·η_F))
-  (+ the TP all-reduce of the N tokens' outputs), where an MoE layer reads the distinct experts
-  a batch of N tokens activates, E·(1 − (1 − k/E)^N), of those the GPU holds. F is the FP8 peak
-  for FP8 weights. t_F is not affine in N, so α_F, β_F are its least-squares line over an
-  operating range of N, in relative error.
+- FFN (instance of g_F GPUs, EP or TP), per GPU and layer: the all-gather and reduce-scatter of
+  the N tokens inside the node, the router GEMM, the fused MoE over the distinct experts a
+  batch of N tokens activates, E·(1 − (1 − k/E)^N), of those the GPU holds (with the routing
+  law's slowdown), shared experts; or the dense GEMMs split over g_F. F is the FP8 peak for FP8
+  weights. t_F is not affine in N, so α_F, β_F are its least-squares line over an operating
+  range of N, in relative error.
 """
 
 from __future__ import annotations
@@ -41,12 +45,18 @@ from scipy.optimize import lsq_linear
 
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._hardware import HardwareSpec
+from afdsizer.cost._kernel_time import (
+    MoeRouting,
+    collective_time_s,
+    gemm_time_s,
+    moe_kernel_time_s,
+)
 from afdsizer.cost._model import UNQUANTIZED_WEIGHT_BYTES, ModelSpec
 from afdsizer.cost._sharding import (
     ACTIVATION_BYTES,
     DeploymentMemory,
+    _attention_params_per_gpu,
     attention_gpus_per_worker,
-    attention_streamed_bytes_per_gpu,
     attention_weight_bytes_per_gpu,
     check_attention_fits,
     deployment_memory,
@@ -65,6 +75,7 @@ __all__ = [
     "ffn_roofline_time_s",
     "kv_capacity_tokens",
     "resolve_deployment",
+    "resolve_moe_routing",
     "roofline_coefficients",
     "roofline_memory",
 ]
@@ -86,41 +97,87 @@ _FIT_POINTS = 64
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class RooflineEfficiency:
-    """Fractions of datasheet peaks a decode step reaches, and fixed per-layer overheads.
+    """Achieved fractions of datasheet peaks and fixed kernel times of a decode step.
 
-    The defaults are round numbers close to what the measured H100/H200 kernels in
-    ``shared/calibration`` reach (docs/calibration.md compares roofline and fit).
+    The defaults are priors fitted to the measured vLLM 0.24.0 and NCCL 2.29.2 tables of H100
+    SXM and H200 SXM (``shared/calibration``) by ``benchmarks/roofline_priors.py``, which prints
+    each fit and its error; docs/cost.md ("Kernel priors") lists them. Fractions apply to the
+    GPU's own peaks, so the same prior serves every GPU of a preset; the fixed times are per
+    kernel call (launch, synchronisation and tail), which the rows show to be a floor no peak
+    can explain.
 
     Parameters
     ----------
-    hbm_bandwidth_frac : float, default 0.8
-        η_BW, achieved fraction of HBM bandwidth when streaming weights and KV cache.
-    gemm_flops_frac : float, default 0.7
-        η_F, achieved fraction of dense peak FLOP/s in large GEMMs.
-    moe_flops_frac : float, default 0.3
-        η_MoE, achieved fraction of dense peak in the routed experts' grouped GEMMs, whose
-        per-expert batches (N·k/E tokens) are small. With 0.3 the roofline t_F of the MoE
-        presets is 0.46–1.54x the measured vLLM fused-MoE times on H100/H200 over N = 128…4096
-        (docs/calibration.md); DeepSeek-V3's fp8 block-scaled kernels are the slow end.
-    attention_flops_frac : float, default 0.5
-        η_attn, achieved fraction of bf16 peak in decode attention (MLA is compute-heavy).
-    link_bandwidth_frac : float, default 0.8
-        η_link, achieved fraction of link bandwidth for activation transfers.
-    attention_overhead_s_per_layer : float, default 20e-6
-        o_A, fixed kernel time per layer on the Attention side (norm, rope, launch tails), s.
-    ffn_overhead_s_per_layer : float, default 15e-6
-        o_F, fixed kernel time per layer on the FFN side (activation, routing), s.
+    hbm_bandwidth_frac : float
+        η_BW, HBM fraction a GEMM reaches streaming its weights (decode GEMMs are weight-bound).
+    gemm_flops_frac, fp8_gemm_flops_frac : float
+        η_F, fraction of the bf16 / FP8 dense peak in compute-bound GEMMs.
+    kernel_launch_s : float
+        Fixed time of every GEMM, norm and elementwise kernel, s.
+    fp8_activation_quant_s : float
+        Extra fixed time of a per-tensor FP8 GEMM (the dynamic quantization of its input), s.
+    fp8_block_gemm_floor_s : float
+        Least time of a 128x128 block-scaled FP8 GEMM, s: vLLM's DeepGemm rows are flat at this
+        for every measured shape up to m = 1024. 0 removes the floor.
+    attention_kernel_s : float
+        Fixed time of one decode-attention call (one layer), s.
+    attention_per_request_head_s : float
+        Decode-attention time per (request, KV head on the GPU), s: query load, split-KV
+        combine and output write, which the rows show beside the KV read.
+    attention_bandwidth_frac, attention_fp8_kv_bandwidth_frac : float
+        HBM fraction decode attention reaches reading a bf16/fp16 or an FP8 KV cache.
+    attention_flops_frac : float
+        η_attn, fraction of the bf16 peak in compute-bound decode attention (absorbed MLA); not
+        fitted (the MLA module rows include the projections).
+    moe_kernel_s : float
+        Fixed time of one fused-MoE call (routing, permute, two grouped GEMMs, un-permute), s.
+    moe_bandwidth_frac : float
+        HBM fraction a fused-MoE call reaches reading the activated experts.
+    moe_flops_frac, moe_fp8_flops_frac : float
+        Fraction of the bf16 / FP8 dense peak in the grouped GEMMs under balanced routing.
+    moe_half_rate_expert_params : float
+        Weights per expert at which the grouped GEMMs reach half of their fraction (small
+        experts run less efficiently), weights.
+    moe_power_law_slowdown : float
+        Factor (>= 1) on the grouped GEMMs' compute time when expert loads follow a power law
+        (``moe_routing="power_law"``), from the tables' power-law (α = 1.2) rows; the bf16 and
+        block-FP8 kernels give the same factor within 4%.
+    link_bandwidth_frac : float
+        η_link, fraction of a link's bandwidth for the Attention↔FFN activation transfers.
+    collective_bandwidth_frac : float
+        Fraction of the scale-up bandwidth an NCCL all-gather / reduce-scatter reaches.
+    collective_step_s : float
+        Latency an NCCL all-gather / reduce-scatter adds per GPU beyond two, s.
+    attention_overhead_s_per_layer, ffn_overhead_s_per_layer : float, default 0
+        Extra fixed time per layer on each side beyond the modelled kernels (rope, sampling,
+        framework gaps), s.
     memory_reserve_frac : float, default 0.1
         Share of HBM kept free for activations, CUDA graphs and fragmentation.
     """
 
-    hbm_bandwidth_frac: float = 0.8
-    gemm_flops_frac: float = 0.7
-    moe_flops_frac: float = 0.3
+    # Fitted by benchmarks/roofline_priors.py on shared/calibration (H100 SXM + H200 SXM).
+    hbm_bandwidth_frac: float = 0.80
+    gemm_flops_frac: float = 0.78
+    fp8_gemm_flops_frac: float = 0.41
+    kernel_launch_s: float = 3.2e-6
+    fp8_activation_quant_s: float = 5.3e-6
+    fp8_block_gemm_floor_s: float = 92e-6
+    attention_kernel_s: float = 12.7e-6
+    attention_per_request_head_s: float = 21.7e-9
+    attention_bandwidth_frac: float = 0.93
+    attention_fp8_kv_bandwidth_frac: float = 0.67
     attention_flops_frac: float = 0.5
+    moe_kernel_s: float = 37.5e-6
+    moe_bandwidth_frac: float = 0.89
+    moe_flops_frac: float = 0.52
+    moe_fp8_flops_frac: float = 0.38
+    moe_half_rate_expert_params: float = 5.2e6
+    moe_power_law_slowdown: float = 1.75
     link_bandwidth_frac: float = 0.8
-    attention_overhead_s_per_layer: float = 20e-6
-    ffn_overhead_s_per_layer: float = 15e-6
+    collective_bandwidth_frac: float = 0.55
+    collective_step_s: float = 0.84e-6
+    attention_overhead_s_per_layer: float = 0.0
+    ffn_overhead_s_per_layer: float = 0.0
     memory_reserve_frac: float = 0.1
 
     def __post_init__(self) -> None:
@@ -130,6 +187,10 @@ class RooflineEfficiency:
                 ok, rule = 0 <= value < 1, "in [0, 1)"
             elif f.name.endswith("_frac"):
                 ok, rule = 0 < value <= 1, "in (0, 1]"
+            elif f.name.endswith("_slowdown"):
+                ok, rule = value >= 1, ">= 1"
+            elif f.name.endswith("_params"):
+                ok, rule = value >= 0, ">= 0 weights"
             else:
                 ok, rule = value >= 0, ">= 0 s"
             if not ok:
@@ -156,11 +217,7 @@ def resolve_deployment(
     given = {"kv_dtype": kv_dtype, "attn_gpus": attn_gpus, "ffn_gpus": ffn_gpus}
     changes = {k: v for k, v in given.items() if v is not None}
     if deployment is None:
-        for name in ("attn_gpus", "ffn_gpus"):
-            g = changes.get(name)
-            if g is not None and (isinstance(g, bool) or not isinstance(g, int) or g < 1):
-                raise InputError(f"{name} must be an integer >= 1 (GPUs per instance), got {g!r}")
-        return Deployment(**changes)  # type: ignore[arg-type]
+        return Deployment(**changes)  # type: ignore[arg-type]  # Deployment validates them
     for key, value in changes.items():
         if getattr(deployment, key) != value:
             raise InputError(
@@ -231,19 +288,94 @@ def kv_capacity_tokens(
     return float(free // kv_bytes_per_token_per_gpu(served, dep))
 
 
-def _ffn_allreduce_s(
-    model: ModelSpec,
-    hardware: HardwareSpec,
-    g: int,
-    tokens: npt.NDArray[np.float64],
+def resolve_moe_routing(model: ModelSpec, moe_routing: str | None) -> MoeRouting:
+    """The expert-load law: ``moe_routing``, or for None the family default (power law).
+
+    aiconfigurator 0.12.0 reads power-law expert loads for every MoE family it models (α = 1.2
+    for Qwen3 MoE, 1.01 for DeepSeek and the others); the measured kernels under such loads run
+    up to 1.8x the balanced ones once compute-bound, so balanced routing is the exception that
+    must be asked for. Dense models have no routing (the value is unused).
+
+    Raises
+    ------
+    InputError
+        ``moe_routing`` is not balanced or power_law.
+    """
+    if moe_routing is None:
+        return "power_law"
+    if moe_routing not in ("balanced", "power_law"):
+        raise InputError(f"moe_routing must be balanced or power_law, got {moe_routing!r}")
+    return moe_routing  # type: ignore[return-value]
+
+
+def _scale_up(hardware: HardwareSpec, link: str) -> bool:
+    """Whether Attention↔FFN traffic uses the scale-up fabric (see :data:`LinkKind`)."""
+    if link not in ("auto", "scale-up", "scale-out"):
+        raise InputError(f"link must be auto, scale-up or scale-out, got {link!r}")
+    return link == "scale-up" or (
+        link == "auto" and hardware.scale_up_domain_gpus >= _SCALE_UP_MIN_DOMAIN_GPUS
+    )
+
+
+def _ffn_collectives_s(
+    m: ModelSpec,
+    hw: HardwareSpec,
+    dep: Deployment,
+    N: npt.NDArray[np.float64],
     eff: RooflineEfficiency,
+    *,
+    scale_up: bool,
 ) -> npt.NDArray[np.float64]:
-    """Ring all-reduce of N tokens' outputs over g TP GPUs, every layer, s (0 for g = 1)."""
-    if g == 1:
-        return np.zeros_like(tokens)
-    link = hardware.scale_up_bandwidth_bytes_per_s * eff.link_bandwidth_frac
-    volume = tokens * model.hidden_size * ACTIVATION_BYTES * 2 * (g - 1) / g
-    return model.num_layers * (hardware.scale_up_latency_s + volume / link)
+    """Per layer: all-gather of the tokens before the FFN and reduce-scatter after, s.
+
+    Tokens reach the FFN instance on one GPU each (one copy per FFN node over NICs); the
+    all-gather gives every GPU of the node all of them (EP dispatch, TP input), the
+    reduce-scatter sums the partial outputs back (EP combine, TP reduction): the same volume
+    as a TP all-reduce. Under EP over a scale-up fabric the Attention side sends each token to
+    its experts' GPUs itself, so there is none.
+    """
+    g, ep = dep.ffn_gpus, resolve_ffn_parallel(m, dep) == "ep"
+    if g == 1 or (ep and scale_up):
+        return np.zeros_like(N)
+    tokens = N
+    group = g
+    if ep:
+        group = min(g, hw.scale_up_domain_gpus)
+        nodes = math.ceil(g / group)
+        # Each node gathers the tokens that touch it: N · (nodes per token) / nodes.
+        tokens = N * ffn_token_copies(m, dep, gpus_per_destination=group) / nodes
+    volume = tokens * m.hidden_size * ACTIVATION_BYTES
+    return 2.0 * collective_time_s(volume, group, hardware=hw, efficiency=eff)
+
+
+def _gemm(
+    m: ModelSpec, hw: HardwareSpec, eff: RooflineEfficiency, N: npt.ArrayLike, n: float, k: float
+) -> npt.NDArray[np.float64]:
+    """One projection/expert GEMM of the model's precision."""
+    return gemm_time_s(
+        N,
+        n,
+        k,
+        weight_bytes=m.weight_bytes_per_param,
+        quantization=m.quantization,
+        hardware=hw,
+        efficiency=eff,
+    )
+
+
+def _router_gemm(
+    m: ModelSpec, hw: HardwareSpec, eff: RooflineEfficiency, N: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """The MoE router (16-bit even in FP8 checkpoints) over all N tokens on every GPU."""
+    return gemm_time_s(
+        N,
+        m.num_experts,
+        m.hidden_size,
+        weight_bytes=UNQUANTIZED_WEIGHT_BYTES,
+        quantization=None,
+        hardware=hw,
+        efficiency=eff,
+    )
 
 
 def ffn_roofline_time_s(
@@ -254,47 +386,68 @@ def ffn_roofline_time_s(
     ffn_gpus: int | None = None,
     efficiency: RooflineEfficiency | None = None,
     deployment: Deployment | None = None,
+    moe_routing: str | None = None,
+    link: LinkKind = "auto",
 ) -> npt.NDArray[np.float64]:
-    """Exact roofline FFN time per decode step (all layers) for N tokens, s.
+    """Roofline FFN time of one pass (all layers) for N tokens on one FFN GPU, s.
 
-    One FFN GPU's time (the instance runs its g_F GPUs in parallel): the weights it reads, its
-    share of the FLOPs at the dtype's peak, the TP all-reduce when ``ffn_parallel`` is tp.
+    Per MoE layer: the router GEMM over the N tokens, the fused-MoE kernel over the GPU's
+    activated experts (⌈E/g⌉ whole experts under EP, 1/g of each under TP; distinct experts of
+    N tokens under uniform routing, E·(1 − (1 − k/E)^N)) with the routing law's slowdown, the
+    shared experts' GEMMs; per dense layer the gate/up and down GEMMs split over g and the
+    activation kernel; per layer the all-gather and reduce-scatter inside the instance
+    (:mod:`afdsizer.cost._kernel_time` has each kernel's form).
 
     Parameters
     ----------
     tokens : array-like of shape (n,)
-        N, tokens in the FFN batch (r·B when the bundle is full).
+        N, tokens in the FFN batch of one pass (r·B/m with m microbatches).
     ffn_gpus : int, optional
         g_F; default the deployment's.
     deployment : Deployment, optional
         GPUs, FFN parallelism and weight dtype; default :class:`Deployment()`.
+    moe_routing : {"balanced", "power_law"}, optional
+        Expert-load law; default :func:`resolve_moe_routing`'s.
+    link : {"auto", "scale-up", "scale-out"}
+        Fabric the tokens arrive on (EP over a scale-up fabric needs no gather).
     """
     dep = resolve_deployment(deployment, ffn_gpus=ffn_gpus)
     eff = efficiency or RooflineEfficiency()
     m = model.with_weight_dtype(dep.weight_dtype)
+    routing = resolve_moe_routing(m, moe_routing)
     N = np.asarray(tokens, dtype=np.float64)
-    g = dep.ffn_gpus
-    # Per-GPU rates: the instance's g GPUs run in parallel, each on its share.
-    bw = hardware.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac
-    peak = hardware.flops_per_s(m.weight_dtype)
-    gemm, moe = peak * eff.gemm_flops_frac, peak * eff.moe_flops_frac
-    wb = m.weight_bytes_per_param
+    g, h = dep.ffn_gpus, m.hidden_size
     t = np.full_like(N, m.num_layers * eff.ffn_overhead_s_per_layer)
+    t += m.num_layers * _ffn_collectives_s(
+        m, hardware, dep, N, eff, scale_up=_scale_up(hardware, link)
+    )
     if m.num_dense_layers:
-        P = m.dense_mlp_params
-        t += m.num_dense_layers * np.maximum(P * wb / (g * bw), 2.0 * N * P / (g * gemm))
+        inter = m.intermediate_size
+        dense = _gemm(m, hardware, eff, N, 2 * inter / g, h)
+        dense += _gemm(m, hardware, eff, N, h, inter / g)
+        t += m.num_dense_layers * (dense + eff.kernel_launch_s)
     if m.num_moe_layers:
         ep = resolve_ffn_parallel(m, dep) == "ep"
         # Share of the routed experts on one GPU: ⌈E/g⌉ whole experts (EP) or 1/g of each (TP).
         held = math.ceil(m.num_experts / g) / m.num_experts if ep else 1.0 / g
-        always = m.shared_expert_params * wb + m.router_params * UNQUANTIZED_WEIGHT_BYTES
-        read = (m.distinct_experts(N) * m.expert_params * wb * held + always / g) / bw
-        # Routed experts run as grouped GEMMs of ~N·k/E tokens each: far below GEMM peak.
-        routed = m.experts_per_token * m.expert_params * held / moe
-        rest = (m.shared_expert_params + m.router_params) / (g * gemm)
-        t += m.num_moe_layers * np.maximum(read, 2.0 * N * (routed + rest))
-    if resolve_ffn_parallel(m, dep) == "tp":
-        t += _ffn_allreduce_s(m, hardware, g, N, eff)
+        wb = m.weight_bytes_per_param
+        read = m.distinct_experts(N) * m.expert_params * wb * held
+        flop = 2.0 * N * m.experts_per_token * m.expert_params * held
+        layer = _router_gemm(m, hardware, eff, N) + moe_kernel_time_s(
+            read,
+            flop,
+            weight_bytes=wb,
+            expert_params=m.expert_params,
+            routing=routing,
+            hardware=hardware,
+            efficiency=eff,
+        )
+        if m.shared_intermediate_size:
+            Is = m.shared_intermediate_size
+            layer += _gemm(m, hardware, eff, N, 2 * Is / g, h) + _gemm(
+                m, hardware, eff, N, h, Is / g
+            )
+        t += m.num_moe_layers * layer
     return t
 
 
@@ -326,16 +479,97 @@ def affine_fit_rel(
     return alpha, beta, rel
 
 
-def _attention_terms(
-    m: ModelSpec, hardware: HardwareSpec, dep: Deployment, eff: RooflineEfficiency
-) -> tuple[float, float]:
-    """(α_A, β_A) of one worker: weights streamed per pass; KV bytes or FLOPs per cached token."""
+def _attention_gemms_s(
+    m: ModelSpec, hw: HardwareSpec, dep: Deployment, eff: RooflineEfficiency
+) -> float:
+    """One layer's projection GEMMs on one Attention GPU at decode sizes (weight-bound), s.
+
+    GQA: the fused q/k/v projection and the output projection. MLA: four GEMMs (q_a with kv_a,
+    q_b, the absorbed kv_b, o) sharing the layer's weights. Their compute grows with the batch,
+    not with the KV load, and hides under the weight read (or the FP8 floor) at decode sizes.
+    """
     G = attention_gpus_per_worker(m, dep)
-    bw = hardware.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac  # per GPU
-    alpha = m.num_layers * eff.attention_overhead_s_per_layer
-    alpha += attention_streamed_bytes_per_gpu(m, dep) / bw
+    if m.is_mla:
+        proj, _ = _attention_params_per_gpu(m, G)
+        share = proj / m.num_layers / 4
+        return float(4 * _gemm(m, hw, eff, 0.0, share, 1.0))
+    d, h = m.head_dim, m.hidden_size
+    q = m.num_attention_heads // G
+    kv = max(1, m.num_kv_heads // G)
+    qkv = _gemm(m, hw, eff, 0.0, (q + 2 * kv) * d, h)
+    return float(qkv + _gemm(m, hw, eff, 0.0, h, q * d))
+
+
+def _attention_per_slot_s(
+    m: ModelSpec, hw: HardwareSpec, dep: Deployment, eff: RooflineEfficiency, per_destination: int
+) -> float:
+    """δ_A, Attention time per slot and pass (all layers) that the KV load does not carry, s.
+
+    The attention kernel's per-(request, KV head) work; the two add+RMSNorm kernels, which read
+    and write x and the residual (4·h elements each); under EP the combine, which reads the
+    partial results (one per FFN node over NICs, per expert GPU over a scale-up fabric, as the
+    transfer counts them) and the residual and writes the sum.
+    """
+    G, h = attention_gpus_per_worker(m, dep), m.hidden_size
+    kv_heads = 1 if m.is_mla else max(1, m.num_kv_heads // G)
+    moved = 2.0 * 4 * h
+    if m.is_moe and resolve_ffn_parallel(m, dep) == "ep":
+        moved += (ffn_token_copies(m, dep, gpus_per_destination=per_destination) + 2) * h
+    bw = hw.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac
+    per_layer = eff.attention_per_request_head_s * kv_heads + moved * ACTIVATION_BYTES / bw
+    return m.num_layers * per_layer
+
+
+def _attention_terms(
+    m: ModelSpec,
+    hardware: HardwareSpec,
+    dep: Deployment,
+    eff: RooflineEfficiency,
+    slot_context_tokens: float | None,
+    per_destination: int,
+) -> tuple[float, float]:
+    """(α_A, β_A) of one worker.
+
+    α_A per layer: the projection GEMMs, the attention call, the two add+RMSNorm kernels, the
+    combine of the experts' partial results under EP; per pass the LM head and the embedding.
+    β_A: KV bytes per cached token per GPU at the kernel's achieved bandwidth (or MLA's FLOPs).
+    Per-slot work (the attention kernel's per-request part, the norms' and combine's
+    activations) is folded into β_A as δ/θ when ``slot_context_tokens`` θ is given.
+    """
+    G = attention_gpus_per_worker(m, dep)
+    L, h, launch = m.num_layers, m.hidden_size, eff.kernel_launch_s
+    ep = m.is_moe and resolve_ffn_parallel(m, dep) == "ep"
+    per_layer = _attention_gemms_s(m, hardware, dep, eff) + eff.attention_kernel_s
+    per_layer += 2 * launch + (launch if ep else 0.0) + eff.attention_overhead_s_per_layer
+    lm_head = gemm_time_s(
+        0.0,
+        m.vocab_size / G,
+        h,
+        weight_bytes=UNQUANTIZED_WEIGHT_BYTES,
+        quantization=None,
+        hardware=hardware,
+        efficiency=eff,
+    )
+    alpha = L * per_layer + float(lm_head) + launch  # + the embedding gather
+    kv_bw = hardware.hbm_bandwidth_bytes_per_s * (
+        eff.attention_fp8_kv_bandwidth_frac
+        if dep.kv_dtype == "fp8"
+        else eff.attention_bandwidth_frac
+    )
     flops = G * hardware.dense_flops_per_s["bf16"] * eff.attention_flops_frac
-    beta = max(kv_bytes_per_token_per_gpu(m, dep) / bw, m.attention_flop_per_kv_token / flops)
+    beta = max(kv_bytes_per_token_per_gpu(m, dep) / kv_bw, m.attention_flop_per_kv_token / flops)
+    if slot_context_tokens is not None:
+        theta = slot_context_tokens
+        if (
+            isinstance(theta, bool)
+            or not isinstance(theta, int | float)
+            or not 0 < theta < math.inf
+        ):
+            raise InputError(
+                "slot_context_tokens must be a finite number > 0 (KV tokens per slot), "
+                f"got {theta!r}"
+            )
+        beta += _attention_per_slot_s(m, hardware, dep, eff, per_destination) / theta
     return alpha, beta
 
 
@@ -350,11 +584,7 @@ def _comm_terms(
     ffn_ingress: bool,
 ) -> tuple[float, float, float, bool]:
     """(α_C, β_C, γ_C, scale_up) of one worker: activations both ways every layer."""
-    if link not in ("auto", "scale-up", "scale-out"):
-        raise InputError(f"link must be auto, scale-up or scale-out, got {link!r}")
-    scale_up = link == "scale-up" or (
-        link == "auto" and hardware.scale_up_domain_gpus >= _SCALE_UP_MIN_DOMAIN_GPUS
-    )
+    scale_up = _scale_up(hardware, link)
     if scale_up:
         link_bw, latency = hardware.scale_up_bandwidth_bytes_per_s, hardware.scale_up_latency_s
         ffn_link_bw = fhw.scale_up_bandwidth_bytes_per_s
@@ -392,6 +622,8 @@ def roofline_coefficients(
     ffn_ingress: bool = False,
     efficiency: RooflineEfficiency | None = None,
     ffn_tokens_range: tuple[int, int] = DEFAULT_FFN_TOKENS_RANGE,
+    moe_routing: str | None = None,
+    slot_context_tokens: float | None = None,
 ) -> CostCoefficients:
     """The six coefficients (and γ_C, KV capacity, layers) by roofline; see the module docstring.
 
@@ -417,6 +649,12 @@ def roofline_coefficients(
     ffn_tokens_range : (int, int)
         Operating range of N for the linearisation of t_F, tokens; its top is also the FFN
         batch whose activations must fit.
+    moe_routing : {"balanced", "power_law"}, optional
+        Expert-load law of the MoE kernels; default power law, as aiconfigurator assumes for
+        every MoE family (:func:`resolve_moe_routing`).
+    slot_context_tokens : float, optional
+        θ, mean KV tokens per slot: folds the per-slot Attention work (δ_A) into β_A as δ_A/θ.
+        Without it that work (about 2 µs per slot and step on the presets) is left out.
 
     Raises
     ------
@@ -442,13 +680,17 @@ def roofline_coefficients(
     memory = deployment_memory(
         m, hardware, dep, ffn_hardware=fhw, reserve_frac=eff.memory_reserve_frac, ffn_tokens=hi
     )
-    alpha_attn, beta_attn = _attention_terms(m, hardware, dep, eff)
+    # The EP partial results come back one per destination, as the transfer counts them.
+    per_dest = 1 if _scale_up(hardware, link) else fhw.scale_up_domain_gpus
+    alpha_attn, beta_attn = _attention_terms(m, hardware, dep, eff, slot_context_tokens, per_dest)
     alpha_comm, beta_comm, gamma_comm, scale_up = _comm_terms(
         m, hardware, fhw, dep, eff, link=link, ffn_ingress=ffn_ingress
     )
     # FFN: linearise the exact roofline over the operating range.
     grid = np.unique(np.geomspace(lo, hi, _FIT_POINTS).round())
-    t_f = ffn_roofline_time_s(m, fhw, grid, efficiency=eff, deployment=dep)
+    t_f = ffn_roofline_time_s(
+        m, fhw, grid, efficiency=eff, deployment=dep, moe_routing=moe_routing, link=link
+    )
     alpha_ffn, beta_ffn, _ = affine_fit_rel(grid, t_f)
     worker = "per GPU" if dep.attn_parallel == "dp" else "per instance"
     precision = m.weight_dtype + (f" ({m.quantization})" if m.quantization else "")
@@ -468,5 +710,6 @@ def roofline_coefficients(
             + f", weights {precision}, kv {dep.kv_dtype}, {dep.attn_gpus}A {dep.attn_parallel} "
             + f"({worker}) + {dep.ffn_gpus}F {memory.ffn_parallel}, "
             + ("scale-up" if scale_up else "scale-out")
+            + (f", {resolve_moe_routing(m, moe_routing)} routing" if m.is_moe else "")
         ),
     )
