@@ -1,6 +1,6 @@
 """The default grid of cost cases: model × deployment × batch, spanning the three regimes.
 
-Each case's coefficients come from the cost model every other command uses
+Four cases' coefficients come from the cost model every other command uses
 (:func:`afdsizer._sizing.resolve_coefficients`, i.e. :func:`afdsizer.cost.cost_coefficients`
 on a hardware preset with the deployment's GPU counts), so validate judges the theory on the
 same numbers ``afdsizer size --model M --hardware H --attn-gpus A --ffn-gpus F`` sizes with.
@@ -15,8 +15,10 @@ case                        deployment (bf16 KV, scale-out link)                
                             B = 128
 ``dense70b-h100-b16``       the same at B = 16: few slots per worker, so the        Attention
                             barrier (σ·√B next to B·θ) is largest
-``dsv3-h200-2a16f-b256``    DeepSeek-V3 on H200, 2-GPU Attention, 16-GPU EP FFN,    comm.
-                            B = 256: the expert all-to-all outweighs Attention
+``comm-handmade-b64``       hand-made, hand-checkable coefficients: a slow link     comm.
+                            (β_C = 0.2 ms/token) beside fast Attention, B = 64;
+                            r_C ≈ 14 (the presets on scale-out links rarely land
+                            here, and not stably as the roofline's priors change)
 ``qwen3moe-h100-b32``       Qwen3-235B-A22B on H100, 1-GPU Attention, 8-GPU FFN,    FFN
                             B = 32: every expert's weights read per step
 ``dense70b-16f-b64``        Llama-3.1-70B on H100, 1-GPU Attention, 16-GPU FFN,     Attention
@@ -35,7 +37,7 @@ from afdsizer.errors import InputError
 __all__ = ["VALIDATION_HARDWARE", "CostCase", "default_cases", "roofline_case"]
 
 VALIDATION_HARDWARE = "h100-sxm"
-"""Hardware preset of the default cases (one takes the H200 for a communication-bound case)."""
+"""Hardware preset of the cost-model cases."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,13 +112,35 @@ def roofline_case(
     return CostCase(name=name, coefficients=coefficients, batch=batch, description=description)
 
 
+COMM_CASE_COEFFICIENTS = CostCoefficients(
+    alpha_attn_s=5e-3,
+    beta_attn_s_per_token=2e-8,
+    alpha_comm_s=1e-3,
+    beta_comm_s_per_token=2e-4,
+    alpha_ffn_s=3e-3,
+    beta_ffn_s_per_token=1.2e-5,
+    source="validate: hand-made communication-bound case",
+)
+"""At B = 64 and θ = 1,226.5: t_A = 5 + 0.02·78.5 = 6.57 ms, t_C = 1 + 0.2·64 = 13.8 ms,
+β_F·B = 0.768 ms, so r_C = (13.8 − 3)/0.768 = 14.1 > r_A = 4.6 > r_peak = 2.0."""
+
+
+def _communication_case() -> CostCase:
+    return CostCase(
+        name="comm-handmade-b64",
+        coefficients=COMM_CASE_COEFFICIENTS,
+        batch=64,
+        description="hand-made: slow link (β_C 0.2 ms/token) beside fast Attention; B=64",
+    )
+
+
 def default_cases() -> tuple[CostCase, ...]:
     """The five default cases (module docstring), Attention-, communication- and FFN-bound.
 
     Examples
     --------
     >>> [c.batch for c in default_cases()]
-    [128, 16, 256, 32, 64]
+    [128, 16, 64, 32, 64]
     """
     return (
         roofline_case(
@@ -127,11 +151,7 @@ def default_cases() -> tuple[CostCase, ...]:
             "dense70b-h100-b16", "llama-3.1-70b", batch=16, attn_gpus=1, ffn_gpus=8,
             description="as dense70b-h100-b128 at B=16 (largest barrier: σ·√B vs B·θ)",
         ),
-        roofline_case(
-            "dsv3-h200-2a16f-b256", "deepseek-v3", batch=256, attn_gpus=2, ffn_gpus=16,
-            hardware="h200",
-            description="DeepSeek-V3 on H200; 2-GPU Attention, 16-GPU EP FFN (all-to-all); B=256",
-        ),
+        _communication_case(),
         roofline_case(
             "qwen3moe-h100-b32", "qwen3-235b-a22b", batch=32, attn_gpus=1, ffn_gpus=8,
             description="Qwen3-235B-A22B; every expert read per step; 8-GPU FFN; B=32",
