@@ -174,6 +174,7 @@ def roofline_relineariser(
     hardware: str | Path | None,
     profile: Path | None,
     coeffs: Path | None,
+    slot_context_tokens: float | None = None,
 ) -> Relineariser | None:
     """How to linearise t_F around an operating point N, for the roofline (no profile)."""
     if coeffs is not None or profile is not None:
@@ -190,6 +191,8 @@ def roofline_relineariser(
             hardware=hardware or DEFAULT_HARDWARE,
             deployment=deployment,
             ffn_tokens_range=(low, high),
+            moe_routing=None if deployment.moe_routing == "auto" else deployment.moe_routing,
+            slot_context_tokens=slot_context_tokens,
         )
 
     return at
@@ -202,8 +205,11 @@ def resolve_coefficients(
     hardware: str | Path | None = None,
     profile: Path | None = None,
     coeffs: Path | None = None,
+    slot_context_tokens: float | None = None,
 ) -> CostCoefficients:
     """Coefficients from a file (``coeffs``), a fitted profile, or the roofline of presets.
+
+    ``slot_context_tokens`` (θ) lets the roofline charge the per-request attention work.
 
     Raises
     ------
@@ -223,6 +229,8 @@ def resolve_coefficients(
         hardware=hardware or DEFAULT_HARDWARE,
         deployment=deployment,
         profile=profile,
+        moe_routing=None if deployment.moe_routing == "auto" else deployment.moe_routing,
+        slot_context_tokens=slot_context_tokens,
     )
 
 
@@ -274,8 +282,14 @@ def resolve_inputs(
         drop_invalid=drop_invalid,
     )
     deployment = Deployment(**options)
+    theta = workload.theta_tokens
     coefficients = resolve_coefficients(
-        deployment=deployment, model=model, hardware=hardware, profile=profile, coeffs=coeffs
+        deployment=deployment,
+        model=model,
+        hardware=hardware,
+        profile=profile,
+        coeffs=coeffs,
+        slot_context_tokens=theta,
     )
     if deployment.layers is None and deployment.resolved_pipeline == "microbatch":
         layers = coefficients.layers or _model_layers(model, coeffs)
@@ -285,7 +299,7 @@ def resolve_inputs(
         workload=workload,
         coefficients=coefficients,
         deployment=deployment,
-        relinearise=roofline_relineariser(deployment, model, hardware, profile, coeffs),
+        relinearise=roofline_relineariser(deployment, model, hardware, profile, coeffs, theta),
     )
 
 

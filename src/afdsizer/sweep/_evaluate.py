@@ -155,7 +155,9 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
     deployment = _cell_deployment(task)
     relinearise = None
     if cell.model is not None and cell.hardware is not None:
-        relinearise = roofline_relineariser(deployment, cell.model, cell.hardware, None, None)
+        relinearise = roofline_relineariser(
+            deployment, cell.model, cell.hardware, None, None, workload.theta_tokens
+        )
     inputs = SizingInputs(
         workload=workload,
         coefficients=task.coefficients,
