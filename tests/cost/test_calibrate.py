@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import CALIBRATION, require_shared
+from tests.cost._calibration_data import shared_gpu
 
 from afdsizer.cost import cost_coefficients, load_coefficients, load_model_spec
 from afdsizer.cost._calibrate import calibrate, write_profile
@@ -30,7 +30,7 @@ CASES = [
 
 
 def _gpu(name: str) -> Path:
-    return require_shared(CALIBRATION / name)
+    return shared_gpu(name)
 
 
 def _row_ms(path: str, **eq: object) -> float:
