@@ -81,16 +81,29 @@ def test_checkpoint_dtypes_and_no_silent_roofline_disagreement(gpu: str, model: 
     assert checked >= 7  # α/β of attention, FFN and communication, the projections' fixed time
 
 
-def test_deepseek_v3_disagreement_is_reported() -> None:
-    """Issue 12's case: β_F tens of times the roofline's, and the calibration says so."""
-    result = calibrate(
-        model="deepseek-v3", silicon=shared_gpu("h200_sxm"), **_deployment("deepseek-v3")
-    )
-    ffn = next(f for f in result.fits if f["part"] == "ffn")
-    assert ffn["ratio_to_roofline"]["beta_ffn_s_per_token"] > 10
-    assert ffn["kernel_source"] == "vllm_fp8moe_flashinfer_cutlass_flashinferexperts"
-    assert result.filters["moe"]["moe_ep_size"] == 16
-    assert any(w.startswith("ffn: beta_ffn_s_per_token") for w in result.warnings)
+def test_deepseek_v3_disagreement_is_explained() -> None:
+    """Issue 12's case: the EP-16 rows cost >10x the roofline's β_F; per-rank rows do not.
+
+    By default an EP rank is modelled from the 1-GPU rows (E/16 experts, 1/16 of the work),
+    which lands within 4x of the roofline; the measured EP rows, whose kernel works on every
+    token of the batch on every rank, are named in a warning and still selectable.
+    """
+    gpu = shared_gpu("h200_sxm")
+    dep = _deployment("deepseek-v3")
+    scaled = calibrate(model="deepseek-v3", silicon=gpu, **dep)
+    measured = calibrate(model="deepseek-v3", silicon=gpu, moe_rows="measured", **dep)
+
+    def ffn(result: Any) -> dict[str, Any]:
+        return next(f for f in result.fits if f["part"] == "ffn")
+
+    assert ffn(scaled)["ratio_to_roofline"]["beta_ffn_s_per_token"] < ROOFLINE_RATIO_WARN
+    moe = next(f for f in scaled.fits if f["part"] == "moe")
+    assert moe["rows_source"] == "1-GPU rows scaled to one of 16 EP ranks"
+    assert moe["ep_rows_over_rank_curve"] > 2
+    assert any("EP-16 rows" in w and "every token" in w for w in scaled.warnings)
+    assert ffn(measured)["ratio_to_roofline"]["beta_ffn_s_per_token"] > 10
+    assert measured.filters["moe"]["moe_ep_size"] == 16
+    assert any(w.startswith("ffn: beta_ffn_s_per_token") for w in measured.warnings)
 
 
 MOE_CASES = [
@@ -102,34 +115,49 @@ MOE_CASES = [
 ]
 
 
-def _moe_case(gpu: str, model: str, routing: str, what: str) -> Any:
-    reason = KNOWN_MISSES.get((gpu, model, routing, what))
+def _moe_case(gpu: str, model: str, routing: str, what: str, rows: str = "measured") -> Any:
+    reason = KNOWN_MISSES.get((gpu, model, routing, what)) if rows == "measured" else None
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(gpu, model, routing, marks=marks, id=f"{gpu}-{model}-{routing}")
+    return pytest.param(
+        gpu, model, routing, rows, marks=marks, id=f"{gpu}-{model}-{routing}-{rows}"
+    )
 
 
-@pytest.mark.parametrize(("gpu", "model", "routing"), [_moe_case(*c, "median") for c in MOE_CASES])
-def test_moe_curve_reproduces_the_measured_rows(gpu: str, model: str, routing: str) -> None:
-    """Median relative error of the curve over all MoE rows (N = 1 … 16,384) is <= 10%."""
-    N, t, curve = _fit_moe(gpu, model, routing, max_tokens=None)
+@pytest.mark.parametrize(
+    ("gpu", "model", "routing", "rows"),
+    [_moe_case(*c, "median", rows) for c in MOE_CASES for rows in ("measured", "scaled")],
+)
+def test_moe_curve_reproduces_the_measured_rows(
+    gpu: str, model: str, routing: str, rows: str
+) -> None:
+    """Median relative error over all MoE rows (N = 1 … 16,384) is <= 10%: the deployment's
+    EP rows, and the 1-GPU rows that stand for an EP rank by default."""
+    N, t, curve = _fit_moe(gpu, model, routing, rows, max_tokens=None)
     assert float(np.median(np.abs(curve.time_s(N) - t) / t)) <= MOE_MEDIAN_TOL
 
 
 @pytest.mark.parametrize(
-    ("gpu", "model", "routing"), [_moe_case(*c, "extrapolation") for c in MOE_CASES]
+    ("gpu", "model", "routing", "rows"), [_moe_case(*c, "extrapolation") for c in MOE_CASES]
 )
-def test_moe_curve_extrapolates_past_the_fitted_rows(gpu: str, model: str, routing: str) -> None:
-    """Fitted on N <= 2,048, the curve predicts the rows at N >= 8,192 within 15% (median)."""
-    N, t, curve = _fit_moe(gpu, model, routing, max_tokens=2048)
+def test_moe_curve_extrapolates_past_the_fitted_rows(
+    gpu: str, model: str, routing: str, rows: str
+) -> None:
+    """Fitted on the EP rows at N <= 2,048, the curve predicts N >= 8,192 within 15% (median).
+
+    (The 1-GPU rows are memory-bound up to N = 2,048, so their compute slope cannot be read
+    from them; the default fit uses all their rows, to N = 16,384, and docs/calibration.md
+    gives their extrapolation errors.)
+    """
+    N, t, curve = _fit_moe(gpu, model, routing, rows, max_tokens=2048)
     far = N >= 8192
     assert far.sum() >= 3
     assert float(np.median(np.abs(curve.time_s(N[far]) - t[far]) / t[far])) <= MOE_EXTRAPOLATION_TOL
 
 
-def _fit_moe(gpu: str, model: str, routing: str, *, max_tokens: int | None) -> Any:
+def _fit_moe(gpu: str, model: str, routing: str, rows: str, *, max_tokens: int | None) -> Any:
     dep = _deployment(model)
     meas = read_silicon(shared_gpu(gpu), load_model_spec(model), attn_gpus=dep["attn_gpus"],
-                        ffn_gpus=dep["ffn_gpus"], moe_routing=routing)  # fmt: skip
+                        ffn_gpus=dep["ffn_gpus"], moe_routing=routing, moe_rows=rows)  # fmt: skip
     assert meas.moe_tokens is not None and meas.moe_call_time_s is not None and meas.moe_shape
     tokens, t, shape = meas.moe_tokens, meas.moe_call_time_s, meas.moe_shape
     use = tokens <= (max_tokens or np.inf)

@@ -122,8 +122,9 @@ def test_flat_floor_kernel_is_flagged_and_not_chosen(tmp_path: Path) -> None:
 
 
 def _moe_rows(routing: str, ffn_gpus: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    # moe_rows="measured": at EP 8 the EP-8 rows themselves (auto would use the 1-GPU rows).
     meas = read_silicon(SAMPLE_H200, load_model_spec("qwen3-30b-a3b"), ffn_gpus=ffn_gpus,
-                        moe_routing=routing)  # fmt: skip
+                        moe_routing=routing, moe_rows="measured")  # fmt: skip
     assert meas.moe_tokens is not None and meas.moe_call_time_s is not None and meas.moe_shape
     return meas.moe_tokens, meas.moe_call_time_s, meas.moe_shape
 

@@ -252,6 +252,10 @@ def calibrate(
     moe_routing: Annotated[
         str, typer.Option(help="MoE rows: balanced, power_law (=power_law_1.2), power_law_1.01.")
     ] = "balanced",
+    moe_rows: Annotated[
+        str,
+        typer.Option(help="Under EP: auto, scaled (1-GPU rows moved to a rank) or measured."),
+    ] = "auto",
     comm_op: Annotated[str, typer.Option(help="NCCL op standing for A<->F traffic.")] = "alltoall",
     comm_gpus: Annotated[
         int | None, typer.Option(help="GPU count of the NCCL rows (default: <= attn+ffn GPUs).")
@@ -323,6 +327,7 @@ def calibrate(
         ffn_gemm_dtype=ffn_gemm_dtype,
         ffn_gemm_kernel=ffn_gemm_kernel,
         moe_routing=moe_routing,
+        moe_rows=moe_rows,
         comm_op=comm_op,
         comm_gpus=comm_gpus,
         ffn_ingress=ffn_ingress,

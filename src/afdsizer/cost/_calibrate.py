@@ -168,6 +168,7 @@ def calibrate(
     ffn_gemm_dtype: str | None = None,
     ffn_gemm_kernel: str | None = None,
     moe_routing: str = "balanced",
+    moe_rows: str = "auto",
     comm_op: str = "alltoall",
     comm_gpus: int | None = None,
     ffn_ingress: bool = False,
@@ -194,7 +195,7 @@ def calibrate(
     fitter : CostFitter, optional
         Operating ranges; default :class:`CostFitter()`.
     attention_kernel, attn_gemm_dtype, attn_gemm_kernel, moe_kernel, moe_dtype,
-    ffn_gemm_dtype, ffn_gemm_kernel, moe_routing, comm_op, comm_gpus
+    ffn_gemm_dtype, ffn_gemm_kernel, moe_routing, moe_rows, comm_op, comm_gpus
         Per-part row selection (:func:`read_silicon`); defaults follow the checkpoint.
     ffn_ingress : bool, default False
         Charge the FFN side's ingress as γ_C (grows with r), as ``cost --ffn-ingress`` does.
@@ -212,7 +213,10 @@ def calibrate(
     dep = _resolve_deployment(deployment, kv_dtype, attn_gpus, ffn_gpus)
     hw = _resolve_hardware(hardware, silicon)
     fitter = fitter or CostFitter()
-    roof = None if hw is None else roofline_for(spec, hw, dep, fitter, ffn_ingress=ffn_ingress)
+    roof = scale_up = None
+    if hw is not None:
+        roof = roofline_for(spec, hw, dep, fitter, ffn_ingress=ffn_ingress)
+        scale_up = roofline_for(spec, hw, dep, fitter, ffn_ingress=ffn_ingress, link="scale-up")
 
     comm: CostCoefficients | None = None
     if silicon is not None:
@@ -232,6 +236,7 @@ def calibrate(
             ffn_gemm_dtype=ffn_gemm_dtype,
             ffn_gemm_kernel=ffn_gemm_kernel,
             moe_routing=moe_routing,
+            moe_rows=moe_rows,
             comm_op=comm_op,
             comm_gpus=comm_gpus,
             batch_range=fitter.attention_batch_range,
@@ -246,7 +251,7 @@ def calibrate(
             )
         meas = read_profile_csv(profile_csv, spec)
         # The deployment's own fabric (auto: NICs across 8-GPU boards), not the NVLink proxy.
-        comm = roofline_for(spec, hw, dep, fitter, ffn_ingress=ffn_ingress, link="auto")
+        comm = roof
         source, comm_source = str(profile_csv), f"roofline ({hw.name})"
     fitter.fit(meas)
     cap = None
@@ -264,7 +269,7 @@ def calibrate(
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=gamma)
     elif ffn_ingress and comm is not None:
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=comm.gamma_comm_s_per_token)
-    fits, warnings = fit_entries(spec, meas, fitter, coeffs, roof, dep, hw)
+    fits, warnings = fit_entries(spec, meas, fitter, coeffs, roof, dep, hw, scale_up)
     if hw is None:
         warnings.append("no --hardware: the roofline cross-check was skipped")
     return CalibrationResult(

@@ -42,6 +42,8 @@ __all__ = [
 
 ROOFLINE_RATIO_WARN = 4.0
 """A fitted coefficient more than this factor above or below the roofline's is a warning."""
+EP_ROWS_RATIO_WARN = 2.0
+"""EP rows this many times the scaled 1-GPU rows (or less than 1/this) are a warning."""
 
 _KEYS = {
     "attention": ("alpha_attn_s", "beta_attn_s_per_token"),
@@ -58,14 +60,15 @@ def roofline_for(
     fitter: CostFitter,
     *,
     ffn_ingress: bool = False,
-    link: str = "scale-up",
+    link: str = "auto",
 ) -> CostCoefficients:
     """The roofline of the deployment a calibration fits, over the same FFN range.
 
-    NCCL rows are measured inside one node, so for the cross-check the roofline's communication
-    uses the scale-up fabric too (``link``; ``"auto"`` gives the deployment's own fabric). A
-    roofline that takes a ``deployment`` keyword gets it; an older one gets the GPU counts (per
-    worker under DP attention).
+    ``link="auto"`` is the deployment's own fabric (the NICs between 8-GPU boards): the
+    cross-check compares the measured, intra-node NCCL rows with the transfer the deployment
+    makes, so a bundle that spans nodes is warned about; the comm entry also gives the ratio
+    to the scale-up roofline (what the rows measure). A roofline that takes a ``deployment``
+    keyword gets it; an older one gets the GPU counts (per worker under DP attention).
     """
     params = inspect.signature(roofline_coefficients).parameters
     lo, hi = fitter.ffn_tokens_range
@@ -183,6 +186,37 @@ def _attn_gemm_entry(
     )
 
 
+def _curve_entry(
+    part: str, curve_fit: dict[str, Any], selection: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {
+        k: curve_fit[k]
+        for k in ("curve", "median_rel_error_in_ffn_range", "rank_share", "ep_rows_over_rank_curve")
+        if k in curve_fit
+    }
+    extra["rows_source"] = (selection or {}).get("rows", "measured")
+    entry = _entry(
+        part,
+        selection,
+        rows=curve_fit["rows"],
+        fitted_range=curve_fit["fitted_range"],
+        median=curve_fit["median_rel_error"],
+        worst=curve_fit["max_rel_error"],
+        fitted={},
+        roof=None,
+        extra=extra,
+    )
+    over = curve_fit.get("ep_rows_over_rank_curve")
+    if over is not None and not 1 / EP_ROWS_RATIO_WARN <= over <= EP_ROWS_RATIO_WARN:
+        ep = (selection or {}).get("ep_rows", {})
+        entry["warnings"].append(
+            f"{part}: the measured EP-{ep.get('moe_ep_size')} rows ({ep.get('kernel_source')}) "
+            f"take {over:.3g}x the 1-GPU rows scaled to one rank: that kernel works on every "
+            "token of the batch, not only the rank's; --moe-rows measured fits them instead"
+        )
+    return entry
+
+
 def fit_entries(
     model: ModelSpec,
     meas: StepMeasurements,
@@ -191,6 +225,7 @@ def fit_entries(
     roof: CostCoefficients | None,
     dep: Deployment,
     hw: HardwareSpec | None,
+    roof_scale_up: CostCoefficients | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The ``fits`` list (one entry per part) and every warning, selection warnings first."""
     rep = fitter.fit_report()
@@ -220,22 +255,7 @@ def fit_entries(
     if (gemm := _attn_gemm_entry(model, meas, fitter, hw, dep)) is not None:
         entries.append(gemm)
     for part, curve_fit in getattr(fitter, "curve_fits_", {}).items():
-        entries.append(
-            _entry(
-                part,
-                sel.get(part),
-                rows=curve_fit["rows"],
-                fitted_range=curve_fit["fitted_range"],
-                median=curve_fit["median_rel_error"],
-                worst=curve_fit["max_rel_error"],
-                fitted={},
-                roof=None,
-                extra={
-                    "curve": curve_fit["curve"],
-                    "median_rel_error_in_ffn_range": curve_fit["median_rel_error_in_ffn_range"],
-                },
-            )
-        )
+        entries.append(_curve_entry(part, curve_fit, sel.get(part)))
     ffn_sel = sel.get("moe") or sel.get("ffn_gemm")
     entries.append(
         _entry(
@@ -270,6 +290,9 @@ def fit_entries(
                     "alpha_per_transfer_s": coeffs.alpha_comm_s / per_transfer,
                     "beta_per_transfer_s_per_token": coeffs.beta_comm_s_per_token / per_transfer,
                     "num_gpus": comm.get("num_gpus"),
+                    "ratio_to_scale_up_roofline": None
+                    if roof_scale_up is None
+                    else {k: c[k] / roof_scale_up.to_dict()[k] for k in _KEYS["comm"]},
                     "op_name": comm.get("op_name"),
                 },
             )

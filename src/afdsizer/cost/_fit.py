@@ -12,6 +12,7 @@ line over the range (DESIGN.md §10: fit where the deployment operates).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -225,6 +226,8 @@ class CostFitter:
                 local_experts=local,
                 calls=calls,
             )
+            extra = self._to_rank(m, part, curve) if part == "moe" else {}
+            curve = extra.pop("curve", curve)
             terms.append(curve)
             lo, hi = self.ffn_tokens_range
             inside = _in(N, (lo, hi))
@@ -237,6 +240,7 @@ class CostFitter:
                     float(np.median(rel[inside])) if inside.any() else None
                 ),
                 "curve": curve.to_dict(),
+                **extra,
             }
         self.ffn_curve_ = None
         if terms:
@@ -246,6 +250,22 @@ class CostFitter:
             if self.ffn_operating_tokens is not None:
                 a, b = linearise_ffn(self.ffn_curve_, self.ffn_operating_tokens, method="secant")
                 self.alpha_ffn_s_, self.beta_ffn_s_per_token_ = a, b
+
+    def _to_rank(self, m: StepMeasurements, part: str, curve: ExpertCurve) -> dict[str, Any]:
+        """Move a curve fitted on 1-GPU rows to one EP rank; compare with the EP rows."""
+        share = float((m.moe_shape or {}).get("rank_share", 1.0))
+        if share == 1.0:
+            return {}
+        rank = dataclasses.replace(
+            curve, local_experts=curve.local_experts * share, token_s=curve.token_s * share
+        )
+        out: dict[str, Any] = {"curve": rank, "rank_share": share}
+        if m.moe_ep_tokens is not None and m.moe_ep_call_time_s is not None:
+            N, t = m.moe_ep_tokens, m.moe_ep_call_time_s
+            inside = _in(N, self.ffn_tokens_range)
+            per_call = rank.time_s(N[inside]) / rank.calls
+            out["ep_rows_over_rank_curve"] = float(np.median(t[inside] / per_call))
+        return out
 
     @staticmethod
     def _need(sel: npt.NDArray[np.bool_], x: npt.NDArray[np.float64], part: str, rule: str) -> None:

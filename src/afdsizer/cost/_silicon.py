@@ -34,6 +34,7 @@ from afdsizer.errors import DataFileError, InputError
 
 __all__ = [
     "MOE_ROUTINGS",
+    "MOE_ROW_MODES",
     "StepMeasurements",
     "checkpoint_quantization",
     "default_part_dtypes",
@@ -109,7 +110,10 @@ class StepMeasurements:
     moe_tokens, moe_call_time_s : ndarray of shape (n_m,) or None
         The fused-MoE rows over their whole token range: N and time of one call (one layer).
     moe_shape : dict or None
-        ``num_experts``, ``experts_per_token``, ``local_experts`` and ``calls`` (MoE layers).
+        ``num_experts``, ``experts_per_token``, ``local_experts`` (of the rows), ``calls`` (MoE
+        layers) and ``rank_share`` (1/ep when 1-GPU rows stand for one EP rank, else 1).
+    moe_ep_tokens, moe_ep_call_time_s : ndarray or None
+        The EP layout's own MoE rows when the 1-GPU rows were scaled instead (for comparison).
     ffn_gemm_tokens, ffn_gemm_time_s : ndarray or None
         The GEMM part of t_F (dense layers, shared experts) per step, at its own token points.
     attention_gemm_time_s : ndarray of shape (n_a,) or None
@@ -134,6 +138,8 @@ class StepMeasurements:
     moe_tokens: npt.NDArray[np.float64] | None = None
     moe_call_time_s: npt.NDArray[np.float64] | None = None
     moe_shape: dict[str, float] | None = None
+    moe_ep_tokens: npt.NDArray[np.float64] | None = None
+    moe_ep_call_time_s: npt.NDArray[np.float64] | None = None
     ffn_gemm_tokens: npt.NDArray[np.float64] | None = None
     ffn_gemm_time_s: npt.NDArray[np.float64] | None = None
     attention_gemm_time_s: npt.NDArray[np.float64] | None = None
@@ -360,6 +366,27 @@ def _moe_layout(lf: pl.LazyFrame, g: int, ffn_parallel: str, what: str) -> tuple
     return (1, g) if (1, g) in pairs else max(pairs, key=lambda p: p[1])
 
 
+MOE_ROW_MODES = ("auto", "measured", "scaled")
+"""Which MoE rows stand for an EP rank: the EP layout's rows, or the 1-GPU rows scaled to a rank."""
+
+
+def _moe_kernel_rows(
+    lf: pl.LazyFrame,
+    tp: int,
+    ep: int,
+    dtype: str,
+    kernel: str | None,
+    ffn_range: tuple[float, float],
+) -> tuple[KernelCurve, KernelChoice]:
+    rows = lf.filter((pl.col("moe_tp_size") == tp) & (pl.col("moe_ep_size") == ep))
+    df = rows.select("kernel_source", "num_tokens", pl.col("latency").alias("t")).collect()
+    curves = _kernel_curves(df, "num_tokens")
+    kernels = sorted(curves)
+    curves = {k: c for k, c in curves.items() if _covers(c.work, ffn_range)}
+    choice = choose_kernel(f"MoE {dtype}", kernels, curves.get, wanted=kernel, work_range=ffn_range)
+    return curves[choice.kernel], choice
+
+
 def _moe_rows(
     root: Path,
     model: ModelSpec,
@@ -370,7 +397,8 @@ def _moe_rows(
     ffn_parallel: str,
     kernel: str | None,
     ffn_range: tuple[float, float],
-) -> tuple[_Array, _Array, dict[str, Any], list[str], int]:
+    mode: str,
+) -> dict[str, Any]:
     h = model.hidden_size
     what = (
         f"{model.name} (hidden {h}, expert {model.moe_intermediate_size}, "
@@ -385,13 +413,8 @@ def _moe_rows(
         & (pl.col("moe_dtype") == dtype)
     )
     tp, ep = _moe_layout(lf, g, ffn_parallel, what)
-    rows = lf.filter((pl.col("moe_tp_size") == tp) & (pl.col("moe_ep_size") == ep))
-    df = rows.select("kernel_source", "num_tokens", pl.col("latency").alias("t")).collect()
-    curves = _kernel_curves(df, "num_tokens")
-    kernels = sorted(curves)
-    curves = {k: c for k, c in curves.items() if _covers(c.work, ffn_range)}
-    choice = choose_kernel(f"MoE {dtype}", kernels, curves.get, wanted=kernel, work_range=ffn_range)
-    curve = curves[choice.kernel]
+    curve, choice = _moe_kernel_rows(lf, tp, ep, dtype, kernel, ffn_range)
+    out: dict[str, Any] = {"ep": ep, "tokens": curve.work, "time_s": curve.time_s}
     record = _choice_record(
         "moe",
         choice,
@@ -400,8 +423,48 @@ def _moe_rows(
         distribution=routing,
         moe_tp_size=tp,
         moe_ep_size=ep,
+        rows="measured",
     )
-    return curve.work, curve.time_s, record, list(choice.warnings), ep
+    has_single = lf.filter((pl.col("moe_tp_size") == 1) & (pl.col("moe_ep_size") == 1))
+    single = ep > 1 and has_single.select(pl.len()).collect().item() > 0
+    if mode == "scaled" and not single:
+        raise InputError(f"--moe-rows scaled needs EP > 1 and 1-GPU MoE rows for {what}")
+    if mode == "scaled" or (mode == "auto" and single):
+        one, one_choice = _moe_kernel_rows(lf, 1, 1, dtype, kernel, ffn_range)
+        out |= {"tokens": one.work, "time_s": one.time_s, "rank_share": 1.0 / ep}
+        out |= {"ep_tokens": curve.work, "ep_time_s": curve.time_s}
+        record = _choice_record(
+            "moe",
+            one_choice,
+            table="moe",
+            dtype=dtype,
+            distribution=routing,
+            moe_tp_size=1,
+            moe_ep_size=1,
+            rows=f"1-GPU rows scaled to one of {ep} EP ranks",
+            ep_rows={"kernel_source": choice.kernel, "moe_tp_size": tp, "moe_ep_size": ep},
+        )
+        choice = one_choice
+    out["record"], out["warnings"] = record, list(choice.warnings)
+    return out
+
+
+def _rank_curve(model: ModelSpec, moe: dict[str, Any]) -> Any:
+    """The fused-MoE curve fitted on 1-GPU rows, moved to one EP rank (its experts and tokens)."""
+    from afdsizer.cost._moe_curve import fit_expert_curve
+
+    curve, _ = fit_expert_curve(
+        moe["tokens"],
+        moe["time_s"],
+        part="moe",
+        num_experts=model.num_experts,
+        experts_per_token=model.experts_per_token,
+        local_experts=model.num_experts,
+    )
+    share = moe["rank_share"]
+    return dataclasses.replace(
+        curve, local_experts=curve.local_experts * share, token_s=curve.token_s * share
+    )
 
 
 def _ffn_points(
@@ -417,11 +480,12 @@ def _ffn_points(
     gemm_kernel: str | None,
     routing: str,
     ffn_range: tuple[float, float],
+    moe_rows: str,
 ) -> dict[str, Any]:
     g, h = ffn_gpus, model.hidden_size
     out: dict[str, Any] = {"records": {}, "warnings": [], "tables": []}
     if model.is_moe:
-        N, t_call, rec, warn, ep = _moe_rows(
+        moe = _moe_rows(
             root,
             model,
             g=g,
@@ -430,9 +494,12 @@ def _ffn_points(
             ffn_parallel=ffn_parallel,
             kernel=moe_kernel,
             ffn_range=ffn_range,
+            mode=moe_rows,
         )
-        out["records"]["moe"], out["warnings"] = rec, warn
-        out["moe"] = (N, t_call, ep)
+        out["records"]["moe"], out["warnings"], out["moe"] = moe["record"], moe["warnings"], moe
+        N = moe["tokens"]
+        # Scaled rows: the per-step points are the rank's curve at the measured token counts.
+        t_call = _rank_curve(model, moe).time_s(N) if "rank_share" in moe else moe["time_s"]
         t = model.num_moe_layers * t_call
     elif ffn_parallel == "ep":
         raise InputError(f"ffn_parallel 'ep' needs an MoE model; {model.name} is dense")
@@ -504,6 +571,14 @@ def _comm_points(
 
 
 # ----------------------------------------------------------------------------- entry point
+def _choice_of(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InputError(
+            f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {value!r}"
+        )
+    return value
+
+
 def _routing(name: str) -> str:
     name = "power_law_1.2" if name == "power_law" else name
     if name not in MOE_ROUTINGS:
@@ -528,6 +603,7 @@ def read_silicon(
     ffn_gemm_dtype: str | None = None,
     ffn_gemm_kernel: str | None = None,
     moe_routing: str = "balanced",
+    moe_rows: str = "auto",
     comm_op: str = "alltoall",
     comm_gpus: int | None = None,
     batch_range: tuple[float, float] = (16, 256),
@@ -557,6 +633,12 @@ def read_silicon(
         the dense/shared GEMMs; default the checkpoint's (:func:`default_part_dtypes`).
     moe_routing : str, default "balanced"
         Expert-load distribution of the MoE rows (:data:`MOE_ROUTINGS`, or ``power_law``).
+    moe_rows : {"auto", "measured", "scaled"}, default "auto"
+        Under EP (g_F ranks): the EP layout's own rows ("measured"), or the 1-GPU rows with
+        the fitted curve moved to one rank, E/ep experts and 1/ep of the tokens' work
+        ("scaled": a dispatch that sends each rank only its tokens, as AFD does and the
+        roofline assumes). "auto" is "scaled" when 1-GPU rows exist. The measured EP rows
+        are kept for comparison (``moe_ep_tokens``).
     comm_op : str, default "alltoall"
         NCCL collective standing for the Attention↔FFN transfer.
     comm_gpus : int, optional
@@ -606,11 +688,13 @@ def read_silicon(
         gemm_dtype=dtypes["ffn_gemm"],
         gemm_kernel=ffn_gemm_kernel,
         routing=_routing(moe_routing),
+        moe_rows=_choice_of(moe_rows, "moe_rows", MOE_ROW_MODES),
         ffn_range=ffn_tokens_range,
     )
     records |= ffn["records"]
     warnings += ffn["warnings"]
-    ep = ffn["moe"][2] if "moe" in ffn else 1
+    moe = ffn.get("moe")
+    ep = moe["ep"] if moe else 1
     fan_out = float(min(model.experts_per_token, ep)) if model.is_moe and ep > 1 else 1.0
     cB, ct, comm_rec, comm_warn = _comm_points(
         root,
@@ -628,12 +712,14 @@ def read_silicon(
     if scaled:
         filters["gemm_shapes_scaled"] = scaled
     moe_shape = None
-    if "moe" in ffn:
+    if moe:
+        share = moe.get("rank_share", 1.0)
         moe_shape = {
             "num_experts": model.num_experts,
             "experts_per_token": model.experts_per_token,
-            "local_experts": model.num_experts / ep,
+            "local_experts": model.num_experts / ep if share == 1.0 else model.num_experts,
             "calls": model.num_moe_layers,
+            "rank_share": share,
         }
     fN, ft = ffn["points"]
     return StepMeasurements(
@@ -646,9 +732,11 @@ def read_silicon(
         comm_time_s=ct,
         device=_device(gemm),
         filters=filters,
-        moe_tokens=ffn["moe"][0] if "moe" in ffn else None,
-        moe_call_time_s=ffn["moe"][1] if "moe" in ffn else None,
+        moe_tokens=moe["tokens"] if moe else None,
+        moe_call_time_s=moe["time_s"] if moe else None,
         moe_shape=moe_shape,
+        moe_ep_tokens=moe.get("ep_tokens") if moe else None,
+        moe_ep_call_time_s=moe.get("ep_time_s") if moe else None,
         ffn_gemm_tokens=ffn["gemm"][0] if "gemm" in ffn else None,
         ffn_gemm_time_s=ffn["gemm"][1] if "gemm" in ffn else None,
         attention_gemm_time_s=a_gemm,
