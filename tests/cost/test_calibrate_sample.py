@@ -26,6 +26,7 @@ from afdsizer.cost._crosscheck import (
 from afdsizer.cost._fit import CostFitter
 from afdsizer.cost._moe_curve import fit_expert_curve, linearise_ffn
 from afdsizer.cost._silicon import read_silicon
+from afdsizer.errors import InputError
 
 FIT_KEYS = {
     "part", "kernel_source", "dtype", "rows", "fitted_range", "median_rel_error",
@@ -251,3 +252,46 @@ def test_cli_per_part_options_and_errors(run_cli: Any, tmp_path: Path) -> None:
     bad = run_cli("calibrate", "--profile-csv", csv_path, "--hardware", "h200", "-o", csv_path)
     assert bad.exit_code == 2 and "is one of the inputs" in bad.stderr
     assert csv_path.read_text() == "x\n"
+
+
+class _Spec:
+    """A stand-in for specs with the checkpoint fields the FP8 work adds to ModelSpec."""
+
+    def __init__(self, quantization: str | None, weight_bytes: int = 2) -> None:
+        self.quantization = quantization
+        self.weight_bytes_per_param = weight_bytes
+
+
+@pytest.mark.parametrize(
+    ("quantization", "weight_bytes", "expected"),
+    [
+        (None, 2, "bfloat16"),
+        ("fp8", 1, "fp8"),
+        ("fp8_block", 1, "fp8_block"),
+        (None, 1, "fp8_block"),
+    ],
+)
+def test_part_dtypes_follow_the_checkpoint(
+    quantization: str | None, weight_bytes: int, expected: str
+) -> None:
+    """Projections, MoE and FFN GEMMs take the checkpoint's dtype; the LM head stays bf16."""
+    from afdsizer.cost._silicon import default_part_dtypes
+
+    dtypes = default_part_dtypes(_Spec(quantization, weight_bytes))  # type: ignore[arg-type]
+    assert dtypes == {"attn_gemm": expected, "lm_head": "bfloat16", "moe": expected,
+                      "ffn_gemm": expected}  # fmt: skip
+
+
+def test_dp_attention_fits_one_worker() -> None:
+    """Under DP attention each GPU is a worker with all heads: the 1-GPU attention fit."""
+    from afdsizer.deployment import Deployment
+
+    dep = Deployment(attn_gpus=4, ffn_gpus=8, attn_parallel="dp")
+    got = calibrate(model="llama-3.1-8b", silicon=SAMPLE_H200, deployment=dep)
+    one = calibrate(model="llama-3.1-8b", silicon=SAMPLE_H200, attn_gpus=1, ffn_gpus=8)
+    assert got.coefficients.alpha_attn_s == one.coefficients.alpha_attn_s
+    assert got.coefficients.beta_attn_s_per_token == one.coefficients.beta_attn_s_per_token
+    assert got.deployment["attn_parallel"] == "dp" and got.attn_gpus == 4
+    # Tensor-parallel attention over 4 GPUs needs 8-head rows, which the sample does not hold.
+    with pytest.raises(InputError, match="no attention kv bfloat16 rows match the model's shapes"):
+        calibrate(model="llama-3.1-8b", silicon=SAMPLE_H200, attn_gpus=4)

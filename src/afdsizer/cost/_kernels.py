@@ -161,6 +161,8 @@ def choose_kernel(
     if wanted is not None and wanted not in kernels:
         have = ", ".join(sorted(kernels)) or "none"
         raise InputError(f"kernel_source {wanted!r} has no {part} rows; available: {have}")
+    if not kernels:
+        raise InputError(f"no {part} rows match the model's shapes (and the GPUs per instance)")
     curves = {k: c for k in kernels if (c := curve_of(k)) is not None}
     if not curves:
         where = "" if work_range is None else f" {work_range[0]:g}-{work_range[1]:g}"
