@@ -200,10 +200,12 @@ def _calibration_rows(result: Any, output: Path) -> list[tuple[str, str]]:
         ratio = fit["ratio_to_roofline"] or {}
         ratio_txt = ", ".join(f"{v:.2g}x" for v in ratio.values()) or "-"
         rng = "; ".join(f"{k} {v[0]:,.0f}-{v[1]:,.0f}" for k, v in fit["fitted_range"].items())
+        candidates = len(fit.get("kernel_candidates") or [])
+        chosen = f", fastest of {candidates}" if fit.get("kernel_choice") == "fastest" else ""
         rows.append(
             (
                 f"{fit['part']} fit",
-                f"{fit['kernel_source']} ({fit['dtype']}), {fit['rows']} rows, {rng}, "
+                f"{fit['kernel_source']} ({fit['dtype']}{chosen}), {fit['rows']} rows, {rng}, "
                 + ("" if err is None else f"median {err:.1%}, max {fit['max_rel_error']:.1%}, ")
                 + f"vs roofline {ratio_txt}",
             )

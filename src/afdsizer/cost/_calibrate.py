@@ -269,6 +269,10 @@ def calibrate(
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=gamma)
     elif ffn_ingress and comm is not None:
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=comm.gamma_comm_s_per_token)
+    if "layers" in {f.name for f in dataclasses.fields(CostCoefficients)}:
+        # Coefficients that carry L (the microbatch pipeline's stages) get the model's.
+        layer_field: dict[str, Any] = {"layers": spec.num_layers}
+        coeffs = dataclasses.replace(coeffs, **layer_field)
     fits, warnings = fit_entries(spec, meas, fitter, coeffs, roof, dep, hw, scale_up)
     if hw is None:
         warnings.append("no --hardware: the roofline cross-check was skipped")
