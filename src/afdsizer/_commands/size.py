@@ -160,6 +160,8 @@ def size(
     inputs = sizing_inputs_from_cli(**options)
     rec, coefficients = recommend_at_operating_point(inputs)
     inputs = dataclasses.replace(inputs, coefficients=coefficients)
+    for warning in rec.warnings:
+        typer.echo(f"afdsizer: warning: {warning}", err=True)
     if json_out:
         payload: dict[str, Any] = jsonable(rec)
         payload["coefficients"] = coefficients.to_dict()
@@ -267,7 +269,6 @@ def _summary_rows(rec: Recommendation, inputs: SizingInputs) -> list[tuple[str, 
             f"{_pct(rec.barrier_overhead)} / {_pct(rec.barrier_throughput_loss)}",
         ),
     ]
-    rows += [("warning", text) for text in rec.warnings]
     return rows
 
 
