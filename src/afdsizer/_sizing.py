@@ -29,6 +29,7 @@ __all__ = [
     "DEPLOYMENT_OPTIONS",
     "Relineariser",
     "SizingInputs",
+    "profile_relineariser",
     "recommend_at_operating_point",
     "resolve_coefficients",
     "resolve_inputs",
@@ -78,12 +79,15 @@ class SizingInputs:
     relinearise : callable or None
         N → coefficients with t_F linearised around N tokens per FFN pass (the roofline of a
         model, or a profile's fitted FFN curve); None for a plain coefficient file.
+    profile : Path or None
+        The calibration profile the coefficients came from (its ranges and warnings apply).
     """
 
     workload: Workload
     coefficients: CostCoefficients
     deployment: Deployment
     relinearise: Relineariser | None = None
+    profile: Path | None = None
 
 
 def resolve_workload(
@@ -174,6 +178,7 @@ def roofline_relineariser(
     hardware: str | Path | None,
     profile: Path | None,
     coeffs: Path | None,
+    slot_context_tokens: float | None = None,
 ) -> Relineariser | None:
     """How to linearise t_F around an operating point N, for the roofline (no profile)."""
     if coeffs is not None or profile is not None:
@@ -190,9 +195,43 @@ def roofline_relineariser(
             hardware=hardware or DEFAULT_HARDWARE,
             deployment=deployment,
             ffn_tokens_range=(low, high),
+            moe_routing=None if deployment.moe_routing == "auto" else deployment.moe_routing,
+            slot_context_tokens=slot_context_tokens,
         )
 
     return at
+
+
+def profile_relineariser(profile: Path, base: CostCoefficients) -> Relineariser | None:
+    """N → the profile's coefficients with t_F its fitted FFN curve linearised at N (if any).
+
+    The KV capacity and layers stay those ``base`` resolved (the profile's, else the model's).
+    """
+    from afdsizer.cost import coefficients_at, load_profile
+
+    doc = load_profile(profile)
+    if not isinstance(doc.get("ffn_curve"), dict):
+        return None
+
+    def at(tokens_per_pass: float) -> CostCoefficients:
+        local = coefficients_at(doc, tokens_per_pass)
+        return dataclasses.replace(
+            local, kv_capacity_tokens=base.kv_capacity_tokens, layers=base.layers or local.layers
+        )
+
+    return at
+
+
+def _profile_warnings(profile: Path, rec: Recommendation) -> tuple[str, ...]:
+    """The profile's own warnings and those of an operating point outside its fitted ranges."""
+    from afdsizer.cost import load_profile, out_of_range_warnings
+
+    doc = load_profile(profile)
+    kv_per_worker = rec.batch / rec.workers_per_instance * rec.theta
+    per_pass = rec.r_int * rec.batch / rec.microbatches
+    found = [str(w) for w in doc.get("warnings") or []]
+    found += out_of_range_warnings(doc, kv_per_worker, per_pass)
+    return tuple(dict.fromkeys(found))
 
 
 def resolve_coefficients(
@@ -202,8 +241,11 @@ def resolve_coefficients(
     hardware: str | Path | None = None,
     profile: Path | None = None,
     coeffs: Path | None = None,
+    slot_context_tokens: float | None = None,
 ) -> CostCoefficients:
     """Coefficients from a file (``coeffs``), a fitted profile, or the roofline of presets.
+
+    ``slot_context_tokens`` (θ) lets the roofline charge the per-request attention work.
 
     Raises
     ------
@@ -223,6 +265,8 @@ def resolve_coefficients(
         hardware=hardware or DEFAULT_HARDWARE,
         deployment=deployment,
         profile=profile,
+        moe_routing=None if deployment.moe_routing == "auto" else deployment.moe_routing,
+        slot_context_tokens=slot_context_tokens,
     )
 
 
@@ -274,18 +318,28 @@ def resolve_inputs(
         drop_invalid=drop_invalid,
     )
     deployment = Deployment(**options)
+    theta = workload.theta_tokens
     coefficients = resolve_coefficients(
-        deployment=deployment, model=model, hardware=hardware, profile=profile, coeffs=coeffs
+        deployment=deployment,
+        model=model,
+        hardware=hardware,
+        profile=profile,
+        coeffs=coeffs,
+        slot_context_tokens=theta,
     )
     if deployment.layers is None and deployment.resolved_pipeline == "microbatch":
         layers = coefficients.layers or _model_layers(model, coeffs)
         if layers is not None:
             deployment = deployment.replace(layers=int(layers))
+    relinearise = roofline_relineariser(deployment, model, hardware, profile, coeffs, theta)
+    if profile is not None:
+        relinearise = profile_relineariser(profile, coefficients)
     return SizingInputs(
         workload=workload,
         coefficients=coefficients,
         deployment=deployment,
-        relinearise=roofline_relineariser(deployment, model, hardware, profile, coeffs),
+        relinearise=relinearise,
+        profile=profile,
     )
 
 
@@ -307,16 +361,18 @@ def recommend_at_operating_point(
 
     coefficients = inputs.coefficients
     rec = recommend(coefficients, inputs.workload, inputs.deployment, seed=seed)
-    if inputs.relinearise is None:
-        return rec, coefficients
-    seen = {(rec.r_int, rec.batch)}
-    for _ in range(_OPERATING_POINT_ROUNDS):
-        coefficients = inputs.relinearise(rec.r_int * rec.batch / rec.microbatches)
-        rec = recommend(coefficients, inputs.workload, inputs.deployment, seed=seed)
-        point = (rec.r_int, rec.batch)
-        if point in seen:
-            break
-        seen.add(point)
+    if inputs.relinearise is not None:
+        seen = {(rec.r_int, rec.batch)}
+        for _ in range(_OPERATING_POINT_ROUNDS):
+            coefficients = inputs.relinearise(rec.r_int * rec.batch / rec.microbatches)
+            rec = recommend(coefficients, inputs.workload, inputs.deployment, seed=seed)
+            point = (rec.r_int, rec.batch)
+            if point in seen:
+                break
+            seen.add(point)
+    if inputs.profile is not None:
+        warnings = (*rec.warnings, *_profile_warnings(inputs.profile, rec))
+        rec = dataclasses.replace(rec, warnings=warnings)
     return rec, coefficients
 
 

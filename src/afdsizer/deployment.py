@@ -35,6 +35,7 @@ __all__ = [
     "BarrierLaw",
     "Deployment",
     "FfnParallel",
+    "MoeRouting",
     "ObjectiveName",
     "PipelineName",
 ]
@@ -47,6 +48,8 @@ ObjectiveName = Literal["gpu", "instance", "dollar"]
 """What (B, r) maximises: tokens/s per GPU, per instance (the paper's Λ), or per dollar."""
 BarrierLaw = Literal["auto", "empirical", "gaussian"]
 """Law of a worker's load behind the barrier; auto: the trace's empirical law when there is one."""
+MoeRouting = Literal["auto", "balanced", "power_law"]
+"""Expert loads the MoE kernels see: uniform, or power-law skewed; auto: power law for MoE."""
 PipelineName = Literal["auto", "overlapped", "microbatch"]
 """auto: overlapped when m = 1 (the paper's model), the microbatch flow shop when m >= 2."""
 
@@ -117,6 +120,9 @@ class Deployment:
         Hourly price of an Attention and an FFN instance (any currency), given together.
     objective : {"gpu", "instance", "dollar"}, optional
         What to maximise; None: "dollar" with prices, else "gpu".
+    moe_routing : {"auto", "balanced", "power_law"}, default "auto"
+        Expert load balance the MoE kernels are costed at; auto: power law (what measured
+        serving traffic shows, and what aiconfigurator assumes for every MoE family).
 
     Examples
     --------
@@ -145,6 +151,7 @@ class Deployment:
     price_attn_per_h: float | None = None
     price_ffn_per_h: float | None = None
     objective: ObjectiveName | None = None
+    moe_routing: MoeRouting = "auto"
 
     def __post_init__(self) -> None:
         _positive_int("attn_gpus (g_A, GPUs per Attention instance)", self.attn_gpus)
@@ -154,6 +161,7 @@ class Deployment:
         _choice("ffn_parallel", self.ffn_parallel, ("auto", "ep", "tp"))
         _choice("pipeline", self.pipeline, ("auto", "overlapped", "microbatch"))
         _choice("barrier", self.barrier, ("auto", "empirical", "gaussian"))
+        _choice("moe_routing", self.moe_routing, ("auto", "balanced", "power_law"))
         _choice("kv_dtype", self.kv_dtype, _DTYPES)
         if self.weight_dtype is not None:
             _choice("weight_dtype", self.weight_dtype, _DTYPES)

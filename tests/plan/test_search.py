@@ -56,7 +56,9 @@ def _brute_force(
             layers=spec.num_layers,
         )
         try:
-            co = layout_coefficients(model=MODEL, hardware=HARDWARE, deployment=dep)
+            co = layout_coefficients(
+                model=MODEL, hardware=HARDWARE, deployment=dep, slot_context_tokens=theta
+            )
         except InputError:
             continue
         w = g_a if par == "dp" else 1

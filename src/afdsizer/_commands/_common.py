@@ -46,6 +46,7 @@ __all__ = [
     "LayersOpt",
     "MicrobatchesOpt",
     "ModelOpt",
+    "MoeRoutingOpt",
     "ObjectiveOpt",
     "OslOpt",
     "PipelineOpt",
@@ -167,6 +168,14 @@ TpotP99MsOpt = Annotated[
     float | None,
     typer.Option(
         "--tpot-p99-ms", help="Tail target: 99th percentile of the step time at most this (ms)."
+    ),
+]
+MoeRoutingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--moe-routing",
+        help="Expert loads the MoE kernels are costed at: 'power_law' (default for MoE: what "
+        "serving traffic shows) or 'balanced'.",
     ),
 ]
 ObjectiveOpt = Annotated[

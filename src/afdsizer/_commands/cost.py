@@ -294,6 +294,37 @@ def _parse_range(
     return lo, hi
 
 
+def _calibration_rows(result: Any, output: Path) -> list[tuple[str, str]]:
+    rows = [("model / device", f"{result.model} / {result.device}")]
+    rows += _coeff_rows(result.to_dict())
+    for fit in result.fits:
+        err = fit["median_rel_error"]
+        ratio = fit["ratio_to_roofline"] or {}
+        ratio_txt = ", ".join(f"{v:.2g}x" for v in ratio.values()) or "-"
+        rng = "; ".join(f"{k} {v[0]:,.0f}-{v[1]:,.0f}" for k, v in fit["fitted_range"].items())
+        candidates = len(fit.get("kernel_candidates") or [])
+        chosen = f", fastest of {candidates}" if fit.get("kernel_choice") == "fastest" else ""
+        rows.append(
+            (
+                f"{fit['part']} fit",
+                f"{fit['kernel_source']} ({fit['dtype']}{chosen}), {fit['rows']} rows, {rng}, "
+                + ("" if err is None else f"median {err:.1%}, max {fit['max_rel_error']:.1%}, ")
+                + f"vs roofline {ratio_txt}",
+            )
+        )
+    rows += [("communication", result.comm_source), ("written", str(output))]
+    return rows
+
+
+def _refuse_overwrite(output: Path, *inputs: Path | None) -> None:
+    for source in inputs:
+        if source is not None and output.resolve() == source.resolve():
+            raise InputError(f"--output {output} is one of the inputs; choose another file")
+
+
+DtypeOpt = Annotated[str | None, typer.Option(help="Table dtype: bfloat16, fp8, fp8_block.")]
+
+
 def calibrate(
     output: OutputOpt,
     silicon: SiliconOpt = None,
@@ -302,17 +333,41 @@ def calibrate(
     hardware: Annotated[
         str | None,
         typer.Option(
-            "--hardware", help="Hardware for KV capacity (default: named like the silicon folder)."
+            "--hardware",
+            help="Hardware for KV capacity and the roofline check (default: named like --silicon).",
         ),
     ] = None,
     kv_dtype: KvDtypeOpt = "bf16",
-    attn_gpus: AttnGpusOpt = 1,
-    ffn_gpus: FfnGpusOpt = 1,
+    attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
+    ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
+    attn_parallel: Annotated[
+        str, typer.Option(help="Attention instance: tp (heads split) or dp (one worker per GPU).")
+    ] = "tp",
+    ffn_parallel: Annotated[
+        str, typer.Option(help="FFN instance: auto (EP for MoE), ep or tp.")
+    ] = "auto",
     attention_kernel: KernelOpt = None,
-    gemm_kernel: KernelOpt = None,
+    attn_gemm_dtype: DtypeOpt = None,
+    attn_gemm_kernel: KernelOpt = None,
     moe_kernel: KernelOpt = None,
-    gemm_dtype: Annotated[
-        str | None, typer.Option(help="GEMM/MoE dtype: bfloat16, fp8, fp8_block.")
+    moe_dtype: DtypeOpt = None,
+    ffn_gemm_dtype: DtypeOpt = None,
+    ffn_gemm_kernel: KernelOpt = None,
+    moe_routing: Annotated[
+        str, typer.Option(help="MoE rows: balanced, power_law (=power_law_1.2), power_law_1.01.")
+    ] = "balanced",
+    moe_rows: Annotated[
+        str,
+        typer.Option(help="Under EP: auto, scaled (1-GPU rows moved to a rank) or measured."),
+    ] = "auto",
+    comm_op: Annotated[str, typer.Option(help="NCCL op standing for A<->F traffic.")] = "alltoall",
+    comm_gpus: Annotated[
+        int | None, typer.Option(help="GPU count of the NCCL rows (default: <= attn+ffn GPUs).")
+    ] = None,
+    ffn_ingress: FfnIngressOpt = False,
+    ffn_tokens: Annotated[
+        float | None,
+        typer.Option(help="Operating point N = r·B: α_F, β_F are the FFN curve's secant there."),
     ] = None,
     batch_range: Annotated[
         str | None, typer.Option(help="Attention batch B fitted, LOW:HIGH (default 16:256).")
@@ -329,7 +384,7 @@ def calibrate(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit the coefficients to measured kernel tables or a profile CSV; write profile.yaml."""
+    """Fit the coefficients per part to measured tables or a profile CSV; write profile.yaml."""
     from afdsizer.cost._calibrate import calibrate as run_calibration
     from afdsizer.cost._calibrate import write_profile
     from afdsizer.cost._fit import (
@@ -339,8 +394,17 @@ def calibrate(
         CostFitter,
     )
     from afdsizer.cost._roofline import DEFAULT_FFN_TOKENS_RANGE
+    from afdsizer.deployment import Deployment
 
     _check_kv_dtype(kv_dtype)
+    _refuse_overwrite(output, silicon, profile_csv)
+    deployment = Deployment(
+        attn_gpus=attn_gpus,
+        ffn_gpus=ffn_gpus,
+        attn_parallel=cast("Any", attn_parallel),
+        ffn_parallel=cast("Any", ffn_parallel),
+        kv_dtype=kv_dtype,
+    )
     fitter = CostFitter(
         attention_batch_range=_parse_range(
             batch_range, "--batch-range", DEFAULT_ATTENTION_BATCH_RANGE
@@ -350,44 +414,36 @@ def calibrate(
         ),
         ffn_tokens_range=_parse_range(ffn_range, "--ffn-range", DEFAULT_FFN_TOKENS_RANGE),
         comm_batch_range=_parse_range(comm_range, "--comm-range", DEFAULT_COMM_BATCH_RANGE),
+        ffn_operating_tokens=ffn_tokens,
     )
     result = run_calibration(
         model=model or DEFAULT_MODEL,
         silicon=silicon,
         profile_csv=profile_csv,
         hardware=hardware,
-        kv_dtype=kv_dtype,
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
+        deployment=deployment,
         fitter=fitter,
         attention_kernel=attention_kernel,
-        gemm_kernel=gemm_kernel,
+        attn_gemm_dtype=attn_gemm_dtype,
+        attn_gemm_kernel=attn_gemm_kernel,
         moe_kernel=moe_kernel,
-        gemm_dtype=gemm_dtype,
+        moe_dtype=moe_dtype,
+        ffn_gemm_dtype=ffn_gemm_dtype,
+        ffn_gemm_kernel=ffn_gemm_kernel,
+        moe_routing=moe_routing,
+        moe_rows=moe_rows,
+        comm_op=comm_op,
+        comm_gpus=comm_gpus,
+        ffn_ingress=ffn_ingress,
     )
     write_profile(result, output)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     payload = result.to_dict() | {"profile": str(output)}
     if json_out:
         emit_json(payload)
         return
-    fit = result.fit
-    rows = [
-        ("model / device", f"{result.model} / {result.device}"),
-        *_coeff_rows(payload),
-        (
-            "attention fit",
-            f"median {fit['attention_fit_median_rel_error']:.1%}, "
-            f"max {fit['attention_fit_max_rel_error']:.1%} ({fit['n_points']['attention']} points)",
-        ),
-        (
-            "FFN fit",
-            f"median {fit['ffn_fit_median_rel_error']:.1%}, "
-            f"max {fit['ffn_fit_max_rel_error']:.1%} ({fit['n_points']['ffn']} points)",
-        ),
-        ("communication", result.comm_source),
-        ("written", str(output)),
-    ]
-    _print_pairs("afdsizer calibrate", rows)
+    _print_pairs("afdsizer calibrate", _calibration_rows(result, output))
 
 
 def _int_list(text: str, option: str) -> list[int]:

@@ -22,6 +22,7 @@ from afdsizer._commands._common import (
     LayersOpt,
     MicrobatchesOpt,
     ModelOpt,
+    MoeRoutingOpt,
     ObjectiveOpt,
     OslOpt,
     PipelineOpt,
@@ -80,6 +81,7 @@ def report(
     price_attn: PriceAttnOpt = None,
     price_ffn: PriceFfnOpt = None,
     objective: ObjectiveOpt = None,
+    moe_routing: MoeRoutingOpt = None,
     barrier: BarrierOpt = None,
     sim_steps: Annotated[
         int | None,

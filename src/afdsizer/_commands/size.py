@@ -29,6 +29,7 @@ from afdsizer._commands._common import (
     LayersOpt,
     MicrobatchesOpt,
     ModelOpt,
+    MoeRoutingOpt,
     ObjectiveOpt,
     OslOpt,
     PipelineOpt,
@@ -144,6 +145,7 @@ def size(
     price_attn: PriceAttnOpt = None,
     price_ffn: PriceFfnOpt = None,
     objective: ObjectiveOpt = None,
+    moe_routing: MoeRoutingOpt = None,
     report: ReportOpt = None,
     barrier: BarrierOpt = None,
     json_out: JsonOpt = False,
@@ -158,6 +160,8 @@ def size(
     inputs = sizing_inputs_from_cli(**options)
     rec, coefficients = recommend_at_operating_point(inputs)
     inputs = dataclasses.replace(inputs, coefficients=coefficients)
+    for warning in rec.warnings:
+        typer.echo(f"afdsizer: warning: {warning}", err=True)
     if json_out:
         payload: dict[str, Any] = jsonable(rec)
         payload["coefficients"] = coefficients.to_dict()
@@ -265,7 +269,6 @@ def _summary_rows(rec: Recommendation, inputs: SizingInputs) -> list[tuple[str, 
             f"{_pct(rec.barrier_overhead)} / {_pct(rec.barrier_throughput_loss)}",
         ),
     ]
-    rows += [("warning", text) for text in rec.warnings]
     return rows
 
 

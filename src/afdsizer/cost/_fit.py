@@ -4,16 +4,22 @@
 ranges, :meth:`CostFitter.fit` returns ``self``, fitted attributes end in ``_``.
 Each of t_A = α_A + β_A·L, t_C = α_C + β_C·B and t_F = α_F + β_F·N is fitted separately, in
 relative error (:func:`affine_fit_rel`), on the measured points inside its operating range.
+When the measurements carry the fused-MoE rows (or the FFN GEMM rows) over their whole token
+range, the FFN is also fitted as curves (:mod:`afdsizer.cost._moe_curve`) that extrapolate; with
+``ffn_operating_tokens`` the reported α_F, β_F are the curve's secant at that N instead of the
+line over the range (DESIGN.md §10: fit where the deployment operates).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from afdsizer.cost._coefficients import CostCoefficients
+from afdsizer.cost._moe_curve import ExpertCurve, FfnCurve, fit_expert_curve, linearise_ffn
 from afdsizer.cost._roofline import DEFAULT_FFN_TOKENS_RANGE, affine_fit_rel
 from afdsizer.cost._silicon import StepMeasurements
 from afdsizer.errors import InputError
@@ -56,6 +62,8 @@ class CostFitter:
         N range of the FFN points used, tokens.
     comm_batch_range : (float, float), default (8, 512)
         B range of the communication points used, tokens.
+    ffn_operating_tokens : float, optional
+        N = r·B to linearise the FFN curve at (secant); default: the line over the range.
 
     Attributes
     ----------
@@ -75,6 +83,10 @@ class CostFitter:
         Points used per part.
     ranges_fitted_ : dict of str to list of float
         The [min, max] actually covered by the points used, per variable.
+    ffn_curve_ : FfnCurve or None
+        The FFN as curves (fused MoE, GEMMs) when the measurements carry their rows.
+    curve_fits_ : dict of str to dict
+        Per curve part: rows, fitted token range, median and max relative error.
 
     Examples
     --------
@@ -102,6 +114,8 @@ class CostFitter:
     comm_fit_max_rel_error_: float | None
     n_points_: dict[str, int]
     ranges_fitted_: dict[str, list[float]]
+    ffn_curve_: FfnCurve | None
+    curve_fits_: dict[str, dict[str, Any]]
 
     def __init__(
         self,
@@ -110,11 +124,13 @@ class CostFitter:
         attention_context_range: tuple[float, float] = DEFAULT_ATTENTION_CONTEXT_RANGE,
         ffn_tokens_range: tuple[float, float] = DEFAULT_FFN_TOKENS_RANGE,
         comm_batch_range: tuple[float, float] = DEFAULT_COMM_BATCH_RANGE,
+        ffn_operating_tokens: float | None = None,
     ) -> None:
         self.attention_batch_range = attention_batch_range
         self.attention_context_range = attention_context_range
         self.ffn_tokens_range = ffn_tokens_range
         self.comm_batch_range = comm_batch_range
+        self.ffn_operating_tokens = ffn_operating_tokens
 
     def fit(self, measurements: StepMeasurements) -> CostFitter:
         """Fit all parts to ``measurements``; return ``self``.
@@ -132,6 +148,9 @@ class CostFitter:
             "comm_batch_range",
         ):
             _check_range(name, getattr(self, name))
+        op = self.ffn_operating_tokens
+        if op is not None and not (isinstance(op, int | float) and op > 0):
+            raise InputError(f"ffn_operating_tokens must be > 0 tokens (N = r·B), got {op!r}")
         B, L = m.attention_batch, m.attention_load_tokens
         sel = _in(B, self.attention_batch_range) & _in(L / B, self.attention_context_range)
         self._need(
@@ -161,6 +180,7 @@ class CostFitter:
         self.ffn_fit_max_rel_error_ = float(rel.max())
         self.n_points_["ffn"] = int(sel.sum())
         self.ranges_fitted_["ffn_tokens"] = [float(N[sel].min()), float(N[sel].max())]
+        self._fit_ffn_curve(m)
 
         self.alpha_comm_s_ = self.beta_comm_s_per_token_ = None
         self.comm_fit_median_rel_error_ = self.comm_fit_max_rel_error_ = None
@@ -175,6 +195,77 @@ class CostFitter:
             self.n_points_["comm"] = int(sel.sum())
             self.ranges_fitted_["comm_batch"] = [float(cB[sel].min()), float(cB[sel].max())]
         return self
+
+    def _fit_ffn_curve(self, m: StepMeasurements) -> None:
+        """Fit the fused-MoE and GEMM parts of t_F as curves over all their rows."""
+        terms: list[ExpertCurve] = []
+        self.curve_fits_ = {}
+        parts = []
+        if m.moe_tokens is not None and m.moe_call_time_s is not None and m.moe_shape:
+            shape = m.moe_shape
+            parts.append(
+                (
+                    "moe",
+                    m.moe_tokens,
+                    m.moe_call_time_s,
+                    int(shape["num_experts"]),
+                    int(shape["experts_per_token"]),
+                    float(shape["local_experts"]),
+                    float(shape["calls"]),
+                )
+            )
+        if m.ffn_gemm_tokens is not None and m.ffn_gemm_time_s is not None:
+            parts.append(("ffn_gemm", m.ffn_gemm_tokens, m.ffn_gemm_time_s, 1, 1, 1.0, 1.0))
+        for part, N, t, E, k, local, calls in parts:
+            curve, rel = fit_expert_curve(
+                N,
+                t,
+                part=part,
+                num_experts=E,
+                experts_per_token=k,
+                local_experts=local,
+                calls=calls,
+            )
+            extra = self._to_rank(m, part, curve) if part == "moe" else {}
+            curve = extra.pop("curve", curve)
+            terms.append(curve)
+            lo, hi = self.ffn_tokens_range
+            inside = _in(N, (lo, hi))
+            self.curve_fits_[part] = {
+                "rows": int(N.size),
+                "fitted_range": {"ffn_tokens": [float(N.min()), float(N.max())]},
+                "median_rel_error": float(np.median(rel)),
+                "max_rel_error": float(rel.max()),
+                "median_rel_error_in_ffn_range": (
+                    float(np.median(rel[inside])) if inside.any() else None
+                ),
+                "curve": curve.to_dict(),
+                **extra,
+            }
+        self.ffn_curve_ = None
+        if terms:
+            lo = max(min(float(np.min(p[1])) for p in parts), 1.0)
+            hi = min(float(np.max(p[1])) for p in parts)
+            self.ffn_curve_ = FfnCurve(terms=tuple(terms), fitted_tokens=(lo, hi))
+            if self.ffn_operating_tokens is not None:
+                a, b = linearise_ffn(self.ffn_curve_, self.ffn_operating_tokens, method="secant")
+                self.alpha_ffn_s_, self.beta_ffn_s_per_token_ = a, b
+
+    def _to_rank(self, m: StepMeasurements, part: str, curve: ExpertCurve) -> dict[str, Any]:
+        """Move a curve fitted on 1-GPU rows to one EP rank; compare with the EP rows."""
+        share = float((m.moe_shape or {}).get("rank_share", 1.0))
+        if share == 1.0:
+            return {}
+        rank = dataclasses.replace(
+            curve, local_experts=curve.local_experts * share, token_s=curve.token_s * share
+        )
+        out: dict[str, Any] = {"curve": rank, "rank_share": share}
+        if m.moe_ep_tokens is not None and m.moe_ep_call_time_s is not None:
+            N, t = m.moe_ep_tokens, m.moe_ep_call_time_s
+            inside = _in(N, self.ffn_tokens_range)
+            per_call = rank.time_s(N[inside]) / rank.calls
+            out["ep_rows_over_rank_curve"] = float(np.median(t[inside] / per_call))
+        return out
 
     @staticmethod
     def _need(sel: npt.NDArray[np.bool_], x: npt.NDArray[np.float64], part: str, rule: str) -> None:
@@ -228,4 +319,5 @@ class CostFitter:
             "comm_fit_max_rel_error": self.comm_fit_max_rel_error_,
             "n_points": dict(self.n_points_),
             "ranges_fitted": {k: list(v) for k, v in self.ranges_fitted_.items()},
+            "ffn_operating_tokens": self.ffn_operating_tokens,
         }

@@ -71,6 +71,7 @@ def layout_coefficients(
     hardware: str | Path,
     deployment: Deployment,
     profile: Path | None = None,
+    slot_context_tokens: float | None = None,
 ) -> CostCoefficients:
     """α, β of one *worker* of the layout: the instance under TP, one GPU under DP attention.
 
@@ -82,7 +83,11 @@ def layout_coefficients(
         From the cost stage (unknown preset, weights that do not fit, ...).
     """
     return resolve_coefficients(
-        deployment=deployment, model=model, hardware=hardware, profile=profile
+        deployment=deployment,
+        model=model,
+        hardware=hardware,
+        profile=profile,
+        slot_context_tokens=slot_context_tokens,
     )
 
 
@@ -93,16 +98,23 @@ def operating_point_coefficients(
     deployment: Deployment,
     tokens_per_pass: float,
     profile: Path | None = None,
+    slot_context_tokens: float | None = None,
 ) -> CostCoefficients:
     """The coefficients ``size`` settles on for an answer with r·B/m = ``tokens_per_pass``.
 
     t_F re-linearised around the FFN batch of one pass, as ``recommend_at_operating_point``
     does; a profile's fitted coefficients as they are.
     """
-    relinearise = roofline_relineariser(deployment, model, hardware, profile, None)
+    relinearise = roofline_relineariser(
+        deployment, model, hardware, profile, None, slot_context_tokens
+    )
     if relinearise is None:
         return layout_coefficients(
-            model=model, hardware=hardware, deployment=deployment, profile=profile
+            model=model,
+            hardware=hardware,
+            deployment=deployment,
+            profile=profile,
+            slot_context_tokens=slot_context_tokens,
         )
     return relinearise(tokens_per_pass)
 
@@ -127,7 +139,9 @@ def size_layout(
         workload=workload,
         coefficients=coefficients,
         deployment=deployment,
-        relinearise=roofline_relineariser(deployment, model, hardware, profile, None),
+        relinearise=roofline_relineariser(
+            deployment, model, hardware, profile, None, workload.theta_tokens
+        ),
     )
     rec, _ = recommend_at_operating_point(inputs)
     rows = tuple(

@@ -217,6 +217,7 @@ def _enumerate_layouts(
     model: str | Path,
     hardware: str | Path,
     profile: Path | None,
+    theta_tokens: float | None = None,
 ) -> list[_Layout]:
     """Every layout whose weights fit per GPU on both sides, with its worker coefficients."""
     spec = load_model_spec(model)
@@ -259,7 +260,11 @@ def _enumerate_layouts(
         if key not in coeffs:
             try:
                 coeffs[key] = layout_coefficients(
-                    model=model, hardware=hardware, deployment=dep, profile=profile
+                    model=model,
+                    hardware=hardware,
+                    deployment=dep,
+                    profile=profile,
+                    slot_context_tokens=theta_tokens,
                 )
             except InputError:
                 coeffs[key] = None  # the Attention-side weights do not fit this layout
@@ -472,6 +477,7 @@ def _rescreen(
         coeffs = operating_point_coefficients(
             model=layout.model, hardware=layout.hardware, deployment=dep,
             tokens_per_pass=cand.ratio * cand.batch / dep.microbatches, profile=layout.profile,
+            slot_context_tokens=workload.theta_tokens,
         )  # fmt: skip
         lay = dataclasses.replace(layout, coefficients=coeffs)
         res = screen(
@@ -592,7 +598,14 @@ def plan_layouts(
     if rate_per_s is not None and not (math.isfinite(rate_per_s) and rate_per_s > 0):
         raise InputError(f"rate must be a finite number > 0 requests/s, got {rate_per_s!r}")
     decode = _mean_decode_tokens(workload)
-    layouts = _enumerate_layouts(space, base, model=model, hardware=hardware, profile=profile)
+    layouts = _enumerate_layouts(
+        space,
+        base,
+        model=model,
+        hardware=hardware,
+        profile=profile,
+        theta_tokens=workload.theta_tokens,
+    )
     if not layouts:
         raise InputError(f"no layout of {model} fits the GPUs of {hardware}; allow more GPUs")
     res = screen(

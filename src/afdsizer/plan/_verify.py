@@ -90,11 +90,13 @@ def verify_candidate(
         coeffs = operating_point_coefficients(
             model=model, hardware=hardware, deployment=dep, profile=profile,
             tokens_per_pass=candidate.ratio * candidate.batch / dep.microbatches,
+            slot_context_tokens=workload.theta_tokens,
         )  # fmt: skip
     else:
         coeffs = layout_coefficients(
-            model=model, hardware=hardware, deployment=dep, profile=profile
-        )
+            model=model, hardware=hardware, deployment=dep, profile=profile,
+            slot_context_tokens=workload.theta_tokens,
+        )  # fmt: skip
     workers = dep.workers_per_instance
     share = rate_per_s / bundles
     scale = 1.0

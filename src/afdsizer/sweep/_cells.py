@@ -16,6 +16,7 @@ from afdsizer.deployment import (
     BarrierLaw,
     Deployment,
     FfnParallel,
+    MoeRouting,
     ObjectiveName,
     PipelineName,
 )
@@ -69,7 +70,7 @@ class SweepCell:
     refill : str or None
         Slot refill policy (None without simulation).
     attn_parallel, ffn_parallel, deploy_microbatches, deploy_pipeline, layers, barrier,
-    kv_quantile, tpot_target_s, tpot_p99_target_s, objective
+    kv_quantile, tpot_target_s, tpot_p99_target_s, objective, moe_routing
         The rest of the deployment the theory sizes for (:meth:`deployment`), resolved from the
         spec with :class:`~afdsizer.deployment.Deployment`'s defaults: ``deploy_microbatches``
         and ``deploy_pipeline`` are its ``microbatches`` and ``pipeline``.
@@ -102,6 +103,7 @@ class SweepCell:
     tpot_target_s: float | None = None
     tpot_p99_target_s: float | None = None
     objective: ObjectiveName | None = dataclasses.field(default_factory=_default_of("objective"))
+    moe_routing: MoeRouting = dataclasses.field(default_factory=_default_of("moe_routing"))
 
     def deployment(self) -> Deployment:
         """The :class:`~afdsizer.deployment.Deployment` this cell is sized for (B included)."""
@@ -120,6 +122,7 @@ class SweepCell:
             tpot_target_s=self.tpot_target_s,
             tpot_p99_target_s=self.tpot_p99_target_s,
             objective=self.objective,
+            moe_routing=self.moe_routing,
         )
 
     @property
@@ -232,6 +235,7 @@ def enumerate_cells(spec: SweepSpec) -> tuple[SweepCell, ...]:
         "tpot_target_s": d.tpot_target_s,
         "tpot_p99_target_s": d.tpot_p99_target_s,
         "objective": d.objective,
+        "moe_routing": d.moe_routing,
     }
     cells = []
     for trace, cost, batch, ratio, seed, sim in itertools.product(

@@ -149,12 +149,13 @@ def _sizing_inputs(task: CellTask) -> SizingInputs:
         if layers is not None:
             deployment = deployment.replace(layers=layers)
     relinearise = None
+    workload = _workload(_cell_trace_path(task))
     if task.model_path is not None:
         relinearise = roofline_relineariser(
-            deployment, task.model_path, task.hardware_path, None, None
+            deployment, task.model_path, task.hardware_path, None, None, workload.theta_tokens
         )
     return SizingInputs(
-        workload=_workload(_cell_trace_path(task)),
+        workload=workload,
         coefficients=task.coefficients,
         deployment=deployment,
         relinearise=relinearise,

@@ -90,8 +90,11 @@ def _resolve_workload(path: Path) -> tuple[float, float]:
     return float(est.theta_tokens), float(est.slot_load_std_tokens)
 
 
-def _resolve_cost(cell: SweepCell, base_dir: Path) -> CostCoefficients:
-    """The cost case of a cell (roofline presets or a coefficient file), as ``size`` resolves it."""
+def _resolve_cost(cell: SweepCell, base_dir: Path, theta_tokens: float) -> CostCoefficients:
+    """The cost case of a cell (roofline presets or a coefficient file), as ``size`` resolves it.
+
+    θ lets the roofline charge the per-request attention work, as ``size`` does.
+    """
     from afdsizer._sizing import resolve_coefficients
 
     if cell.coefficients is not None:
@@ -103,6 +106,7 @@ def _resolve_cost(cell: SweepCell, base_dir: Path) -> CostCoefficients:
         deployment=cell.deployment(),
         model=_local(cell.model, base_dir),
         hardware=_local(cell.hardware, base_dir),
+        slot_context_tokens=theta_tokens,
     )
 
 
@@ -143,9 +147,10 @@ def prepare_tasks(cells: Sequence[SweepCell], base_dir: Path) -> list[CellTask]:
             workloads[cell.trace] = (path, *_resolve_workload(path))
         cost_key: tuple[object, ...] = (cell.model, cell.hardware, cell.coefficients, cell.kv_dtype)
         cost_key = (*cost_key, cell.attn_gpus, cell.ffn_gpus, cell.attn_parallel, cell.ffn_parallel)
-        if cost_key not in costs:
-            costs[cost_key] = _resolve_cost(cell, base_dir)
         path, theta, sigma = workloads[cell.trace]
+        cost_key = (*cost_key, theta)
+        if cost_key not in costs:
+            costs[cost_key] = _resolve_cost(cell, base_dir, theta)
         tasks.append(
             CellTask(
                 cell=cell,

@@ -43,6 +43,7 @@ DEPLOYMENT_KEYS = (
     "tpot_target_s",
     "tpot_p99_target_s",
     "objective",
+    "moe_routing",
 )
 """Spec keys that are :class:`~afdsizer.deployment.Deployment` fields of the same name."""
 
@@ -128,7 +129,7 @@ class SweepSpec(_Frozen):
     coefficients : list of str, default []
         Files with the six cost coefficients (JSON or YAML), relative to the spec file.
     kv_dtype, attn_gpus, ffn_gpus, attn_parallel, ffn_parallel, microbatches, pipeline, layers,
-    barrier, kv_quantile, tpot_target_s, tpot_p99_target_s, objective : optional
+    barrier, kv_quantile, tpot_target_s, tpot_p99_target_s, objective, moe_routing : optional
         The deployment every cell is sized for, as the :class:`afdsizer.deployment.Deployment`
         fields of the same names (``microbatches`` and ``pipeline`` are the deployment's; the
         simulator's are under ``simulate``). A key left out takes Deployment's default, the
@@ -164,6 +165,7 @@ class SweepSpec(_Frozen):
     tpot_target_s: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
     tpot_p99_target_s: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
     objective: Literal["gpu", "instance"] | None = None
+    moe_routing: Literal["auto", "balanced", "power_law"] | None = None
     batch: Annotated[tuple[PositiveInt | Literal["auto"], ...], Field(min_length=1)]
     ratio: Annotated[tuple[PositiveInt | Literal["auto"], ...], Field(min_length=1)] = ("auto",)
     seeds: Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)] = (0,)

@@ -52,6 +52,7 @@ _CELL_COLUMNS: dict[str, Any] = {
     "tpot_target_s": pl.Float64,
     "tpot_p99_target_s": pl.Float64,
     "objective": pl.Utf8,
+    "moe_routing": pl.Utf8,
     "sim_seed": pl.Int64,
     "theta_tokens": pl.Float64,
     "slot_load_std_tokens": pl.Float64,

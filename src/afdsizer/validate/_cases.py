@@ -3,7 +3,9 @@
 Four cases' coefficients come from the cost model every other command uses
 (:func:`afdsizer._sizing.resolve_coefficients`, i.e. :func:`afdsizer.cost.cost_coefficients`
 on a hardware preset with the deployment's GPU counts), so validate judges the theory on the
-same numbers ``afdsizer size --model M --hardware H --attn-gpus A --ffn-gpus F`` sizes with.
+numbers ``afdsizer size --model M --hardware H --attn-gpus A --ffn-gpus F`` starts from (size
+also passes θ to the roofline and re-linearises t_F at its operating point; here one set of
+coefficients serves every trace, shared by the theory and the simulator).
 What is validated is r at a fixed B, so the KV capacity is dropped (the simulator does not model
 it; the stress workload's B·θ would not fit). The same five cases run on every trace; which
 regime each lands in is the theory's verdict on that trace (reported, never forced):
