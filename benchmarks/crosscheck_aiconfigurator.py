@@ -381,8 +381,10 @@ def calibrated_coefficients_for(case: Case, spec: Any, kv_dtype: str) -> tuple[A
         kv_dtype=kv_dtype,
         attn_gpus=1,
         ffn_gpus=case.ffn_gpus,
-        gemm_dtype="fp8_block" if case.weight_dtype == "fp8" else "bfloat16",
-        moe_distribution=case.moe_distribution,
+        attn_gemm_dtype="fp8_block" if case.weight_dtype == "fp8" else "bfloat16",
+        moe_routing=case.moe_distribution,
+        # aiconfigurator's vLLM backend reads the EP rows as measured, not scaled 1-GPU rows.
+        moe_rows="measured",
     )
     fitter = _fit_around(meas, case)
     coeffs = fitter.coefficients(source=f"calibrated on {SILICON.name} around the operating point")

@@ -152,7 +152,7 @@ def test_errors_from_recommend() -> None:
         recommend(BASE, theta_tokens=1.0, slot_load_std_tokens=1.0, batch=0)
     c = dataclasses.replace(BASE, kv_capacity_tokens=10_000.0)
     with pytest.raises(
-        InputError, match=r"load is 11000 tokens; the largest batch that fits is 10$"
+        InputError, match=r"load is 11,000 tokens .*; the largest batch that fits is 10$"
     ):
         recommend(c, theta_tokens=1000.0, slot_load_std_tokens=0.0, batch=11)
 

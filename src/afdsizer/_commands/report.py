@@ -123,5 +123,6 @@ def report(
         return
     typer.echo(
         f"report → {path}: r = {rec.r_int} Attention per FFN at B = {rec.batch} "
-        f"({rec.regime}-bound), {rec.throughput_per_instance:,.1f} tokens/s per instance"
+        f"({rec.regime}-bound), {rec.throughput_per_gpu:,.1f} tokens/s per GPU "
+        f"({rec.gpus_per_bundle} GPUs per bundle)"
     )

@@ -47,8 +47,8 @@ from afdsizer.theory._recommend import (
     RatioRow,
     Recommendation,
     _continuous_optimum,
-    _recommend_paper,
 )
+from afdsizer.theory._validate import check_batch, check_quantile, check_sigma, check_theta
 from afdsizer.workload import Workload
 
 __all__ = ["deployment_curve", "pipeline_shape", "recommend", "recommend_deployment"]
@@ -609,11 +609,12 @@ def recommend(
     >>> rec.regime, rec.r_int, round(rec.throughput_per_gpu * rec.gpus_per_bundle)
     ('attention', 15, 750000)
 
-    Two microbatches pay the fixed costs twice; per GPU, an 8-GPU FFN moves r_peak by √8:
+    Two microbatches of 50 slots pay the fixed costs twice: a microbatch's Attention (1.5 ms)
+    and FFN (0.5 ms + 0.05 ms per r) balance at r = 20, past the per-GPU peak of the FFN line:
 
     >>> rec = recommend(c, w, Deployment(batch=100, microbatches=2, pipeline="overlapped"))
-    >>> rec.r_int, rec.microbatches
-    (30, 2)
+    >>> rec.r_int, rec.regime, round(rec.step_time_s * 1e3, 6)
+    (20, 'attention', 3.0)
     """
     if workload is None:
         if theta_tokens is None or slot_load_std_tokens is None:
@@ -659,3 +660,47 @@ def deployment_curve(
     law = _barrier_law(workload, deployment)
     model = _factory(coefficients, workload, shape, law, seed)(batch, True)
     return _curve_of(model, _check_ratio(ratio))
+
+
+def _recommend_paper(
+    coefficients: CostCoefficients,
+    *,
+    theta_tokens: float,
+    slot_load_std_tokens: float,
+    batch: int | None,
+    kv_quantile: float,
+    tpot_target_s: float | None,
+    price_attn_per_h: float | None,
+    price_ffn_per_h: float | None,
+    worker_load_samples: WorkerLoadSamples | None,
+) -> Recommendation:
+    """The 0.1 keyword interface: the paper's deployment (one GPU a side, instances counted alike,
+    per dollar with prices), through the one path."""
+    sampler: Callable[[int], npt.ArrayLike] | None = None
+    if callable(worker_load_samples):
+        sampler = worker_load_samples
+    elif worker_load_samples is not None:
+        if batch is None:
+            raise InputError(
+                "worker_load_samples as an array fixes B: give batch too, or pass a "
+                "function B -> samples so that B can be chosen"
+            )
+        fixed = worker_load_samples
+        sampler = lambda _batch: fixed  # noqa: E731 -- the law at the one given B
+    check_sigma(slot_load_std_tokens)
+    workload = Workload(
+        theta_tokens=check_theta(theta_tokens),
+        slot_load_std_tokens=float(slot_load_std_tokens),
+        load_sampler=sampler,
+    )
+    deployment = Deployment(
+        attn_gpus=1,
+        ffn_gpus=1,
+        batch=None if batch is None else check_batch(batch),
+        kv_quantile=check_quantile(kv_quantile),
+        tpot_target_s=tpot_target_s,
+        price_attn_per_h=price_attn_per_h,
+        price_ffn_per_h=price_ffn_per_h,
+        objective="dollar" if price_attn_per_h is not None else "instance",
+    )
+    return recommend_deployment(coefficients, workload, deployment)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,9 @@ class Workload:
         Where it came from: a trace path, ``"isl=…,osl=…"`` or ``"moments"``.
     trace : Trace or None
         The trace (or the constant pair of fixed lengths) defining the worker-load law.
+    load_sampler : callable or None
+        B → samples of a worker's load, tokens: a caller's own law (e.g. the 0.1 interface's
+        ``worker_load_samples``), used instead of the trace's.
     """
 
     theta_tokens: float
@@ -61,6 +65,7 @@ class Workload:
     theta_ci_tokens: tuple[float, float] | None = None
     source: str = "moments"
     trace: Trace | None = None
+    load_sampler: Callable[[int], npt.ArrayLike] | None = None
     _loads: dict[tuple[int, int, int], FloatArray] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -146,8 +151,8 @@ class Workload:
 
     @property
     def has_load_law(self) -> bool:
-        """Whether the worker-load law is known (from a trace or fixed lengths)."""
-        return self.trace is not None
+        """Whether the worker-load law is known (a trace, fixed lengths or a sampler)."""
+        return self.trace is not None or self.load_sampler is not None
 
     def worker_loads(
         self, batch: int, *, seed: int = 0, n_samples: int = DEFAULT_WORKER_LOAD_SAMPLES
@@ -159,6 +164,8 @@ class Workload:
         InputError
             The workload has no load law (built from moments).
         """
+        if self.load_sampler is not None:
+            return np.asarray(self.load_sampler(int(batch)), dtype=np.float64)
         if self.trace is None:
             raise InputError(
                 "this workload was given by θ and σ only: its worker-load law is unknown "
