@@ -202,7 +202,8 @@ def _ms(seconds: float) -> str:
 
 def _deployment_text(rec: Recommendation) -> str:
     attn = f"{rec.attn_gpus} GPU{'s' if rec.attn_gpus > 1 else ''} ({rec.attn_parallel.upper()})"
-    ffn = f"{rec.ffn_gpus} GPU{'s' if rec.ffn_gpus > 1 else ''} ({rec.ffn_parallel.upper()})"
+    ffn_par = "EP for MoE, else TP" if rec.ffn_parallel == "auto" else rec.ffn_parallel.upper()
+    ffn = f"{rec.ffn_gpus} GPU{'s' if rec.ffn_gpus > 1 else ''} ({ffn_par})"
     pipe = (
         "free overlap (the paper's model)"
         if rec.pipeline == "overlapped" and rec.microbatches == 1
@@ -212,11 +213,18 @@ def _deployment_text(rec: Recommendation) -> str:
     return f"Attention {attn}, FFN {ffn}; {pipe}; KV {rec.kv_dtype}"
 
 
+def _workload_text(inputs: SizingInputs) -> str:
+    trace = inputs.workload.trace
+    if trace is None or trace.trace_format == "arrays":
+        return inputs.workload.source
+    return f"{Path(trace.source).name} ({trace.n_requests:,} requests)"
+
+
 def _summary_rows(rec: Recommendation, inputs: SizingInputs) -> list[tuple[str, str]]:
     cap = "unlimited" if rec.kv_capacity_tokens is None else f"{rec.kv_capacity_tokens:,.0f}"
     worker = "GPU" if rec.workers_per_instance > 1 else "Attention instance"
     rows = [
-        ("workload", rec.workload_source or inputs.workload.source),
+        ("workload", _workload_text(inputs)),
         ("θ, σ (tokens)", f"{rec.theta:,.1f}, {rec.slot_load_std:,.1f}"),
         ("cost model", inputs.coefficients.source or "coefficients"),
         ("deployment", _deployment_text(rec)),
