@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_FFN_GPUS",
     "DEFAULT_HARDWARE",
     "DEFAULT_MODEL",
+    "MAX_SEED",
     "AttnGpusOpt",
     "CoeffsOpt",
     "DropInvalidOpt",
@@ -33,6 +34,8 @@ __all__ = [
     "HardwareOpt",
     "JsonOpt",
     "KvDtypeOpt",
+    "MaxHoursOpt",
+    "MaxMemoryGbOpt",
     "ModelOpt",
     "ProfileOpt",
     "SlotLoadStdOpt",
@@ -43,6 +46,7 @@ __all__ = [
     "coefficients_from_options",
     "emit_json",
     "jsonable",
+    "seed_option",
     "tpot_target_s",
 ]
 
@@ -94,6 +98,27 @@ FfnGpusOpt = Annotated[
     int, typer.Option("--ffn-gpus", help="GPUs per FFN instance (default: one 8-GPU node).")
 ]
 
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: every seed feeds numpy's SeedSequence, which takes 0 <= seed < 2**63 here."""
+
+
+def seed_option(help_text: str, name: str = "--seed") -> Any:
+    """A ``--seed`` option limited to 0 … 2**63 − 1, so a bad seed is a usage error, not numpy's."""
+    return typer.Option(name, min=0, max=MAX_SEED, help=help_text)
+
+
+MaxMemoryGbOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-memory-gb",
+        help="Refuse runs estimated to need more memory, GiB (default: 80% of this machine's).",
+    ),
+]
+MaxHoursOpt = Annotated[
+    float | None,
+    typer.Option("--max-hours", help="Refuse runs estimated to take longer, hours (default 24)."),
+]
 
 TpotMsOpt = Annotated[
     float | None,

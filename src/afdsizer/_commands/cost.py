@@ -20,7 +20,9 @@ from afdsizer._commands._common import (
     ModelOpt,
     ProfileOpt,
     emit_json,
+    seed_option,
 )
+from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
@@ -96,10 +98,11 @@ def _profile_context(profile: Path) -> tuple[str | None, str | None]:
     """Model and hardware a profile.yaml names, when they still resolve here."""
     import yaml
 
+    from afdsizer._yaml import safe_load
     from afdsizer.cost import HARDWARE_PRESETS, MODEL_PRESETS
 
     try:
-        data = yaml.safe_load(profile.read_text())
+        data = safe_load(profile.read_text())
     except (OSError, yaml.YAMLError):
         return None, None  # load_coefficients reports the problem
     if not isinstance(data, dict):
@@ -239,6 +242,11 @@ def calibrate(
     from afdsizer.cost._roofline import DEFAULT_FFN_TOKENS_RANGE
 
     _check_kv_dtype(kv_dtype)
+    check_output_path(
+        output,
+        option="--output",
+        inputs={"--profile-csv": profile_csv, "--model": model, "--hardware": hardware},
+    )
     fitter = CostFitter(
         attention_batch_range=_parse_range(
             batch_range, "--batch-range", DEFAULT_ATTENTION_BATCH_RANGE
@@ -318,7 +326,7 @@ def profile(
     ),
     warmup: Annotated[int, typer.Option(help="Untimed runs per point.")] = 2,
     repeats: Annotated[int, typer.Option(help="Timed runs per point (median kept).")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of weights, caches and routing.")] = 0,
+    seed: Annotated[int, seed_option("Seed of weights, caches and routing.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Time decode attention and FFN layers on the local device (torch); write the profile CSV."""
@@ -326,6 +334,7 @@ def profile(
     from afdsizer.cost._profile_csv import write_profile_csv
     from afdsizer.cost._profiler import profile_model
 
+    check_output_path(output, option="--output", inputs={"--model": model})
     spec = load_model_spec(model or DEFAULT_MODEL)
     rows = profile_model(
         spec,

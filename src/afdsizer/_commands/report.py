@@ -26,8 +26,23 @@ from afdsizer._commands._common import (
     check_workload_options,
     coefficients_from_options,
     emit_json,
+    seed_option,
     tpot_target_s,
 )
+from afdsizer._io import check_output_path
+
+
+def _check_sim_steps(sim_steps: int | None, batch: int | None) -> None:
+    """Refuse absurd --sim-steps before sizing (r is not known yet: the step arrays dominate)."""
+    from afdsizer._limits import check_simulation_size, simulation_size
+
+    if sim_steps is None or sim_steps <= 0:
+        return  # automatic, or no simulation; the report checks the sign itself
+    size = simulation_size(1, batch or 1, sim_steps)
+    what = f"--sim-steps {sim_steps:,} per r"
+    check_simulation_size(
+        size, what=what, max_memory_gb=None, max_hours=None, hint="lower --sim-steps"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +84,7 @@ def report(
             "fewer for huge bundles; 0: no simulation).",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of every simulation.")] = 0,
+    seed: Annotated[int, seed_option("Seed of every simulation.")] = 0,
     title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -79,6 +94,18 @@ def report(
 
     check_workload_options(trace, theta, slot_load_std)
     tpot_s = tpot_target_s(tpot_ms)
+    _check_sim_steps(sim_steps, batch)
+    check_output_path(
+        output,
+        option="--output",
+        inputs={
+            "--trace": trace,
+            "--coeffs": coeffs,
+            "--profile": profile,
+            "--model": model,
+            "--hardware": hardware,
+        },
+    )
     coefficients = coefficients_from_options(
         model=model,
         hardware=hardware,

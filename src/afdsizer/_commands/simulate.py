@@ -25,12 +25,16 @@ from afdsizer._commands._common import (
     HardwareOpt,
     JsonOpt,
     KvDtypeOpt,
+    MaxHoursOpt,
+    MaxMemoryGbOpt,
     ModelOpt,
     ProfileOpt,
     TraceOpt,
     coefficients_from_options,
     emit_json,
+    seed_option,
 )
+from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
@@ -57,7 +61,7 @@ StepsOpt = Annotated[int, typer.Option("--steps", help="Decode steps per run (wa
 WarmupOpt = Annotated[
     int | None, typer.Option("--warmup", help="Warm-up steps discarded (default: 10% of steps).")
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+SeedOpt = Annotated[int, seed_option("Seed of every random choice.")]
 PipelineOpt = Annotated[
     str, typer.Option("--pipeline", help="overlapped (max), serial (sum) or microbatch.")
 ]
@@ -171,6 +175,8 @@ def simulate(
     attn_gpus: AttnGpusOpt = DEFAULT_ATTN_GPUS,
     ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
     json_out: JsonOpt = False,
+    max_memory_gb: MaxMemoryGbOpt = None,
+    max_hours: MaxHoursOpt = None,
 ) -> None:
     """Simulate an rA–1F bundle step by step: throughput, idle time, step time and TPOT."""
     import dataclasses
@@ -205,6 +211,13 @@ def simulate(
         kv_capacity_tokens=kv_capacity or None,
         record_series=series_out is not None,
     )
+    _check_size(ratios, config, max_memory_gb=max_memory_gb, max_hours=max_hours)
+    if series_out is not None:
+        check_output_path(
+            series_out,
+            option="--series-out",
+            inputs={"--trace": trace, "--coeffs": coeffs, "--profile": profile, "--model": model},
+        )
     coefficients = coefficients_from_options(
         model=model,
         hardware=hardware,
@@ -251,6 +264,25 @@ def simulate(
             )
         else:
             _print_sweep(sweep.results, sweep.best_ratio, source=path.name)
+
+
+def _check_size(
+    ratios: list[int], config: SimConfig, *, max_memory_gb: float | None, max_hours: float | None
+) -> None:
+    """Refuse, before any work, runs that would not fit in memory or would run for days."""
+    from afdsizer._limits import SimSize, check_simulation_size, simulation_size
+
+    sizes = [
+        simulation_size(r, config.batch, config.steps, record_series=config.record_series)
+        for r in ratios
+    ]
+    total = SimSize(
+        memory_bytes=max(s.memory_bytes for s in sizes), seconds=sum(s.seconds for s in sizes)
+    )
+    what = f"--ratio {max(ratios)} × --batch {config.batch} over --steps {config.steps:,}"
+    if len(ratios) > 1:
+        what = f"{len(ratios)} runs up to {what}"
+    check_simulation_size(total, what=what, max_memory_gb=max_memory_gb, max_hours=max_hours)
 
 
 class _Progress:

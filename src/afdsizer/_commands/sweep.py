@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from afdsizer._commands._common import JsonOpt, emit_json
+from afdsizer._commands._common import JsonOpt, MaxHoursOpt, emit_json
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +40,11 @@ def sweep(
         int | None,
         typer.Option("--workers", help="Local worker processes (default: CPU count; 1: inline)."),
     ] = None,
+    max_cells: Annotated[
+        int | None,
+        typer.Option("--max-cells", help="Refuse grids of more cells (default 1,000,000)."),
+    ] = None,
+    max_hours: MaxHoursOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a grid of theory (and simulation) cells and append the rows to Parquet."""
@@ -51,6 +56,8 @@ def sweep(
         scheduler=scheduler,
         workers=workers,
         progress=sys.stderr.isatty(),
+        max_cells=max_cells,
+        max_hours=max_hours,
     )
     if json_out:
         emit_json(summary)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json
+from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ def validate(
     if steps is not None:
         if steps < 20:
             raise InputError(f"--steps must be >= 20, got {steps}")
+        _check_steps(steps)
         settings = dataclasses.replace(
             settings,
             steps=steps,
@@ -128,6 +130,10 @@ def validate(
             raise InputError(f"--seeds must be >= 1, got {seeds}")
         settings = dataclasses.replace(settings, seeds=tuple(range(seeds)))
 
+    if markdown is not None:
+        check_output_path(
+            markdown, option="--markdown", inputs={f"--trace {t}": t for t in trace or ()}
+        )
     cases = default_cases()
     if case:
         known = {c.name for c in cases}
@@ -157,6 +163,19 @@ def validate(
         emit_json(to_records(results))
     else:
         _print_tables(results)
+
+
+def _check_steps(steps: int) -> None:
+    """Refuse a --steps whose step arrays alone would not fit (before any case runs)."""
+    from afdsizer._limits import check_simulation_size, simulation_size
+
+    check_simulation_size(
+        simulation_size(1, 1, steps),
+        what=f"--steps {steps:,}",
+        max_memory_gb=None,
+        max_hours=None,
+        hint="lower --steps",
+    )
 
 
 def _print_tables(results: Sequence[CaseResult]) -> None:

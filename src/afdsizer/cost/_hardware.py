@@ -15,6 +15,7 @@ from typing import Any
 import pydantic
 import yaml
 
+from afdsizer._yaml import safe_load
 from afdsizer.errors import DataFileError, InputError
 
 __all__ = ["HARDWARE_PRESETS", "HardwareSpec", "load_hardware_spec"]
@@ -123,7 +124,7 @@ class HardwareSpec:
 
 def _presets() -> dict[str, dict[str, Any]]:
     text = resources.files("afdsizer.cost").joinpath("presets/hardware.yaml").read_text()
-    data: dict[str, dict[str, Any]] = yaml.safe_load(text)
+    data: dict[str, dict[str, Any]] = safe_load(text)
     return data
 
 
@@ -151,7 +152,7 @@ def load_hardware_spec(hardware: str | Path) -> HardwareSpec:
     if text in HARDWARE_PRESETS or not (path.suffix in (".yaml", ".yml") or path.exists()):
         return HardwareSpec.from_preset(text)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load(path.read_text())
     except OSError as exc:
         raise DataFileError(f"cannot read hardware file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from afdsizer._yaml import safe_load
 from afdsizer.errors import DataFileError, InputError
 
 __all__ = ["BUNDLED_PREFIX", "SimulateSpec", "SweepSpec", "load_spec", "resolve_data_path"]
@@ -249,7 +250,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[SweepSpec, Path]:
     except OSError as exc:
         raise DataFileError(f"sweep spec {path}: cannot read ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
