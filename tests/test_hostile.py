@@ -7,19 +7,23 @@ for every command, under one oracle: the command exits 0 or 2; on 2 it prints on
 stays byte-identical.
 
 Everything runs in-process (``afdsizer.cli.main``) in a fresh folder that is snapshotted before
-and after each run, so "nothing written" and "inputs intact" are checked byte for byte.
+and after each run, so "nothing written" and "inputs intact" are checked byte for byte. The
+generated part runs 80 examples (about 30 s); ``AFDSIZER_HOSTILE_EXAMPLES=1000`` explores more.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from afdsizer.workload import bundled_trace_path
 from conftest import CliResult
@@ -164,3 +168,296 @@ def test_output_onto_an_input_leaves_it_byte_identical(
     result = run_cli("report", "-o", "./folder/../t.csv.gz", "--trace", str(workdir / "t.csv.gz"))
     assert_refused(result, 0.0)
     assert (workdir / "t.csv.gz").read_bytes() == before
+
+
+# --- Part 2: generated options and file contents across every command ------------------------
+
+# Hostile values an option may receive, as the shell passes them (strings).
+_NUMBERS = st.sampled_from(
+    ["0", "-1", "-0", "1", "2", "3", "1e308", "-1e308", "nan", "inf", "-inf", "1e-300", "0.5",
+     "99999999999999999999", "-99999999999999999999", "", " ", "abc", "1,2", "1:0", "3:1", "0x10",
+     "１", "1_000", "+7", "2**63"]
+)  # fmt: skip
+_WORDS = st.sampled_from(
+    ["", " ", "bogus", "-", "--", "../", "/", "\u00e9\u00e8", "a" * 300, "bf16", "fp8", "auto",
+     "microbatch", "serial", "overlapped", "poisson", "trace", "gaussian", "empirical", "tp", "ep"]
+)  # fmt: skip
+# Paths: the hostile files written by _write_files, a folder, devices, missing, below a file.
+_FILES = st.sampled_from(
+    ["bomb.yaml", "deep.yaml", "deep.json", "empty.csv", "garbage.bin", "ragged.csv",
+     "weird.csv", "weird.jsonl", "weird.json", "weird.yaml", "hf.json", "t.csv", "coeffs.json",
+     "folder", "missing.csv", "t.csv/below.csv", "/dev/null", "/proc/self/status", "/dev/zero",
+     "gz.csv.gz", "bad.parquet"]
+)  # fmt: skip
+_OUTPUTS = st.sampled_from(
+    ["out.file", "folder", "t.csv", "coeffs.json", "t.csv/below", "/proc/x", "/sys/x",
+     "/dev/null", "new/dir/out.file", ""]
+)  # fmt: skip
+_VALUES = _NUMBERS | _WORDS | _FILES
+
+_CELL = st.sampled_from(
+    ["1", "0", "-1", "10", "100", "1e3", "nan", "inf", "", " ", "x", '"', '"1"', "1.5", "1e400",
+     "9223372036854775808", "2147483648", "-0", "1,2", "\u0000", "\u00e9"]
+)  # fmt: skip
+_HEADERS = st.sampled_from(
+    ["ContextTokens,GeneratedTokens", "ContextTokens,GeneratedTokens,TIMESTAMP",
+     "input_length,output_length,timestamp", "Request tokens,Response tokens,Timestamp",
+     "num_prefill_tokens,num_decode_tokens", "a,b,c", "", "ContextTokens,ContextTokens"]
+)  # fmt: skip
+_COEFF_KEYS = [
+    "alpha_attn_s",
+    "beta_attn_s_per_token",
+    "alpha_comm_s",
+    "beta_comm_s_per_token",
+    "alpha_ffn_s",
+    "beta_ffn_s_per_token",
+    "gamma_comm_s_per_token",
+    "kv_capacity_tokens",
+]
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | _CELL,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_CELL, inner, max_size=3),
+    max_leaves=8,
+)
+_HF_KEYS = [
+    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+    "num_key_value_heads", "vocab_size", "head_dim", "n_routed_experts", "num_experts_per_tok",
+    "moe_intermediate_size", "model_type", "torch_dtype", "num_local_experts",
+]  # fmt: skip
+_SPEC_KEYS = [
+    "traces", "models", "hardware", "coefficients", "batch", "ratio", "seeds", "simulate",
+    "kv_dtype", "attn_gpus", "ffn_gpus", "chunk_cells", "bogus",
+]  # fmt: skip
+
+
+@st.composite
+def _csv_text(draw: st.DrawFn) -> str:
+    header = draw(_HEADERS)
+    rows = draw(st.lists(st.lists(_CELL, min_size=0, max_size=5), max_size=6))
+    sep = draw(st.sampled_from(["\n", "\r\n"]))
+    return sep.join([header, *(",".join(r) for r in rows)])
+
+
+@st.composite
+def _files(draw: st.DrawFn) -> dict[str, bytes]:
+    """Contents of the generated files (the fixed hostile ones are written by the fixture)."""
+    coeffs = {k: draw(_JSONISH) for k in _COEFF_KEYS if draw(st.booleans())}
+    good = {k: v for k, v in COEFFS.items() if draw(st.integers(0, 4))}
+    hf = {k: draw(st.integers(-2, 2**40) | _JSONISH) for k in _HF_KEYS if draw(st.booleans())}
+    keys = draw(st.lists(st.sampled_from(_SPEC_KEYS), max_size=3, unique=True))
+    spec: dict[str, object] = {k: draw(_JSONISH) for k in keys}
+    if draw(st.booleans()):  # often close to valid, so the deeper checks are reached
+        spec = {"traces": ["t.csv"], "coefficients": ["coeffs.json"], "batch": [4]} | spec
+    jsonl = "\n".join(
+        json.dumps({"ContextTokens": draw(_JSONISH), "GeneratedTokens": draw(_JSONISH)})
+        for _ in range(draw(st.integers(0, 4)))
+    )
+    return {
+        "weird.csv": draw(_csv_text()).encode(),
+        "weird.jsonl": jsonl.encode(),
+        "weird.json": json.dumps(good | coeffs, default=str).encode(),
+        "weird.yaml": yaml.safe_dump(spec, allow_unicode=True).encode(),
+        "hf.json": json.dumps(hf, default=str).encode(),
+    }
+
+
+def _write_fixed_files(root: Path) -> None:
+    (root / "deep.yaml").write_text("[" * 5000 + "]" * 5000)
+    (root / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (root / "empty.csv").write_bytes(b"")
+    (root / "garbage.bin").write_bytes(bytes(range(256)) * 4)
+    (root / "gz.csv.gz").write_bytes(b"\x1f\x8b not really gzip")
+    (root / "bad.parquet").write_bytes(b"PAR1 not really parquet PAR1")
+
+
+def _option(name: str, values: st.SearchStrategy[str] = _VALUES) -> st.SearchStrategy[list[str]]:
+    return values.map(lambda v: [name, v])
+
+
+_FLAG = st.sampled_from(["--json", "--drop-invalid"]).map(lambda f: [f])
+
+
+def _command(
+    name: str,
+    base: list[str],
+    options: list[st.SearchStrategy[list[str]]],
+    *,
+    outputs: tuple[str, ...] = (),
+    min_options: int = 0,
+) -> st.SearchStrategy[tuple[list[str], tuple[str, ...]]]:
+    """``afdsizer NAME BASE... OPTION VALUE...`` with up to four generated options."""
+    chosen = st.lists(st.one_of(options), min_size=min_options, max_size=4)
+    return chosen.map(lambda opts: ([name, *base, *(x for o in opts for x in o)], outputs))
+
+
+_COST_OPTIONS = [
+    _option("--model"), _option("--hardware"), _option("--coeffs", _FILES), _option("--kv-dtype"),
+    _option("--attn-gpus", _NUMBERS), _option("--ffn-gpus", _NUMBERS), _option("--profile", _FILES),
+]  # fmt: skip
+_WORKLOAD_OPTIONS = [_option("--trace", _FILES), _FLAG]
+# fmt: off
+_COMMANDS = st.one_of(
+    _command(
+        "workload",
+        [],
+        [
+            st.just(["weird.csv"]),
+            _option("--window"),
+            _option("--ci"),
+            _option("--confidence", _NUMBERS),
+            _option("--seed", _NUMBERS),
+            _option("--bootstrap-samples", st.sampled_from(["0", "-5", "1", "5", "1e9"])),
+            _option("--prompt-col"),
+            _option("--decode-col"),
+            _option("--time-col"),
+            _FLAG,
+            _FILES.map(lambda f: [f]),
+        ],
+    ),
+    _command("cost", [], [*_COST_OPTIONS, _option("--link"), _option("--ffn-hardware")]),
+    _command(
+        "size",
+        ["--coeffs", "coeffs.json", "--theta", "500", "--slot-load-std", "300"],
+        [
+            _option("--batch", _NUMBERS),
+            _option("--kv-quantile", _NUMBERS),
+            _option("--tpot-ms", _NUMBERS),
+            _option("--price-attn", _NUMBERS),
+            _option("--price-ffn", _NUMBERS),
+            _option("--barrier"),
+            _option("--theta", _NUMBERS),
+            _option("--report", _OUTPUTS),
+            *_COST_OPTIONS,
+        ],
+        outputs=("out.file", "new"),
+    ),
+    _command(
+        "simulate",
+        ["--ratio", "2", "--batch", "4", "--steps", "20", "--coeffs", "coeffs.json",
+         "--trace", "t.csv"],
+        [
+            _option("--ratio", _NUMBERS),
+            _option("--batch", _NUMBERS),
+            _option("--steps", st.sampled_from(["0", "-1", "5", "10", "1e3", "10000000000000"])),
+            _option("--warmup", _NUMBERS),
+            _option("--seed", _NUMBERS),
+            _option("--pipeline"),
+            _option("--microbatches", _NUMBERS),
+            _option("--layers", _NUMBERS),
+            _option("--jitter-cv", _NUMBERS),
+            _option("--jitter-dist"),
+            _option("--refill"),
+            _option("--open-loop"),
+            _option("--rate", _NUMBERS),
+            _option("--time-scale", _NUMBERS),
+            _option("--kv-capacity", _NUMBERS),
+            _option("--series-out", _OUTPUTS),
+            _option("--max-memory-gb", _NUMBERS),
+            *_WORKLOAD_OPTIONS,
+            *_COST_OPTIONS,
+        ],
+        outputs=("out.file", "new"),
+    ),
+    _command(
+        "validate",
+        ["--quick"],
+        [
+            _option("--steps", st.sampled_from(["0", "-1", "19", "abc", "10000000000000"])),
+            _option("--seeds", st.sampled_from(["0", "-1", "abc"])),
+            _option("--case", _WORDS.filter(lambda w: w not in ("",))),
+            _option("--barrier", st.sampled_from(["bogus", "", "x"])),
+            _option("--markdown", st.sampled_from(["folder", "t.csv/below", "/proc/x", "t.csv"])),
+        ],
+    ).filter(lambda c: len(c[0]) > 2),  # a bare `validate --quick` is the slow valid run
+    _command(
+        "report",
+        ["-o", "out.file", "--sim-steps", "0", "--coeffs", "coeffs.json", "--theta", "500",
+         "--slot-load-std", "300"],
+        [
+            _option("-o", _OUTPUTS),
+            _option("--batch", _NUMBERS),
+            _option("--theta", _NUMBERS),
+            _option("--kv-quantile", _NUMBERS),
+            _option("--tpot-ms", _NUMBERS),
+            _option("--sim-steps", st.sampled_from(["-1", "0", "1e3", "1000000000000"])),
+            _option("--seed", _NUMBERS),
+            _option("--title"),
+            *_WORKLOAD_OPTIONS,
+        ],
+        outputs=("out.file", "new"),
+        min_options=1,  # a valid report takes a second or two: mostly hostile ones
+    ),
+    _command(
+        "sweep",
+        ["weird.yaml", "-o", "sweep-out", "--workers", "1"],
+        [
+            _option("-o", _OUTPUTS),
+            _option("--workers", _NUMBERS),
+            _option("--max-cells", _NUMBERS),
+            _option("--max-hours", _NUMBERS),
+            _option("--scheduler"),
+            _FILES.map(lambda f: [f]),
+        ],
+        outputs=("sweep-out", "out.file", "new"),
+    ),
+    _command(
+        "calibrate",
+        ["-o", "out.file", "--hardware", "h100-sxm"],
+        [
+            _option("--profile-csv", _FILES),
+            _option("--silicon", _FILES),
+            _option("--model"),
+            _option("-o", _OUTPUTS),
+            _option("--batch-range"),
+            _option("--ffn-range"),
+            _option("--kv-dtype"),
+        ],
+        outputs=("out.file", "new"),
+    ),
+)
+# fmt: on
+
+
+def _allowed_new(path: str, outputs: tuple[str, ...]) -> bool:
+    return any(path == out or path.startswith(out + os.sep) for out in outputs)
+
+
+@settings(
+    max_examples=int(os.environ.get("AFDSIZER_HOSTILE_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(command=_COMMANDS, files=_files())
+def test_generated_hostile_input_exits_0_or_2_in_one_line(
+    workdir: Path,
+    run_cli: Callable[..., CliResult],
+    command: tuple[list[str], tuple[str, ...]],
+    files: dict[str, bytes],
+) -> None:
+    """Oracle: exit 0 or 2; on 2 one ``afdsizer: error:`` line; inputs intact; no stray file."""
+    args, outputs = command
+    _write_fixed_files(workdir)
+    for name, data in files.items():
+        (workdir / name).write_bytes(data)
+    for stale in ("out.file", "sweep-out", "new"):  # outputs of the previous example
+        target = workdir / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    before = snapshot(workdir)
+    start = time.perf_counter()
+    result = run_cli(*args)
+    elapsed = time.perf_counter() - start
+    assert "Traceback" not in result.stdout + result.stderr, (args, result.stderr[-3000:])
+    assert result.exit_code in (0, 2), (args, result.exit_code, result.stderr[-3000:])
+    if result.exit_code == 2:
+        assert_refused(result, elapsed)
+    after = snapshot(workdir)
+    for path, data in before.items():
+        assert after.get(path, b"<gone>") == data, (args, f"{path} changed")
+    new = [p for p in after if p not in before]
+    if result.exit_code == 2:
+        assert not new, (args, new)
+    else:
+        assert all(_allowed_new(p, outputs) for p in new), (args, new)

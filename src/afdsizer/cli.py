@@ -77,8 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         return _error(" ".join(exc.format_message().split()) + where)
     except click.ClickException as exc:  # a bad file argument, say
         return _error(" ".join(exc.format_message().split()))
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         return _interrupted()
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A path the OS refuses however it is used (too long, a loop of links, not a folder):
+        # the user's input, wherever in afdsizer it was first touched.
+        name = str(exc.filename)
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        return _error(f"{shown}: {exc.strerror or exc}")
     except RecursionError:
         # Deeply nested JSON (the YAML loader bounds its own depth): input, not a bug here.
         return _error("input nested too deeply to read (JSON or YAML thousands of levels deep)")

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_FFN_GPUS",
     "DEFAULT_HARDWARE",
     "DEFAULT_MODEL",
+    "MAX_BATCH",
     "MAX_SEED",
     "AttnGpusOpt",
     "CoeffsOpt",
@@ -99,6 +100,8 @@ FfnGpusOpt = Annotated[
 ]
 
 
+MAX_BATCH = 2**31 - 1
+"""Largest B, slots per Attention instance, a command accepts: r·B·θ must stay far inside int64."""
 MAX_SEED = 2**63 - 1
 """Largest seed: every seed feeds numpy's SeedSequence, which takes 0 <= seed < 2**63 here."""
 

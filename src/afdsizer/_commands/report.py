@@ -10,6 +10,7 @@ import typer
 from afdsizer._commands._common import (
     DEFAULT_ATTN_GPUS,
     DEFAULT_FFN_GPUS,
+    MAX_BATCH,
     AttnGpusOpt,
     CoeffsOpt,
     DropInvalidOpt,
@@ -67,7 +68,12 @@ def report(
     ffn_gpus: FfnGpusOpt = DEFAULT_FFN_GPUS,
     batch: Annotated[
         int | None,
-        typer.Option("--batch", help="B, slots per Attention instance (default: sized jointly)."),
+        typer.Option(
+            "--batch",
+            min=1,
+            max=MAX_BATCH,
+            help="B, slots per Attention instance (default: sized jointly).",
+        ),
     ] = None,
     kv_quantile: Annotated[
         float | None,
