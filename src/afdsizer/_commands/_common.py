@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -49,6 +50,7 @@ __all__ = [
     "jsonable",
     "seed_option",
     "tpot_target_s",
+    "unsigned_zero",
 ]
 
 DEFAULT_MODEL = "llama-3.1-70b"
@@ -226,6 +228,23 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+_NEGATIVE_ZERO = re.compile(r"(?<![\w.])-(0(?:\.0+)?)(?![\d.])")
+
+
+def unsigned_zero(text: str) -> str:
+    """Drop the sign of every number in ``text`` that rounds to zero: ``-0.0%`` → ``0.0%``.
+
+    A float a hair below zero (an idle fraction of -1e-17, say) formats as ``-0.0``, which
+    reads as a real negative figure. Table cells go through this before printing.
+
+    Examples
+    --------
+    >>> unsigned_zero("idle -0.0%, Δ (-0.00), -0.03, x-0.0")
+    'idle 0.0%, Δ (0.00), -0.03, x-0.0'
+    """
+    return _NEGATIVE_ZERO.sub(r"\1", text)
 
 
 def emit_json(payload: Any) -> None:

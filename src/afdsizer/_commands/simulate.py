@@ -33,6 +33,7 @@ from afdsizer._commands._common import (
     coefficients_from_options,
     emit_json,
     seed_option,
+    unsigned_zero,
 )
 from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
@@ -362,7 +363,7 @@ def _print_one(result: SimResult, config: SimConfig, *, source: str, coeffs_sour
         )  # fmt: skip
         rows.append(("arrival rate", f"{result.arrival_rate_per_s:,.2f} req/s"))
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, unsigned_zero(value))
     console = Console()
     console.print(table)
     console.print(f"workload: {source}; cost: {coeffs_source or 'coefficients file'}")
@@ -385,12 +386,13 @@ def _print_sweep(results: tuple[SimResult, ...], best_ratio: int, *, source: str
         table.add_column(name, justify="right")
     for res in results:
         mark = " *" if res.ratio == best_ratio else ""
-        table.add_row(
+        cells = (
             f"{res.ratio}{mark}", f"{res.throughput_per_instance:,.1f}",
             f"{res.throughput_stderr:,.1f}", f"{res.step_time_mean_s * ms:.3f}",
             f"{res.step_time_p99_s * ms:.3f}", f"{res.attention_idle:.1%}",
             f"{res.barrier_idle:.1%}", f"{res.ffn_idle:.1%}", f"{res.tpot_p99_s * ms:.3f}",
         )  # fmt: skip
+        table.add_row(*(unsigned_zero(c) for c in cells))
     console = Console()
     console.print(table)
     console.print(f"simulation-optimal r = {best_ratio} (* above)")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json
+from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json, unsigned_zero
 from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
 
@@ -158,7 +158,7 @@ def validate(
             results.append(validate_case(label, prompt, decode, c, settings=settings))
 
     if markdown is not None:
-        atomic_write_text(markdown, results_markdown(results))
+        atomic_write_text(markdown, unsigned_zero(results_markdown(results)))
     if json_out:
         emit_json(to_records(results))
     else:
@@ -197,18 +197,18 @@ def _print_tables(results: Sequence[CaseResult]) -> None:
     for col in TABLE_COLUMNS:
         summary.add_column(col)
     for row in result_rows(results):
-        summary.add_row(*row)
+        summary.add_row(*(unsigned_zero(cell) for cell in row))
     console.print(summary)
     console.print(GOAL_LEGEND, markup=False)
     idle = Table(title="Idle time at the theory's r and at baselines")
     for col in BASELINE_COLUMNS:
         idle.add_column(col)
     for row in baseline_rows(results):
-        idle.add_row(*row)
+        idle.add_row(*(unsigned_zero(cell) for cell in row))
     console.print(idle)
     check = Table(title="E[τ]: simulated vs Gaussian barrier vs empirical barrier")
     for col in STEP_TIME_COLUMNS:
         check.add_column(col)
     for row in step_time_rows(results):
-        check.add_row(*row)
+        check.add_row(*(unsigned_zero(cell) for cell in row))
     console.print(check)
