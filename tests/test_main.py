@@ -99,3 +99,24 @@ def test_unsigned_zero_drops_only_the_sign_of_zero(value: float, spec: str) -> N
         assert cleaned == f"x {text.lstrip('-')} y"
     else:
         assert cleaned == f"x {text} y"
+
+
+# --- Start-up: a command imports what it needs --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "absent"),
+    [
+        ("import afdsizer.cli", ("numpy", "polars", "scipy", "numba", "matplotlib")),
+        ("from afdsizer.workload import load_trace", ("scipy", "numba", "matplotlib")),
+        ("from afdsizer.workload import summarize_trace", ("scipy.stats", "numba", "matplotlib")),
+        ("import afdsizer.cost", ("scipy.optimize", "scipy.stats", "numba", "matplotlib")),
+    ],
+)
+def test_imports_stay_lazy(code: str, absent: tuple[str, ...]) -> None:
+    """Heavy packages load only where used (a fresh interpreter, so nothing is cached)."""
+    check = f"import sys; {code}; print(sorted(m for m in {absent!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", f"{code} imported {out.strip()}"
