@@ -24,9 +24,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import CliResult
 
 from afdsizer.workload import bundled_trace_path
-from conftest import CliResult
 
 TIME_LIMIT_S = 20.0
 """A refused command answers in well under this (in-process, after imports are warm)."""
