@@ -1,4 +1,4 @@
-"""Sweeps: grids of sizing cells run on local processes or a Dask cluster (DESIGN.md §7, issue 7).
+"""Sweeps: grids of sizing cells run on local processes or a Dask cluster (docs/design.md §7).
 
 A YAML spec names the axes (traces × cost cases × B × r × seeds × simulator options); every cell
 gets the theory, and the simulation where the spec asks. Rows are appended to a directory of

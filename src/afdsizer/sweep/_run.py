@@ -84,7 +84,7 @@ class SweepSummary:
 
 
 def _resolve_workload(path: Path) -> tuple[float, float]:
-    """(θ, σ) of a trace, tokens (DESIGN.md §3)."""
+    """(θ, σ) of a trace, tokens (docs/design.md §3)."""
     from afdsizer.workload import estimate_slot_load, load_trace
 
     trace = load_trace(path)

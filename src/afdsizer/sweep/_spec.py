@@ -55,7 +55,7 @@ class SimulateSpec(_Frozen):
         Leading steps discarded from the metrics, < ``steps``; None lets the simulator choose
         (``afdsizer.sim.DEFAULT_WARMUP_FRAC`` of ``steps``).
     pipeline : list of {"overlapped", "serial", "microbatch"}, default ["overlapped"]
-        Axis: how Attention, communication and FFN share a step (DESIGN.md §6).
+        Axis: how Attention, communication and FFN share a step (docs/design.md §6).
     microbatches : list of int, default [2]
         Axis, used only with ``pipeline: microbatch``: microbatches in flight, m.
     jitter_cv : list of float, default [0.0]
