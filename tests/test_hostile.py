@@ -142,6 +142,18 @@ ISSUE_CASES: list[tuple[str, str, str]] = [
     ("18", "report -o t.csv.gz --trace t.csv.gz --sim-steps 0", "--trace input"),
     ("19", "calibrate -o X.csv --profile-csv X.csv", "--profile-csv input"),
     ("19b", "profile -o coeffs.json --model coeffs.json", "--model input"),
+    ("kin-bootstrap", "workload t.csv --ci bootstrap --bootstrap-samples 1000000000", "100000"),
+    (
+        "kin-open-loop",
+        "simulate --ratio 2 --batch 16 --steps 1000 --open-loop poisson --rate 1e12",
+        "overloaded",
+    ),
+    ("kin-validate", "validate --quick --seeds 100000", "--max-hours"),
+    (
+        "kin-microbatch",
+        "simulate --ratio 2 --batch 16 --steps 100000 --pipeline microbatch --layers 1000000000",
+        "--max-hours",
+    ),
     ("usage", "simulate --ratio 2 --batch abc", "--batch"),
     ("usage2", "size --no-such-option", "--no-such-option"),
 ]

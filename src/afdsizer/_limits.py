@@ -40,6 +40,8 @@ SIM_STEP_S = 1e-7
 """Fixed cost of one simulated step, s."""
 SIM_SLOT_STEP_S = 1.5e-8
 """Cost of one slot in one step, s (2–35 ns measured; a middle figure)."""
+SIM_STAGE_S = 5e-9
+"""Microbatch pipeline: cost of one (layer, microbatch, worker) stage per step, s (1.6–7 ns)."""
 DEFAULT_MAX_HOURS = 24.0
 """Estimated wall time above which a command refuses unless told otherwise, hours."""
 MEMORY_FRACTION = 0.8
@@ -92,8 +94,13 @@ class SimSize:
     seconds: float
 
 
-def simulation_size(ratio: int, batch: int, steps: int, *, record_series: bool = False) -> SimSize:
+def simulation_size(
+    ratio: int, batch: int, steps: int, *, record_series: bool = False, pipeline_stages: int = 0
+) -> SimSize:
     """Estimate one simulation of ``ratio`` × ``batch`` slots over ``steps`` steps.
+
+    ``pipeline_stages`` is m·L for the microbatch pipeline (each step walks m·L stages per
+    worker), 0 otherwise.
 
     Examples
     --------
@@ -104,7 +111,8 @@ def simulation_size(ratio: int, batch: int, steps: int, *, record_series: bool =
     slots = float(ratio) * float(batch)
     per_step = SIM_STEP_BYTES + (SIM_SERIES_STEP_BYTES if record_series else 0)
     memory = slots * SIM_SLOT_BYTES + float(steps) * per_step
-    seconds = float(steps) * (SIM_STEP_S + slots * SIM_SLOT_STEP_S)
+    stages = float(pipeline_stages) * float(ratio)
+    seconds = float(steps) * (SIM_STEP_S + slots * SIM_SLOT_STEP_S + stages * SIM_STAGE_S)
     return SimSize(memory_bytes=memory, seconds=seconds)
 
 

@@ -235,6 +235,7 @@ def simulate(
     if config.arrivals == "trace" and loaded.arrival_s is None:
         raise InputError(f"{path.name} has no timestamps; use --open-loop poisson --rate λ instead")
     arrival_s = loaded.arrival_s if config.arrivals == "trace" else None
+    _check_open_loop(ratios, config, coefficients, arrival_s)
 
     with _Progress(steps * len(ratios)) as progress:
         if len(ratios) == 1:
@@ -273,8 +274,15 @@ def _check_size(
     """Refuse, before any work, runs that would not fit in memory or would run for days."""
     from afdsizer._limits import SimSize, check_simulation_size, simulation_size
 
+    stages = config.microbatches * config.layers if config.pipeline == "microbatch" else 0
     sizes = [
-        simulation_size(r, config.batch, config.steps, record_series=config.record_series)
+        simulation_size(
+            r,
+            config.batch,
+            config.steps,
+            record_series=config.record_series,
+            pipeline_stages=stages,
+        )
         for r in ratios
     ]
     total = SimSize(
@@ -284,6 +292,41 @@ def _check_size(
     if len(ratios) > 1:
         what = f"{len(ratios)} runs up to {what}"
     check_simulation_size(total, what=what, max_memory_gb=max_memory_gb, max_hours=max_hours)
+
+
+def _check_open_loop(
+    ratios: list[int],
+    config: SimConfig,
+    coefficients: Any,
+    arrival_s: Any,
+) -> None:
+    """Refuse an open loop that must overflow its queue, before simulating it.
+
+    Bounds that hold whatever happens in the run: a step lasts at least the largest fixed cost
+    α, so at least λ·steps·α requests arrive; each slot finishes at most one request per step,
+    so at most steps·r·B leave. If the difference passes the simulator's queue limit, the run
+    would only end in that error, maybe minutes later.
+    """
+    from afdsizer.sim._engine import MAX_QUEUED_REQUESTS
+
+    if config.arrivals == "closed":
+        return
+    if config.arrivals == "poisson":
+        rate = float(config.arrival_rate_per_s or 0.0)
+    else:
+        span = float(arrival_s[-1] - arrival_s[0]) * config.trace_time_scale
+        rate = (len(arrival_s) - 1) / span if span > 0 else float("inf")
+    alpha = coefficients.alpha_attn_s, coefficients.alpha_comm_s, coefficients.alpha_ffn_s
+    step_floor_s = max(alpha)
+    arriving = rate * config.steps * step_floor_s
+    leaving = config.steps * min(ratios) * config.batch
+    if arriving - leaving > MAX_QUEUED_REQUESTS:
+        raise InputError(
+            f"open loop overloaded from the start: λ = {rate:,.4g} req/s brings at least "
+            f"{arriving:,.0f} requests in {config.steps:,} steps of at least "
+            f"{step_floor_s * _MS_PER_S:.3g} ms, but {min(ratios)}×{config.batch} slots finish "
+            f"at most {leaving:,.0f}; lower the rate (--rate, --time-scale) or raise r or B"
+        )
 
 
 class _Progress:

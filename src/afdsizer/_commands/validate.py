@@ -10,12 +10,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json, unsigned_zero
+from afdsizer._commands._common import (
+    DropInvalidOpt,
+    JsonOpt,
+    MaxHoursOpt,
+    emit_json,
+    unsigned_zero,
+)
 from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
-    from afdsizer.validate import CaseResult
+    from afdsizer.validate import CaseResult, CostCase, ValidationSettings
 
 __all__ = ["register"]
 
@@ -88,6 +94,7 @@ def validate(
     barrier: BarrierOpt = "empirical",
     drop_invalid: DropInvalidOpt = False,
     json_out: JsonOpt = False,
+    max_hours: MaxHoursOpt = None,
 ) -> None:
     """Compare the theory's r* with the simulation-optimal r on each trace × cost case.
 
@@ -145,6 +152,7 @@ def validate(
         cases = tuple(c for c in cases if c.name in case)
 
     paths = list(trace) if trace else [bundled_trace_path(name) for name in DEFAULT_TRACES]
+    _check_time(settings, cases, n_workloads=len(paths) + int(stress), max_hours=max_hours)
     workloads = []
     for path in paths:
         loaded = load_trace(path, drop_invalid=drop_invalid)
@@ -163,6 +171,39 @@ def validate(
         emit_json(to_records(results))
     else:
         _print_tables(results)
+
+
+_RATIO_GUESS = 16
+"""r assumed per simulated point in the time estimate (the search's ratios are found as it runs)."""
+_EXTRA_POINTS = 7
+"""Simulated ratios per seed besides the search grid: the theory's r and six baselines."""
+
+
+def _check_time(
+    settings: ValidationSettings,
+    cases: Sequence[CostCase],
+    *,
+    n_workloads: int,
+    max_hours: float | None,
+) -> None:
+    """Refuse, before the first case, a validation estimated to run longer than --max-hours."""
+    from afdsizer._limits import SimSize, check_simulation_size, simulation_size
+
+    points = settings.coarse_points + 2 * settings.refine_points + _EXTRA_POINTS
+    runs = points * len(settings.seeds) * n_workloads
+    seconds = sum(
+        runs * simulation_size(_RATIO_GUESS, c.batch, settings.steps).seconds for c in cases
+    )
+    what = (
+        f"{len(cases)} case(s) × {n_workloads} workload(s) × {len(settings.seeds)} seed(s) "
+        f"× --steps {settings.steps:,}"
+    )
+    check_simulation_size(
+        SimSize(memory_bytes=0.0, seconds=seconds),
+        what=what,
+        max_memory_gb=None,
+        max_hours=max_hours,
+    )
 
 
 def _check_steps(steps: int) -> None:

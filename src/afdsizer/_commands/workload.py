@@ -31,8 +31,16 @@ TimeColOpt = Annotated[
 CiOpt = Annotated[str, typer.Option("--ci", help="Interval of θ: delta or bootstrap.")]
 ConfidenceOpt = Annotated[float, typer.Option("--confidence", help="Coverage of the interval.")]
 SeedOpt = Annotated[int, seed_option("Seed of the bootstrap.")]
+MAX_BOOTSTRAP_SAMPLES = 100_000
+"""Most bootstrap replicates: each resamples every row (about 35 ns per row per replicate)."""
 BootstrapOpt = Annotated[
-    int, typer.Option("--bootstrap-samples", help="Bootstrap replicates (with --ci bootstrap).")
+    int,
+    typer.Option(
+        "--bootstrap-samples",
+        min=1,
+        max=MAX_BOOTSTRAP_SAMPLES,
+        help="Bootstrap replicates (with --ci bootstrap; each costs about 35 ns per trace row).",
+    ),
 ]
 
 
