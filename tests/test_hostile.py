@@ -1,14 +1,15 @@
 """Hostile input across the CLI: one clear line, exit 2, no traceback, nothing written.
 
-Two parts. First, every failure of issue 13's table, rerun as a user typed it (with its kin:
-other loaders, other output options). Second, hypothesis-generated options and file contents
+Three parts. First, every failure of issue 13's table, rerun as a user typed it (with its kin:
+other loaders, other output options). Then every file option of every command against every
+hostile file (binary, empty, endless ``/dev/zero``, aliased, deeply nested, a folder...). Last, hypothesis-generated options and file contents
 for every command, under one oracle: the command exits 0 or 2; on 2 it prints one line starting
 ``afdsizer: error:`` and no traceback; it writes no file it was not asked for, and every input
 stays byte-identical.
 
 Everything runs in-process (``afdsizer.cli.main``) in a fresh folder that is snapshotted before
 and after each run, so "nothing written" and "inputs intact" are checked byte for byte. The
-generated part runs 80 examples (about 30 s); ``AFDSIZER_HOSTILE_EXAMPLES=1000`` explores more.
+generated part runs 50 examples (about 20 s); ``AFDSIZER_HOSTILE_EXAMPLES=1000`` explores more.
 """
 
 from __future__ import annotations
@@ -180,6 +181,61 @@ def test_output_onto_an_input_leaves_it_byte_identical(
     result = run_cli("report", "-o", "./folder/../t.csv.gz", "--trace", str(workdir / "t.csv.gz"))
     assert_refused(result, 0.0)
     assert (workdir / "t.csv.gz").read_bytes() == before
+
+
+# --- Part 1b: every file option of every command, against every hostile file -------------------
+
+HOSTILE_FILES = [
+    "bomb.yaml", "deep.yaml", "deep.json", "empty.csv", "garbage.bin", "ragged.csv", "folder",
+    "missing.csv", "t.csv/below.csv", "/dev/null", "/dev/zero", "/proc/self/status", "gz.csv.gz",
+    "bad.parquet",
+]  # fmt: skip
+FILE_OPTIONS = [
+    ("workload", [], None),
+    ("cost", [], "--model"),
+    ("cost", [], "--hardware"),
+    ("cost", [], "--profile"),
+    ("cost", [], "--ffn-hardware"),
+    ("size", [], "--coeffs"),
+    ("size", [], "--trace"),
+    ("size", [], "--profile"),
+    ("size", [], "--model"),
+    ("size", [], "--hardware"),
+    ("simulate", ["--ratio", "2", "--batch", "4", "--steps", "10"], "--trace"),
+    ("simulate", ["--ratio", "2", "--batch", "4", "--steps", "10"], "--coeffs"),
+    ("simulate", ["--ratio", "2", "--batch", "4", "--steps", "10"], "--model"),
+    ("report", ["-o", "out.html", "--sim-steps", "0"], "--trace"),
+    ("report", ["-o", "out.html", "--sim-steps", "0"], "--coeffs"),
+    ("sweep", ["-o", "out"], None),
+    ("calibrate", ["-o", "out.yaml"], "--profile-csv"),
+    ("calibrate", ["-o", "out.yaml"], "--silicon"),
+    ("calibrate", ["-o", "out.yaml", "--profile-csv", "X.csv"], "--hardware"),
+    ("validate", ["--quick", "--case", "dense70b-h100-b128"], "--trace"),
+    ("profile", ["-o", "out.csv"], "--model"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "base", "option"),
+    FILE_OPTIONS,
+    ids=[f"{c}{o or ''}" for c, _, o in FILE_OPTIONS],
+)
+def test_every_file_option_refuses_every_hostile_file(
+    workdir: Path,
+    run_cli: Callable[..., CliResult],
+    command: str,
+    base: list[str],
+    option: str | None,
+) -> None:
+    """Binary, empty, endless (/dev/zero), deep, aliased, missing or misplaced: one line each."""
+    _write_fixed_files(workdir)
+    before = snapshot(workdir)
+    for hostile in HOSTILE_FILES:
+        args = [command, *base, *([option, hostile] if option else [hostile])]
+        start = time.perf_counter()
+        result = run_cli(*args)
+        assert_refused(result, time.perf_counter() - start)
+        assert snapshot(workdir) == before, args
 
 
 # --- Part 2: generated options and file contents across every command ------------------------
@@ -435,7 +491,7 @@ def _allowed_new(path: str, outputs: tuple[str, ...]) -> bool:
 
 
 @settings(
-    max_examples=int(os.environ.get("AFDSIZER_HOSTILE_EXAMPLES", "80")),
+    max_examples=int(os.environ.get("AFDSIZER_HOSTILE_EXAMPLES", "50")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

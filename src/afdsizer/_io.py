@@ -1,4 +1,9 @@
-"""File output: check an output path before work starts, then write it atomically.
+"""File input and output: read small text inputs safely; check an output path before work
+starts, then write it atomically.
+
+:func:`read_text_file` reads a specification file (YAML, JSON, CSV of a few megabytes at most): it
+refuses directories, devices and pipes (``/dev/zero`` would be read forever), files over a size
+limit and bytes that are not UTF-8, each as one line naming the file.
 
 :func:`check_output_path` refuses, in one line, an output that cannot be written (a directory,
 a device, a path under ``/proc`` or ``/sys`` or below a regular file, a folder without write
@@ -14,18 +19,85 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from afdsizer.errors import DataFileError, InputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_output_path"]
+__all__ = [
+    "MAX_TEXT_FILE_BYTES",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output_path",
+    "read_text_file",
+]
 
 PathLike = str | os.PathLike[str]
 
+MAX_TEXT_FILE_BYTES = 64 * 2**20
+"""Largest specification file read (64 MiB): configs, specs and profiles are kilobytes."""
+
 _SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 """Kernel and device filesystems: never a place for a report or a table."""
+
+
+class _ReadRefusedError(DataFileError):
+    """A refused read: ``strerror`` is the short reason (callers that catch OSError and add
+    their own prefix use it), ``str()`` the whole line."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.strerror = reason
+        self._line = f"cannot read {path}: {reason}"
+
+    def __str__(self) -> str:
+        return self._line
+
+
+def read_text_file(path: PathLike, *, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
+    """The UTF-8 text of a small regular file.
+
+    Raises
+    ------
+    DataFileError
+        Missing, a directory, not a regular file (device, pipe, socket), larger than
+        ``max_bytes``, unreadable, or not UTF-8. It is an ``OSError`` whose ``strerror`` is
+        the reason alone, so ``except OSError`` handlers that name the file keep working.
+
+    Examples
+    --------
+    >>> try:
+    ...     read_text_file("/dev/zero")
+    ... except OSError as exc:
+    ...     print(exc)
+    cannot read /dev/zero: not a regular file (a device, pipe or socket)
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise _ReadRefusedError(path, exc.strerror or str(exc)) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _ReadRefusedError(path, "is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise _ReadRefusedError(path, "not a regular file (a device, pipe or socket)")
+    if info.st_size > max_bytes:
+        raise _ReadRefusedError(path, f"{info.st_size:,} bytes, over the {max_bytes:,}-byte limit")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)  # a file growing while read stays bounded too
+    except OSError as exc:
+        raise _ReadRefusedError(path, exc.strerror or str(exc)) from None
+    if len(data) > max_bytes:
+        raise _ReadRefusedError(path, f"over the {max_bytes:,}-byte limit")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})"
+        raise _ReadRefusedError(path, reason) from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

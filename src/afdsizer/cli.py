@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         name = str(exc.filename)
         shown = name if len(name) <= 80 else name[:77] + "..."
         return _error(f"{shown}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:  # a binary file read as text somewhere not yet guarded
+        return _error(f"an input file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except MemoryError:
+        return _error("out of memory: an input or a size is far larger than this machine holds")
     except RecursionError:
         # Deeply nested JSON (the YAML loader bounds its own depth): input, not a bug here.
         return _error("input nested too deeply to read (JSON or YAML thousands of levels deep)")

@@ -98,11 +98,12 @@ def _profile_context(profile: Path) -> tuple[str | None, str | None]:
     """Model and hardware a profile.yaml names, when they still resolve here."""
     import yaml
 
+    from afdsizer._io import read_text_file
     from afdsizer._yaml import safe_load
     from afdsizer.cost import HARDWARE_PRESETS, MODEL_PRESETS
 
     try:
-        data = safe_load(profile.read_text())
+        data = safe_load(read_text_file(profile))
     except (OSError, yaml.YAMLError):
         return None, None  # load_coefficients reports the problem
     if not isinstance(data, dict):

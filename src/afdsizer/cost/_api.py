@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from afdsizer._io import read_text_file
 from afdsizer._yaml import safe_load
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._hardware import HardwareSpec, load_hardware_spec
@@ -27,7 +28,7 @@ __all__ = ["cost_coefficients", "load_coefficients"]
 
 def _read_mapping(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = read_text_file(path)
     except OSError as exc:
         reason = exc.strerror or exc
         raise DataFileError(f"cannot read coefficients file {path}: {reason}") from None

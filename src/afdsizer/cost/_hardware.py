@@ -15,6 +15,7 @@ from typing import Any
 import pydantic
 import yaml
 
+from afdsizer._io import read_text_file
 from afdsizer._yaml import safe_load
 from afdsizer.errors import DataFileError, InputError
 
@@ -152,7 +153,7 @@ def load_hardware_spec(hardware: str | Path) -> HardwareSpec:
     if text in HARDWARE_PRESETS or not (path.suffix in (".yaml", ".yml") or path.exists()):
         return HardwareSpec.from_preset(text)
     try:
-        data = safe_load(path.read_text())
+        data = safe_load(read_text_file(path))
     except OSError as exc:
         raise DataFileError(f"cannot read hardware file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

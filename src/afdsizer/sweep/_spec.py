@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from afdsizer._io import read_text_file
 from afdsizer._yaml import safe_load
 from afdsizer.errors import DataFileError, InputError
 
@@ -246,7 +247,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[SweepSpec, Path]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path)
     except OSError as exc:
         raise DataFileError(f"sweep spec {path}: cannot read ({exc.strerror or exc})") from None
     try:
