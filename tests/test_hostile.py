@@ -140,6 +140,7 @@ ISSUE_CASES: list[tuple[str, str, str]] = [
     ("15", "simulate --ratio 2 --batch 4 --steps 10 --series-out folder", "directory"),
     ("15b", "simulate --ratio 2 --batch 4 --steps 10 --series-out /dev/null", "/dev"),
     ("16", "sweep ok.yaml -o t.csv/out", "not a directory"),
+    ("kin-workers", "sweep ok.yaml -o out --workers 100000", "--workers"),
     ("16b", "sweep ok.yaml -o /proc/out", "/proc"),
     ("17", "validate --quick --markdown folder", "directory"),
     ("18", "report -o t.csv.gz --trace t.csv.gz --sim-steps 0", "--trace input"),

@@ -32,6 +32,9 @@ _MAX_CELLS_PER_TASK_THEORY = 32
 _DASK_BATCHING_WORKERS = 8
 """Dask batches are sized as for this many workers (the cluster's size is known only later);
 it sets only how cells are grouped, never what they compute."""
+_WORKERS_PER_CPU = 4
+_MIN_WORKER_CAP = 32
+"""Local workers allowed: max(32, 4 per CPU). Each is a Python process of ~150 MB."""
 _MAX_CELLS_PER_TASK_SIM = 2
 """Simulated cells are long enough alone; small batches keep the interrupt loss small."""
 
@@ -241,6 +244,12 @@ def run_sweep(
     check_output_path(output, option="-o", inputs={"spec": spec_file}, directory=True)
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
+    most = max(_MIN_WORKER_CAP, _WORKERS_PER_CPU * (os.cpu_count() or 1))
+    if workers is not None and workers > most:
+        raise InputError(
+            f"--workers must be <= {most} on this machine ({os.cpu_count()} CPUs; cells are "
+            f"CPU-bound, so more processes only cost memory), got {workers:,}"
+        )
     if scheduler is not None and workers is not None:
         raise InputError("--workers is for local runs; with --scheduler the cluster has its own")
     if scheduler is not None and "://" not in scheduler:
