@@ -54,5 +54,8 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
 def require_shared(path: Path) -> Path:
     """Skip the calling test when ``path`` under shared/ is absent (e.g. a bare checkout)."""
     if not path.exists():
-        pytest.skip(f"{path} not present")
+        pytest.skip(
+            f"needs the project's shared/ data folder beside the checkout, which this machine "
+            f"lacks ({path}); set AFDSIZER_SHARED to where it is"
+        )
     return path

@@ -8,7 +8,11 @@ builtin it specialises, so callers can catch either::
     │   └── TraceError               a trace file is malformed (names file, line and column)
     └── DataFileError (OSError)      a file is missing or cannot be read
 
-The CLI prints ``str(error)`` as a single line on stderr and exits with status 2.
+The CLI prints ``str(error)`` as a single line on stderr and exits with status 2; usage errors
+(an unknown option, a value of the wrong type or out of range) are one line and status 2 too, an
+interrupt (Ctrl-C, SIGTERM in a sweep) is one line and status 130. Sizes that cannot run are
+refused with an estimate before any work (``afdsizer._limits``), outputs that cannot be written
+or would replace an input before any work (``afdsizer._io.check_output_path``).
 Messages name the thing (parameter, or file:line:column), the rule with its unit, and the value
 received, e.g.
 ``"decode_tokens must be >= 1 (trace.csv line 1207, column GeneratedTokens), got 0"``.

@@ -1,7 +1,8 @@
 """Stand-in cell functions for the sweep tests (module-level, so processes can pickle them).
 
-They compute a closed-form mean-field Λ(r) (DESIGN.md §4) and, for simulated cells, a draw from the
-cell's own seed, so a row is a deterministic function of the cell — what the engines must preserve.
+They compute a closed-form mean-field Λ(r) (docs/design.md §4) and, for simulated cells, a draw
+from the cell's own seed, so a row is a deterministic function of the cell — what the engines must
+preserve.
 """
 
 from __future__ import annotations

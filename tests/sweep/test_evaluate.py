@@ -25,12 +25,12 @@ REL_TOL = 1e-9
 
 
 def _theta_by_hand() -> float:
-    """θ = Σ(P·D + D(D−1)/2) / ΣD (DESIGN.md §3), straight from the five rows."""
+    """θ = Σ(P·D + D(D−1)/2) / ΣD (docs/design.md §3), straight from the five rows."""
     return float(np.sum(_P * _D + _D * (_D - 1) / 2) / np.sum(_D))
 
 
 def _lambda_mean_field(batch: int, ratio: int, theta: float) -> float:
-    """Λ(r) = r·B/((r+1)·max(t_A, t_C, t_F)) with the conftest coefficients (DESIGN.md §4)."""
+    """Λ(r) = r·B/((r+1)·max(t_A, t_C, t_F)) with the conftest coefficients (docs/design.md §4)."""
     c = COEFFS
     t_a = c["alpha_attn_s"] + c["beta_attn_s_per_token"] * batch * theta
     t_c = c["alpha_comm_s"] + c["beta_comm_s_per_token"] * batch
@@ -48,7 +48,12 @@ def dask_scheduler() -> Iterator[str]:
     """A 2-worker in-process Dask cluster."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        # Free ports chosen by the OS: a busy 8787/8786 must not fail the suite.
+        scheduler_port=0,
+        dashboard_address=":0",
     ) as cluster:
         yield cluster.scheduler_address
 

@@ -43,7 +43,12 @@ def dask_scheduler() -> Iterator[str]:
     """Address of a 2-worker in-process Dask cluster, shared by this module's tests."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        # Free ports chosen by the OS: a busy 8787/8786 must not fail the suite.
+        scheduler_port=0,
+        dashboard_address=":0",
     ) as cluster:
         yield cluster.scheduler_address
 

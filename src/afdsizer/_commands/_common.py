@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,6 +30,8 @@ __all__ = [
     "DEFAULT_FFN_GPUS",
     "DEFAULT_HARDWARE",
     "DEFAULT_MODEL",
+    "MAX_BATCH",
+    "MAX_SEED",
     "AttnGpusOpt",
     "AttnGpusOptional",
     "AttnParallelOpt",
@@ -44,6 +47,8 @@ __all__ = [
     "KvDtypeOpt",
     "KvDtypeOptional",
     "LayersOpt",
+    "MaxHoursOpt",
+    "MaxMemoryGbOpt",
     "MicrobatchesOpt",
     "ModelOpt",
     "MoeRoutingOpt",
@@ -61,7 +66,9 @@ __all__ = [
     "coefficients_from_options",
     "emit_json",
     "jsonable",
+    "seed_option",
     "tpot_target_s",
+    "unsigned_zero",
 ]
 
 DEFAULT_ATTN_GPUS = Deployment().attn_gpus
@@ -186,6 +193,29 @@ ObjectiveOpt = Annotated[
         "'dollar' (with --price-attn/--price-ffn).",
     ),
 ]
+MAX_BATCH = 2**31 - 1
+"""Largest B, slots per Attention instance, a command accepts: r·B·θ must stay far inside int64."""
+MAX_SEED = 2**63 - 1
+"""Largest seed: every seed feeds numpy's SeedSequence, which takes 0 <= seed < 2**63 here."""
+
+
+def seed_option(help_text: str, name: str = "--seed") -> Any:
+    """A ``--seed`` option limited to 0 … 2**63 − 1, so a bad seed is a usage error, not numpy's."""
+    return typer.Option(name, min=0, max=MAX_SEED, help=help_text)
+
+
+MaxMemoryGbOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-memory-gb",
+        help="Refuse runs estimated to need more memory, GiB (default: 80% of this machine's).",
+    ),
+]
+MaxHoursOpt = Annotated[
+    float | None,
+    typer.Option("--max-hours", help="Refuse runs estimated to take longer, hours (default 24)."),
+]
+
 TpotMsOpt = Annotated[
     float | None,
     typer.Option("--tpot-ms", help="TPOT target: expected step time at most this many ms."),
@@ -252,6 +282,23 @@ def coefficients_from_options(
     return resolve_coefficients(
         deployment=deployment, model=model, hardware=hardware, profile=profile, coeffs=coeffs
     )
+
+
+_NEGATIVE_ZERO = re.compile(r"(?<![\w.])-(0(?:\.0+)?)(?![\d.])")
+
+
+def unsigned_zero(text: str) -> str:
+    """Drop the sign of every number in ``text`` that rounds to zero: ``-0.0%`` → ``0.0%``.
+
+    A float a hair below zero (an idle fraction of -1e-17, say) formats as ``-0.0``, which
+    reads as a real negative figure. Table cells go through this before printing.
+
+    Examples
+    --------
+    >>> unsigned_zero("idle -0.0%, Δ (-0.00), -0.03, x-0.0")
+    'idle 0.0%, Δ (0.00), -0.03, x-0.0'
+    """
+    return _NEGATIVE_ZERO.sub(r"\1", text)
 
 
 def emit_json(payload: Any) -> None:

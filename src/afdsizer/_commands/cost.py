@@ -20,7 +20,9 @@ from afdsizer._commands._common import (
     ModelOpt,
     ProfileOpt,
     emit_json,
+    seed_option,
 )
+from afdsizer._io import check_output_path
 from afdsizer.deployment import Deployment as _Deployment
 from afdsizer.errors import InputError
 
@@ -121,10 +123,12 @@ def _profile_context(profile: Path) -> tuple[str | None, str | None]:
     """Model and hardware a profile.yaml names, when they still resolve here."""
     import yaml
 
+    from afdsizer._io import read_text_file
+    from afdsizer._yaml import safe_load
     from afdsizer.cost import HARDWARE_PRESETS, MODEL_PRESETS
 
     try:
-        data = yaml.safe_load(profile.read_text())
+        data = safe_load(read_text_file(profile))
     except (OSError, yaml.YAMLError):
         return None, None  # load_coefficients reports the problem
     if not isinstance(data, dict):
@@ -316,12 +320,6 @@ def _calibration_rows(result: Any, output: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def _refuse_overwrite(output: Path, *inputs: Path | None) -> None:
-    for source in inputs:
-        if source is not None and output.resolve() == source.resolve():
-            raise InputError(f"--output {output} is one of the inputs; choose another file")
-
-
 DtypeOpt = Annotated[str | None, typer.Option(help="Table dtype: bfloat16, fp8, fp8_block.")]
 
 
@@ -397,7 +395,11 @@ def calibrate(
     from afdsizer.deployment import Deployment
 
     _check_kv_dtype(kv_dtype)
-    _refuse_overwrite(output, silicon, profile_csv)
+    check_output_path(
+        output,
+        option="--output",
+        inputs={"--profile-csv": profile_csv, "--model": model, "--hardware": hardware},
+    )
     deployment = Deployment(
         attn_gpus=attn_gpus,
         ffn_gpus=ffn_gpus,
@@ -476,7 +478,7 @@ def profile(
     ),
     warmup: Annotated[int, typer.Option(help="Untimed runs per point.")] = 2,
     repeats: Annotated[int, typer.Option(help="Timed runs per point (median kept).")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of weights, caches and routing.")] = 0,
+    seed: Annotated[int, seed_option("Seed of weights, caches and routing.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Time decode attention and FFN layers on the local device (torch); write the profile CSV."""
@@ -484,6 +486,7 @@ def profile(
     from afdsizer.cost._profile_csv import write_profile_csv
     from afdsizer.cost._profiler import profile_model
 
+    check_output_path(output, option="--output", inputs={"--model": model})
     spec = load_model_spec(model or DEFAULT_MODEL)
     rows = profile_model(
         spec,

@@ -34,6 +34,7 @@ from afdsizer._commands._common import (
     TraceOpt,
     WeightDtypeOpt,
     emit_json,
+    seed_option,
 )
 from afdsizer._commands.size import (
     BarrierOpt,
@@ -43,6 +44,19 @@ from afdsizer._commands.size import (
     PriceFfnOpt,
     sizing_inputs_from_cli,
 )
+
+
+def _check_sim_steps(sim_steps: int | None, batch: int | None) -> None:
+    """Refuse absurd --sim-steps before sizing (r is not known yet: the step arrays dominate)."""
+    from afdsizer._limits import check_simulation_size, simulation_size
+
+    if sim_steps is None or sim_steps <= 0:
+        return  # automatic, or no simulation; the report checks the sign itself
+    size = simulation_size(1, batch or 1, sim_steps)
+    what = f"--sim-steps {sim_steps:,} per r"
+    check_simulation_size(
+        size, what=what, max_memory_gb=None, max_hours=None, hint="lower --sim-steps"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +105,7 @@ def report(
             "fewer for huge bundles; 0: no simulation).",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of every simulation.")] = 0,
+    seed: Annotated[int, seed_option("Seed of every simulation.")] = 0,
     title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -100,11 +114,24 @@ def report(
     It takes the options of ``afdsizer size`` and sizes through the same path.
     """
     options = dict(locals())
+    from afdsizer._io import check_output_path
     from afdsizer._sizing import recommend_at_operating_point
     from afdsizer.report import write_deployment_report
 
     for key in ("output", "sim_steps", "seed", "title", "json_out"):
         options.pop(key)
+    _check_sim_steps(sim_steps, batch)
+    check_output_path(
+        output,
+        option="--output",
+        inputs={
+            "--trace": trace,
+            "--coeffs": coeffs,
+            "--profile": profile,
+            "--model": model,
+            "--hardware": hardware,
+        },
+    )
     inputs = sizing_inputs_from_cli(**options)
     recommendation, coefficients = recommend_at_operating_point(inputs)
     path, data = write_deployment_report(

@@ -31,12 +31,16 @@ from afdsizer._commands._common import (
     JsonOpt,
     KvDtypeOptional,
     LayersOpt,
+    MaxHoursOpt,
+    MaxMemoryGbOpt,
     MicrobatchesOpt,
     ModelOpt,
     OslOpt,
     ProfileOpt,
     TraceOpt,
     emit_json,
+    seed_option,
+    unsigned_zero,
 )
 from afdsizer.errors import InputError
 
@@ -72,7 +76,7 @@ StepsOpt = Annotated[int, typer.Option("--steps", help="Decode steps per run (wa
 WarmupOpt = Annotated[
     int | None, typer.Option("--warmup", help="Warm-up steps discarded (default: 10% of steps).")
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+SeedOpt = Annotated[int, seed_option("Seed of every random choice.")]
 PipelineOpt = Annotated[
     str | None,
     typer.Option(
@@ -198,8 +202,11 @@ def simulate(
     coeffs: CoeffsOpt = None,
     kv_dtype: KvDtypeOptional = None,
     json_out: JsonOpt = False,
+    max_memory_gb: MaxMemoryGbOpt = None,
+    max_hours: MaxHoursOpt = None,
 ) -> None:
     """Simulate an rA–1F bundle step by step: throughput, idle time, step time and TPOT."""
+    from afdsizer._io import check_output_path
     from afdsizer._sizing import resolve_inputs
 
     ratios = parse_ratios(ratio)
@@ -227,6 +234,13 @@ def simulate(
         stagger=(isl is not None and open_loop is None) if stagger is None else stagger,
         record_series=series_out is not None,
     )
+    _check_size(ratios, config, max_memory_gb=max_memory_gb, max_hours=max_hours)
+    if series_out is not None:
+        check_output_path(
+            series_out,
+            option="--series-out",
+            inputs={"--trace": trace, "--coeffs": coeffs, "--profile": profile, "--model": model},
+        )
     requests = inputs.workload.trace
     if requests is None:  # pragma: no cover - resolve_inputs gives a trace or fixed lengths
         raise InputError("simulate needs requests: give --trace or --isl/--osl")
@@ -234,6 +248,7 @@ def simulate(
     if config.arrivals == "trace" and requests.arrival_s is None:
         raise InputError(f"{source} has no timestamps; use --open-loop poisson --rate λ instead")
     arrival_s = requests.arrival_s if config.arrivals == "trace" else None
+    _check_open_loop(ratios, config, inputs.coefficients, arrival_s)
     kv_dtype_used = inputs.deployment.kv_dtype
 
     results = []
@@ -354,6 +369,67 @@ def _run_one(
     )  # fmt: skip
 
 
+def _check_size(
+    ratios: list[int], config: SimConfig, *, max_memory_gb: float | None, max_hours: float | None
+) -> None:
+    """Refuse, before any work, runs that would not fit in memory or would run for days."""
+    from afdsizer._limits import SimSize, check_simulation_size, simulation_size
+
+    stages = config.microbatches * config.layers if config.pipeline == "microbatch" else 0
+    sizes = [
+        simulation_size(
+            r,
+            config.batch,
+            config.steps,
+            record_series=config.record_series,
+            pipeline_stages=stages,
+        )
+        for r in ratios
+    ]
+    total = SimSize(
+        memory_bytes=max(s.memory_bytes for s in sizes), seconds=sum(s.seconds for s in sizes)
+    )
+    what = f"--ratio {max(ratios)} × --batch {config.batch} over --steps {config.steps:,}"
+    if len(ratios) > 1:
+        what = f"{len(ratios)} runs up to {what}"
+    check_simulation_size(total, what=what, max_memory_gb=max_memory_gb, max_hours=max_hours)
+
+
+def _check_open_loop(
+    ratios: list[int],
+    config: SimConfig,
+    coefficients: Any,
+    arrival_s: Any,
+) -> None:
+    """Refuse an open loop that must overflow its queue, before simulating it.
+
+    Bounds that hold whatever happens in the run: a step lasts at least the largest fixed cost
+    α, so at least λ·steps·α requests arrive; each slot finishes at most one request per step,
+    so at most steps·r·B leave. If the difference passes the simulator's queue limit, the run
+    would only end in that error, maybe minutes later.
+    """
+    from afdsizer.sim._engine import MAX_QUEUED_REQUESTS
+
+    if config.arrivals == "closed":
+        return
+    if config.arrivals == "poisson":
+        rate = float(config.arrival_rate_per_s or 0.0)
+    else:
+        span = float(arrival_s[-1] - arrival_s[0]) * config.trace_time_scale
+        rate = (len(arrival_s) - 1) / span if span > 0 else float("inf")
+    alpha = coefficients.alpha_attn_s, coefficients.alpha_comm_s, coefficients.alpha_ffn_s
+    step_floor_s = max(alpha)
+    arriving = rate * config.steps * step_floor_s
+    leaving = config.steps * min(ratios) * config.batch
+    if arriving - leaving > MAX_QUEUED_REQUESTS:
+        raise InputError(
+            f"open loop overloaded from the start: λ = {rate:,.4g} req/s brings at least "
+            f"{arriving:,.0f} requests in {config.steps:,} steps of at least "
+            f"{step_floor_s * _MS_PER_S:.3g} ms, but {min(ratios)}×{config.batch} slots finish "
+            f"at most {leaving:,.0f}; lower the rate (--rate, --time-scale) or raise r or B"
+        )
+
+
 class _Progress:
     """Context manager yielding a progress callback (a rich bar on a terminal, else None)."""
 
@@ -442,7 +518,7 @@ def _print_one(
         )  # fmt: skip
         rows.append(("arrival rate", f"{result.arrival_rate_per_s:,.2f} req/s"))
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, unsigned_zero(value))
     console = Console()
     console.print(table)
     console.print(f"workload: {source}; cost: {coeffs_source or 'coefficients file'}")
@@ -467,13 +543,14 @@ def _print_sweep(results: tuple[SimResult, ...], best_ratio: int, *, source: str
         table.add_column(name, justify="right")
     for res in results:
         mark = " *" if res.ratio == best_ratio else ""
-        table.add_row(
+        cells = (
             f"{res.ratio}{mark}", f"{res.throughput_per_gpu:,.1f}",
             f"{res.throughput_per_instance:,.1f}",
             f"{res.throughput_stderr:,.1f}", f"{res.step_time_mean_s * ms:.3f}",
             f"{res.step_time_p99_s * ms:.3f}", f"{res.attention_idle:.1%}",
             f"{res.barrier_idle:.1%}", f"{res.ffn_idle:.1%}", f"{res.tpot_p99_s * ms:.3f}",
         )  # fmt: skip
+        table.add_row(*(unsigned_zero(c) for c in cells))
     console = Console()
     console.print(table)
     console.print(f"simulation-optimal r = {best_ratio} by tokens/s per GPU (* above)")

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from afdsizer._commands._common import JsonOpt, emit_json
+from afdsizer._commands._common import JsonOpt, MaxHoursOpt, emit_json
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``kill PID``, a batch scheduler's stop) like Ctrl-C: stop the workers,
+    keep the finished cells. Only the main thread may set handlers; elsewhere, do nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,18 +62,26 @@ def sweep(
         int | None,
         typer.Option("--workers", help="Local worker processes (default: CPU count; 1: inline)."),
     ] = None,
+    max_cells: Annotated[
+        int | None,
+        typer.Option("--max-cells", help="Refuse grids of more cells (default 1,000,000)."),
+    ] = None,
+    max_hours: MaxHoursOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a grid of theory (and simulation) cells and append the rows to Parquet."""
     from afdsizer.sweep import run_sweep
 
-    summary = run_sweep(
-        spec,
-        output,
-        scheduler=scheduler,
-        workers=workers,
-        progress=sys.stderr.isatty(),
-    )
+    with _sigterm_as_interrupt():
+        summary = run_sweep(
+            spec,
+            output,
+            scheduler=scheduler,
+            workers=workers,
+            progress=sys.stderr.isatty(),
+            max_cells=max_cells,
+            max_hours=max_hours,
+        )
     if json_out:
         emit_json(summary)
         return

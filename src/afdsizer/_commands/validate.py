@@ -10,11 +10,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json
+from afdsizer._commands._common import (
+    DropInvalidOpt,
+    JsonOpt,
+    MaxHoursOpt,
+    emit_json,
+    unsigned_zero,
+)
+from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
 
 if TYPE_CHECKING:
-    from afdsizer.validate import CaseResult
+    from afdsizer.validate import CaseResult, CostCase, ValidationSettings
 
 __all__ = ["register"]
 
@@ -87,6 +94,7 @@ def validate(
     barrier: BarrierOpt = "empirical",
     drop_invalid: DropInvalidOpt = False,
     json_out: JsonOpt = False,
+    max_hours: MaxHoursOpt = None,
 ) -> None:
     """Compare the theory's r* with the simulation-optimal r on each trace × cost case.
 
@@ -117,6 +125,7 @@ def validate(
     if steps is not None:
         if steps < 20:
             raise InputError(f"--steps must be >= 20, got {steps}")
+        _check_steps(steps)
         settings = dataclasses.replace(
             settings,
             steps=steps,
@@ -128,6 +137,10 @@ def validate(
             raise InputError(f"--seeds must be >= 1, got {seeds}")
         settings = dataclasses.replace(settings, seeds=tuple(range(seeds)))
 
+    if markdown is not None:
+        check_output_path(
+            markdown, option="--markdown", inputs={f"--trace {t}": t for t in trace or ()}
+        )
     cases = default_cases()
     if case:
         known = {c.name for c in cases}
@@ -139,6 +152,7 @@ def validate(
         cases = tuple(c for c in cases if c.name in case)
 
     paths = list(trace) if trace else [bundled_trace_path(name) for name in DEFAULT_TRACES]
+    _check_time(settings, cases, n_workloads=len(paths) + int(stress), max_hours=max_hours)
     workloads = []
     for path in paths:
         loaded = load_trace(path, drop_invalid=drop_invalid)
@@ -152,11 +166,57 @@ def validate(
             results.append(validate_case(label, prompt, decode, c, settings=settings))
 
     if markdown is not None:
-        atomic_write_text(markdown, results_markdown(results))
+        atomic_write_text(markdown, unsigned_zero(results_markdown(results)))
     if json_out:
         emit_json(to_records(results))
     else:
         _print_tables(results)
+
+
+_RATIO_GUESS = 16
+"""r assumed per simulated point in the time estimate (the search's ratios are found as it runs)."""
+_EXTRA_POINTS = 7
+"""Simulated ratios per seed besides the search grid: the theory's r and six baselines."""
+
+
+def _check_time(
+    settings: ValidationSettings,
+    cases: Sequence[CostCase],
+    *,
+    n_workloads: int,
+    max_hours: float | None,
+) -> None:
+    """Refuse, before the first case, a validation estimated to run longer than --max-hours."""
+    from afdsizer._limits import SimSize, check_simulation_size, simulation_size
+
+    points = settings.coarse_points + 2 * settings.refine_points + _EXTRA_POINTS
+    runs = points * len(settings.seeds) * n_workloads
+    seconds = sum(
+        runs * simulation_size(_RATIO_GUESS, c.batch, settings.steps).seconds for c in cases
+    )
+    what = (
+        f"{len(cases)} case(s) × {n_workloads} workload(s) × {len(settings.seeds)} seed(s) "
+        f"× --steps {settings.steps:,}"
+    )
+    check_simulation_size(
+        SimSize(memory_bytes=0.0, seconds=seconds),
+        what=what,
+        max_memory_gb=None,
+        max_hours=max_hours,
+    )
+
+
+def _check_steps(steps: int) -> None:
+    """Refuse a --steps whose step arrays alone would not fit (before any case runs)."""
+    from afdsizer._limits import check_simulation_size, simulation_size
+
+    check_simulation_size(
+        simulation_size(1, 1, steps),
+        what=f"--steps {steps:,}",
+        max_memory_gb=None,
+        max_hours=None,
+        hint="lower --steps",
+    )
 
 
 def _print_tables(results: Sequence[CaseResult]) -> None:
@@ -178,18 +238,18 @@ def _print_tables(results: Sequence[CaseResult]) -> None:
     for col in TABLE_COLUMNS:
         summary.add_column(col)
     for row in result_rows(results):
-        summary.add_row(*row)
+        summary.add_row(*(unsigned_zero(cell) for cell in row))
     console.print(summary)
     console.print(GOAL_LEGEND, markup=False)
     idle = Table(title="Idle time at the theory's r and at baselines")
     for col in BASELINE_COLUMNS:
         idle.add_column(col)
     for row in baseline_rows(results):
-        idle.add_row(*row)
+        idle.add_row(*(unsigned_zero(cell) for cell in row))
     console.print(idle)
     check = Table(title="E[τ]: simulated vs Gaussian barrier vs empirical barrier")
     for col in STEP_TIME_COLUMNS:
         check.add_column(col)
     for row in step_time_rows(results):
-        check.add_row(*row)
+        check.add_row(*(unsigned_zero(cell) for cell in row))
     console.print(check)

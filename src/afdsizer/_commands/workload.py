@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json
+from afdsizer._commands._common import DropInvalidOpt, JsonOpt, emit_json, seed_option
 from afdsizer.errors import InputError
 
 __all__ = ["register"]
@@ -30,9 +30,17 @@ TimeColOpt = Annotated[
 ]
 CiOpt = Annotated[str, typer.Option("--ci", help="Interval of θ: delta or bootstrap.")]
 ConfidenceOpt = Annotated[float, typer.Option("--confidence", help="Coverage of the interval.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+SeedOpt = Annotated[int, seed_option("Seed of the bootstrap.")]
+MAX_BOOTSTRAP_SAMPLES = 100_000
+"""Most bootstrap replicates: each resamples every row (about 35 ns per row per replicate)."""
 BootstrapOpt = Annotated[
-    int, typer.Option("--bootstrap-samples", help="Bootstrap replicates (with --ci bootstrap).")
+    int,
+    typer.Option(
+        "--bootstrap-samples",
+        min=1,
+        max=MAX_BOOTSTRAP_SAMPLES,
+        help="Bootstrap replicates (with --ci bootstrap; each costs about 35 ns per trace row).",
+    ),
 ]
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from afdsizer._io import read_text_file
+from afdsizer._yaml import safe_load
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._hardware import HardwareSpec, load_hardware_spec
 from afdsizer.cost._model import ModelSpec, load_model_spec
@@ -28,13 +30,13 @@ __all__ = ["cost_coefficients", "load_coefficients"]
 
 def _read_mapping(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = read_text_file(path)
     except OSError as exc:
         reason = exc.strerror or exc
         raise DataFileError(f"cannot read coefficients file {path}: {reason}") from None
     try:
         # YAML 1.2 is a superset of JSON, but JSON files get the JSON parser's clearer errors.
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else safe_load(text)
     except json.JSONDecodeError as exc:
         raise DataFileError(
             f"{path} is not JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"

@@ -16,9 +16,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from afdsizer._io import atomic_write_text
+from afdsizer._yaml import safe_dump
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._crosscheck import fit_entries, roofline_for
 from afdsizer.cost._fit import CostFitter
@@ -326,4 +325,4 @@ def write_profile(result: CalibrationResult, path: str | Path) -> None:
         "coefficients": result.coefficients.to_dict(),
     }
     doc.update({k: v for k, v in body.items() if k not in coeff_keys})
-    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
+    atomic_write_text(path, safe_dump(doc))

@@ -15,6 +15,8 @@ from typing import Any
 import pydantic
 import yaml
 
+from afdsizer._io import read_text_file
+from afdsizer._yaml import safe_load
 from afdsizer.errors import DataFileError, InputError
 
 __all__ = ["HARDWARE_PRESETS", "HardwareSpec", "load_hardware_spec"]
@@ -129,7 +131,7 @@ class HardwareSpec:
 
 def _presets() -> dict[str, dict[str, Any]]:
     text = resources.files("afdsizer.cost").joinpath("presets/hardware.yaml").read_text()
-    data: dict[str, dict[str, Any]] = yaml.safe_load(text)
+    data: dict[str, dict[str, Any]] = safe_load(text)
     return data
 
 
@@ -157,7 +159,7 @@ def load_hardware_spec(hardware: str | Path) -> HardwareSpec:
     if text in HARDWARE_PRESETS or not (path.suffix in (".yaml", ".yml") or path.exists()):
         return HardwareSpec.from_preset(text)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load(read_text_file(path))
     except OSError as exc:
         raise DataFileError(f"cannot read hardware file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from afdsizer._io import read_text_file
 from afdsizer.cost._hf_config import spec_fields_from_hf_config
 from afdsizer.errors import DataFileError, InputError
 
@@ -400,7 +401,7 @@ def load_model_spec(model: str | Path) -> ModelSpec:
     if text in MODEL_PRESETS or not (path.suffix == ".json" or path.exists()):
         return ModelSpec.from_preset(text)
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(read_text_file(path))
     except OSError as exc:
         raise DataFileError(f"cannot read model config {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:

@@ -22,6 +22,7 @@ MoE layers · ffn_moe(N).
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from afdsizer._io import atomic_path
+from afdsizer._io import atomic_path, read_text_file
 from afdsizer.cost._model import ModelSpec
 from afdsizer.cost._silicon import StepMeasurements
 from afdsizer.errors import DataFileError, InputError, TraceError
@@ -90,7 +91,7 @@ def read_profile_csv(path: str | Path, model: ModelSpec) -> StepMeasurements:
     ffn: dict[str, dict[float, list[float]]] = {k: defaultdict(list) for k in PROFILE_KINDS[1:]}
     devices: set[str] = set()
     try:
-        with path.open(newline="") as fh:
+        with io.StringIO(read_text_file(path), newline="") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in PROFILE_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:

@@ -41,7 +41,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import lsq_linear
 
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._hardware import HardwareSpec
@@ -473,6 +472,8 @@ def affine_fit_rel(
     # Scale the columns so the solver's tolerance means the same for both coefficients.
     scale = np.abs(A).max(axis=0)
     tiny = 1e-12
+    from scipy.optimize import lsq_linear  # here: scipy.optimize takes ~0.5 s to import
+
     sol = lsq_linear(A / scale, np.ones_like(T), bounds=(tiny * scale, np.inf), method="bvls")
     alpha, beta = (float(v) for v in sol.x / scale)
     rel = np.abs(alpha + beta * X - T) / T

@@ -1,4 +1,4 @@
-"""Sweeps: grids of sizing cells run on local processes or a Dask cluster (DESIGN.md §7, issue 7).
+"""Sweeps: grids of sizing cells run on local processes or a Dask cluster (docs/design.md §7).
 
 A YAML spec names the axes (traces × cost cases × B × r × seeds × simulator options); every cell
 gets the theory, and the simulation where the spec asks. Rows are appended to a directory of
@@ -14,6 +14,7 @@ Examples
 """
 
 from afdsizer.sweep._cells import SweepCell, cell_sim_seed, enumerate_cells
+from afdsizer.sweep._checks import DEFAULT_MAX_CELLS, check_sweep, count_cells
 from afdsizer.sweep._engines import EngineError
 from afdsizer.sweep._evaluate import CellFunction, CellTask, evaluate_cell, run_batch
 from afdsizer.sweep._run import SweepSummary, prepare_tasks, run_sweep
@@ -22,6 +23,7 @@ from afdsizer.sweep._store import RESULT_COLUMNS, SCHEMA, ResultStore, read_resu
 
 __all__ = [
     "BUNDLED_PREFIX",
+    "DEFAULT_MAX_CELLS",
     "RESULT_COLUMNS",
     "SCHEMA",
     "CellFunction",
@@ -33,6 +35,8 @@ __all__ = [
     "SweepSpec",
     "SweepSummary",
     "cell_sim_seed",
+    "check_sweep",
+    "count_cells",
     "enumerate_cells",
     "evaluate_cell",
     "load_spec",

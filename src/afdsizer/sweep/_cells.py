@@ -148,7 +148,7 @@ def cell_sim_seed(cell: SweepCell) -> int:
 
     The seed does not depend on r, B, the cost case or the simulator options, so cells that differ
     only in those share their request draws (common random numbers: curves over r compare like
-    with like, DESIGN.md §8); nor on grid order or engine, so local and Dask runs agree.
+    with like, docs/design.md §8); nor on grid order or engine, so local and Dask runs agree.
 
     Parameters
     ----------

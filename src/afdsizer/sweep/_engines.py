@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import multiprocessing
+import os
 from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,7 @@ from typing import Any
 
 from afdsizer.errors import AfdsizerError, InputError
 from afdsizer.sweep._evaluate import CellFunction, CellTask, _error_text, run_batch
+from afdsizer.sweep._lifeline import DRIVER_PID_ENV, init_worker
 
 __all__ = ["BatchOutcome", "EngineError", "iter_dask", "iter_local"]
 
@@ -30,6 +32,7 @@ _MAX_BREAKS_IN_A_ROW = 2
 """Pools that break this many times with no batch finishing in between mean a broken setup (the
 workers cannot even start), not a bad cell: stop instead of losing every cell."""
 _PRELOAD_MODULES = (
+    "afdsizer.sweep._lifeline",  # first: ties the fork server to the driver (see its docstring)
     "afdsizer.sweep._evaluate",
     "afdsizer.theory",
     "afdsizer.sim",
@@ -73,7 +76,10 @@ def iter_local(
     """Run batches here (``workers == 1``) or on a pool of ``workers`` local processes.
 
     Worker processes are started with ``forkserver`` where the platform has it (``spawn``
-    elsewhere): forking a parent that runs a progress-bar thread can deadlock.
+    elsewhere): forking a parent that runs a progress-bar thread can deadlock. They die with
+    this process, SIGKILL included (``afdsizer.sweep._lifeline``), and ignore SIGINT: when
+    the caller stops early (Ctrl-C, an error, closing the generator) the workers are
+    terminated, so a long cell does not hold the exit up.
 
     Parameters
     ----------
@@ -99,7 +105,18 @@ def iter_local(
         # Import the heavy stages once in the fork server; each worker forks from it warm.
         context.set_forkserver_preload(list(_PRELOAD_MODULES))  # type: ignore[attr-defined]
     max_in_flight = 2 * workers
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    os.environ[DRIVER_PID_ENV] = str(os.getpid())  # inherited by the fork server
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=init_worker,
+            initargs=(os.getpid(),),
+        )
+
+    pool = new_pool()
+    finished = False
     generation = 0  # bumped when a broken pool is replaced
     breaks_in_a_row = 0
     pending: dict[Future[Rows], tuple[Batch, int]] = {}
@@ -117,7 +134,7 @@ def iter_local(
                 "or use --workers 1 to see the cause"
             )
         pool.shutdown(wait=False, cancel_futures=True)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = new_pool()
         generation += 1
 
     try:
@@ -131,6 +148,7 @@ def iter_local(
                     future = pool.submit(run_batch, batch, cell_function)
                 pending[future] = (batch, generation)
             if not pending:
+                finished = True
                 return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -143,7 +161,23 @@ def iter_local(
                 yield BatchOutcome(rows=future.result()) if exc is None else _lost(batch, exc)
     finally:
         # Cells not yet started are dropped; the next run resumes them.
-        pool.shutdown(wait=False, cancel_futures=True)
+        _shutdown(pool, terminate=not finished)
+
+
+def _shutdown(pool: ProcessPoolExecutor, *, terminate: bool) -> None:
+    """Shut ``pool`` down; with ``terminate``, stop its workers now (their cells are lost
+    anyway, and retried on resume) instead of letting them finish."""
+    # ``_processes`` is the executor's pid → Process map (CPython 3.8+, no public equivalent);
+    # shutdown() drops it, so take it first.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    if not terminate:
+        return
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def iter_dask(

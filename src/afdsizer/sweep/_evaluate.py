@@ -211,7 +211,7 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
 def _sim_columns(
     task: CellTask, coefficients: CostCoefficients, ratio: int, batch: int
 ) -> dict[str, Any]:
-    """One simulation of the cell's bundle at r = ``ratio`` (DESIGN.md §6)."""
+    """One simulation of the cell's bundle at r = ``ratio`` (docs/design.md §6)."""
     from afdsizer.sim import SimConfig, simulate
 
     cell = task.cell

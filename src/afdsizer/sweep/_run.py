@@ -10,8 +10,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from afdsizer._io import check_output_path
 from afdsizer.errors import InputError
 from afdsizer.sweep._cells import SweepCell, cell_sim_seed, enumerate_cells
+from afdsizer.sweep._checks import check_sweep
 from afdsizer.sweep._engines import iter_dask, iter_local
 from afdsizer.sweep._evaluate import CellFunction, CellTask, evaluate_cell
 from afdsizer.sweep._spec import SweepSpec, load_spec, resolve_data_path
@@ -30,6 +32,9 @@ _MAX_CELLS_PER_TASK_THEORY = 32
 _DASK_BATCHING_WORKERS = 8
 """Dask batches are sized as for this many workers (the cluster's size is known only later);
 it sets only how cells are grouped, never what they compute."""
+_WORKERS_PER_CPU = 4
+_MIN_WORKER_CAP = 32
+"""Local workers allowed: max(32, 4 per CPU). Each is a Python process of ~150 MB."""
 _MAX_CELLS_PER_TASK_SIM = 2
 """Simulated cells are long enough alone; small batches keep the interrupt loss small."""
 
@@ -82,7 +87,7 @@ class SweepSummary:
 
 
 def _resolve_workload(path: Path) -> tuple[float, float]:
-    """(θ, σ) of a trace, tokens (DESIGN.md §3)."""
+    """(θ, σ) of a trace, tokens (docs/design.md §3)."""
     from afdsizer.workload import estimate_slot_load, load_trace
 
     trace = load_trace(path)
@@ -188,6 +193,8 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = False,
     cell_function: CellFunction = evaluate_cell,
+    max_cells: int | None = None,
+    max_hours: float | None = None,
 ) -> SweepSummary:
     """Run (or resume) a sweep and append its rows to the Parquet directory ``output``.
 
@@ -208,6 +215,10 @@ def run_sweep(
         Show a rich progress bar on stderr.
     cell_function : CellFunction, default evaluate_cell
         Evaluates one cell; replaceable for tests or custom metrics (module-level, picklable).
+    max_cells : int, optional
+        Refuse grids of more cells (default ``afdsizer.sweep.DEFAULT_MAX_CELLS``).
+    max_hours : float, optional
+        Refuse grids estimated to run longer, hours (default 24).
 
     Returns
     -------
@@ -217,7 +228,8 @@ def run_sweep(
     Raises
     ------
     InputError, DataFileError
-        A bad spec, file, option or scheduler address — before any cell runs.
+        A bad spec, file, option, output path or scheduler address, a grid over a limit, or
+        simulator options that break a rule in some cell — all before any cell runs.
     EngineError
         Local worker processes keep dying (cells finished so far are saved).
 
@@ -229,19 +241,29 @@ def run_sweep(
     :func:`afdsizer.sweep.cell_sim_seed`), so local and Dask runs agree except in ``*_wall_s``.
     """
     start = time.perf_counter()
+    spec_file = None if isinstance(spec, SweepSpec) else Path(spec)
     if isinstance(spec, SweepSpec):
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         for entry in (*spec.traces, *spec.coefficients):
             resolve_data_path(entry, base)
     else:
         spec, base = load_spec(spec)
+    check_output_path(output, option="-o", inputs={"spec": spec_file}, directory=True)
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
+    most = max(_MIN_WORKER_CAP, _WORKERS_PER_CPU * (os.cpu_count() or 1))
+    if workers is not None and workers > most:
+        raise InputError(
+            f"--workers must be <= {most} on this machine ({os.cpu_count()} CPUs; cells are "
+            f"CPU-bound, so more processes only cost memory), got {workers:,}"
+        )
     if scheduler is not None and workers is not None:
         raise InputError("--workers is for local runs; with --scheduler the cluster has its own")
     if scheduler is not None and "://" not in scheduler:
         raise InputError(f"--scheduler must be an address like tcp://HOST:PORT, got {scheduler!r}")
     n_workers = workers or os.cpu_count() or 1
+    source = "object" if spec_file is None else str(spec_file)
+    check_sweep(spec, source, workers=n_workers, max_cells=max_cells, max_hours=max_hours)
     store = ResultStore(output)
     cells = enumerate_cells(spec)
     tasks = prepare_tasks(cells, base)

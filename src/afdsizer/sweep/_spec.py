@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from afdsizer._io import read_text_file
+from afdsizer._yaml import safe_load
 from afdsizer.deployment import Deployment
 from afdsizer.errors import DataFileError, InputError
 
@@ -80,7 +82,7 @@ class SimulateSpec(_Frozen):
         Leading steps discarded from the metrics, < ``steps``; None lets the simulator choose
         (``afdsizer.sim.DEFAULT_WARMUP_FRAC`` of ``steps``).
     pipeline : list of {"overlapped", "serial", "microbatch"}, default ["overlapped"]
-        Axis: how Attention, communication and FFN share a step (DESIGN.md §6).
+        Axis: how Attention, communication and FFN share a step (docs/design.md §6).
     microbatches : list of int, default [2]
         Axis, used only with ``pipeline: microbatch``: microbatches in flight, m.
     jitter_cv : list of float, default [0.0]
@@ -301,11 +303,11 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[SweepSpec, Path]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path)
     except OSError as exc:
         raise DataFileError(f"sweep spec {path}: cannot read ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

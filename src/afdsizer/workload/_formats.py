@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -152,12 +151,33 @@ def plain_file(path: Path) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="afdsizer-trace-") as tmp_dir:
         plain = Path(tmp_dir) / path.name[: -len(".gz")]
+        limit = max(GUNZIP_FLOOR_BYTES, GUNZIP_MAX_RATIO * path.stat().st_size)
         try:
             with gzip.open(path, "rb") as src, plain.open("wb") as dst:
-                shutil.copyfileobj(src, dst, length=1 << 20)
+                _copy_at_most(src, dst, limit, path)
         except (OSError, EOFError, zlib.error) as exc:
             raise TraceError(f"{path.name} line 1: not a readable gzip file ({exc})") from None
         yield plain
+
+
+GUNZIP_MAX_RATIO = 100
+"""A trace decompressing to more than this many times its size is refused (CSV traces compress
+about 5×; a file of zeros, a "decompression bomb", about 1000×), unless below the floor."""
+GUNZIP_FLOOR_BYTES = 2**30
+"""Decompressed size always accepted, bytes (1 GiB)."""
+
+
+def _copy_at_most(src: Any, dst: Any, limit: int, path: Path) -> None:
+    """Copy ``src`` to ``dst`` in 1 MiB chunks, refusing to write more than ``limit`` bytes."""
+    written = 0
+    while chunk := src.read(1 << 20):
+        written += len(chunk)
+        if written > limit:
+            raise TraceError(
+                f"{path.name} line 1: decompresses to more than {limit:,} bytes, "
+                f"{GUNZIP_MAX_RATIO}x its size (a decompression bomb? gunzip it yourself if not)"
+            )
+        dst.write(chunk)
 
 
 def read_columns(plain: Path, kind: FileKind, display_name: str) -> list[str]:

@@ -214,7 +214,6 @@ def _raw_frame(plain: Path, kind: FileKind, fmt: TraceFormat, *, fast: bool) -> 
             plain,
             infer_schema=False,
             schema_overrides=dict.fromkeys(numeric, pl.Float64),
-            truncate_ragged_lines=True,
             raise_if_empty=False,
         ).select(fmt.columns)
         exprs = [
@@ -228,7 +227,6 @@ def _raw_frame(plain: Path, kind: FileKind, fmt: TraceFormat, *, fast: bool) -> 
             plain,
             infer_schema=False,
             encoding="utf8-lossy",
-            truncate_ragged_lines=True,
             raise_if_empty=False,
         )
     elif kind == "jsonl":
@@ -378,6 +376,25 @@ def _csv_multiline_record(plain: Path) -> int | None:
     return None
 
 
+def _csv_ragged_record(plain: Path) -> tuple[int, int, int] | None:
+    """(start line, fields, header columns) of the first CSV record longer than the header.
+
+    polars refuses such a row without saying where; this finds it (on the error path only).
+    """
+    with plain.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            n_columns = len(next(reader, []))
+            start = reader.line_num + 1
+            for record in reader:
+                if len(record) > n_columns:
+                    return start, len(record), n_columns
+                start = reader.line_num + 1
+        except csv.Error:
+            return None  # an unclosed quote: reported by _csv_multiline_record
+    return None
+
+
 def _has_quote(plain: Path) -> bool:
     with plain.open("rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -438,6 +455,13 @@ def _reader_error(scan: TraceScan, exc: BaseException) -> TraceError:
     lines = str(exc).strip().splitlines()
     detail = " ".join((lines[0] if lines else type(exc).__name__).split())[:160]
     if scan.kind == "csv":
+        ragged = _csv_ragged_record(scan.plain)
+        if ragged is not None:
+            start, n_fields, n_columns = ragged
+            return TraceError(
+                f"{scan.display_name} line {start}: {n_fields} fields under a {n_columns}-column "
+                "header (a ragged row: a missing quote, or a stray delimiter?)"
+            )
         line = _csv_multiline_record(scan.plain)
         if line is not None:
             return TraceError(
