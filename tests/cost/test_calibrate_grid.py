@@ -35,6 +35,14 @@ KNOWN_MISSES = {
     ("h200_sxm", "mixtral-8x7b", "balanced", "extrapolation"): "25%: the same staircase",
     ("h100_sxm", "qwen3-235b-a22b", "power_law_1.2", "extrapolation"): "16%",
     ("h100_sxm", "qwen3-235b-a22b", "power_law_1.01", "extrapolation"): "17%",
+    # The FP8 preset's EP-8 rows (flashinfer cutlass fp8_block MoE): the per-token slope goes
+    # from 0.039-0.046 µs (N = 1,024-2,048) to 0.096-0.100 µs (2,048-3,072) and stays ~0.08
+    # µs beyond, at every EP size 2-32 of the tables: a kernel regime change past N = 2,048
+    # that no fit on N <= 2,048 can see. The curve fitted on all rows is within 2.6-5.4%.
+    ("h100_sxm", "qwen3-235b-a22b-fp8", "balanced", "extrapolation"): "23%: slope 2.2x past 2,048",
+    ("h100_sxm", "qwen3-235b-a22b-fp8", "power_law_1.2", "extrapolation"): "17.5%: same step",
+    ("h100_sxm", "qwen3-235b-a22b-fp8", "power_law_1.01", "extrapolation"): "28%: same step",
+    ("h200_sxm", "qwen3-235b-a22b-fp8", "balanced", "extrapolation"): "34%: slope 2.4x past 2,048",
 }
 """Measured misses of the curve (docs/calibration.md lists every case); strict xfails."""
 
@@ -82,28 +90,36 @@ def test_checkpoint_dtypes_and_no_silent_roofline_disagreement(gpu: str, model: 
 
 
 def test_deepseek_v3_disagreement_is_explained() -> None:
-    """Issue 12's case: the EP-16 rows cost >10x the roofline's β_F; per-rank rows do not.
+    """Issue 12's case, against the roofline with priors fitted on the tables (power law).
 
-    By default an EP rank is modelled from the 1-GPU rows (E/16 experts, 1/16 of the work),
-    which lands within 4x of the roofline; the measured EP rows, whose kernel works on every
-    token of the batch on every rank, are named in a warning and still selectable.
+    By default an EP rank is modelled from the 1-GPU rows (E/16 experts, 1/16 of the work):
+    its β_F lies within 4x of the roofline's, below it, since the kernel rows carry none of
+    the all-gather / reduce-scatter the roofline charges a 16-GPU instance over two nodes.
+    The measured EP-16 rows, whose kernel works on every token of the batch on every rank,
+    cost several times the rank's share (a warning under balanced loads) and stay selectable.
     """
     gpu = shared_gpu("h200_sxm")
     dep = _deployment("deepseek-v3")
     scaled = calibrate(model="deepseek-v3", silicon=gpu, **dep)
     measured = calibrate(model="deepseek-v3", silicon=gpu, moe_rows="measured", **dep)
+    balanced = calibrate(model="deepseek-v3", silicon=gpu, moe_routing="balanced", **dep)
 
     def ffn(result: Any) -> dict[str, Any]:
         return next(f for f in result.fits if f["part"] == "ffn")
 
-    assert ffn(scaled)["ratio_to_roofline"]["beta_ffn_s_per_token"] < ROOFLINE_RATIO_WARN
+    ratio = ffn(scaled)["ratio_to_roofline"]["beta_ffn_s_per_token"]
+    assert 1 / ROOFLINE_RATIO_WARN < ratio < 1
+    assert "power_law routing" in ffn(scaled)["roofline_source"]
     moe = next(f for f in scaled.fits if f["part"] == "moe")
     assert moe["rows_source"] == "1-GPU rows scaled to one of 16 EP ranks"
-    assert moe["ep_rows_over_rank_curve"] > 2
-    assert any("EP-16 rows" in w and "every token" in w for w in scaled.warnings)
-    assert ffn(measured)["ratio_to_roofline"]["beta_ffn_s_per_token"] > 10
+    bal_moe = next(f for f in balanced.fits if f["part"] == "moe")
+    assert bal_moe["ep_rows_over_rank_curve"] > 2
+    assert any("EP-16 rows" in w and "every token" in w for w in balanced.warnings)
+    beta_scaled, beta_measured = (
+        ffn(r)["coefficients"]["beta_ffn_s_per_token"] for r in (scaled, measured)
+    )
+    assert beta_measured > 4 * beta_scaled
     assert measured.filters["moe"]["moe_ep_size"] == 16
-    assert any(w.startswith("ffn: beta_ffn_s_per_token") for w in measured.warnings)
 
 
 MOE_CASES = [
@@ -152,6 +168,17 @@ def test_moe_curve_extrapolates_past_the_fitted_rows(
     far = N >= 8192
     assert far.sum() >= 3
     assert float(np.median(np.abs(curve.time_s(N[far]) - t[far]) / t[far])) <= MOE_EXTRAPOLATION_TOL
+
+
+def test_fp8_ep_rows_step_past_2048_tokens() -> None:
+    """The reason of the FP8 preset's extrapolation misses, read from the raw EP-8 rows: the
+    per-token cost past N = 2,048 is over twice that below it (the bf16 rows' is not)."""
+    for model, step in (("qwen3-235b-a22b-fp8", True), ("qwen3-235b-a22b", False)):
+        for gpu in GPUS:
+            N, t, _ = _fit_moe(gpu, model, "balanced", "measured", max_tokens=2048)
+            at = dict(zip(N.tolist(), t.tolist(), strict=True))
+            below, above = at[2048] - at[1024], at[3072] - at[2048]
+            assert (above > 2 * below) == step, (gpu, model, above / below)
 
 
 def _fit_moe(gpu: str, model: str, routing: str, rows: str, *, max_tokens: int | None) -> Any:

@@ -354,8 +354,12 @@ def calibrate(
     ffn_gemm_dtype: DtypeOpt = None,
     ffn_gemm_kernel: KernelOpt = None,
     moe_routing: Annotated[
-        str, typer.Option(help="MoE rows: balanced, power_law (=power_law_1.2), power_law_1.01.")
-    ] = "balanced",
+        str,
+        typer.Option(
+            help="MoE rows: auto (power law, as the roofline), balanced, power_law "
+            "(=power_law_1.2), power_law_1.01."
+        ),
+    ] = "auto",
     moe_rows: Annotated[
         str,
         typer.Option(help="Under EP: auto, scaled (1-GPU rows moved to a rank) or measured."),

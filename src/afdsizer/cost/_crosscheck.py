@@ -13,7 +13,6 @@ operating point (B·θ KV tokens per worker, r·B FFN tokens) lies outside it.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,12 @@ from afdsizer.cost._fit import CostFitter
 from afdsizer.cost._hardware import HardwareSpec
 from afdsizer.cost._model import ModelSpec
 from afdsizer.cost._moe_curve import FfnCurve, LinearisationMethod, linearise_ffn
-from afdsizer.cost._roofline import RooflineEfficiency, affine_fit_rel, roofline_coefficients
+from afdsizer.cost._roofline import (
+    LinkKind,
+    RooflineEfficiency,
+    affine_fit_rel,
+    roofline_coefficients,
+)
 from afdsizer.cost._silicon import StepMeasurements
 from afdsizer.deployment import Deployment
 from afdsizer.errors import DataFileError, InputError
@@ -60,30 +64,27 @@ def roofline_for(
     fitter: CostFitter,
     *,
     ffn_ingress: bool = False,
-    link: str = "auto",
+    link: LinkKind = "auto",
+    moe_routing: str | None = None,
 ) -> CostCoefficients:
     """The roofline of the deployment a calibration fits, over the same FFN range.
 
     ``link="auto"`` is the deployment's own fabric (the NICs between 8-GPU boards): the
     cross-check compares the measured, intra-node NCCL rows with the transfer the deployment
     makes, so a bundle that spans nodes is warned about; the comm entry also gives the ratio
-    to the scale-up roofline (what the rows measure). A roofline that takes a ``deployment``
-    keyword gets it; an older one gets the GPU counts (per worker under DP attention).
+    to the scale-up roofline (what the rows measure). Under DP attention the roofline, like
+    the fit, describes one worker. ``moe_routing`` is the roofline's (balanced, power_law or
+    None for its default, the power law).
     """
-    params = inspect.signature(roofline_coefficients).parameters
     lo, hi = fitter.ffn_tokens_range
-    kwargs: dict[str, Any] = {
-        "kv_dtype": deployment.kv_dtype,
-        "ffn_gpus": deployment.ffn_gpus,
-        "link": link,
-        "ffn_ingress": ffn_ingress,
-        "ffn_tokens_range": (max(int(lo), 1), max(int(hi), int(lo) + 1)),
-    }
-    if "deployment" in params:
-        kwargs["deployment"] = deployment
-    kwargs["attn_gpus"] = deployment.attn_gpus if deployment.attn_parallel == "tp" else 1
     return roofline_coefficients(
-        model, hardware, **{k: v for k, v in kwargs.items() if k in params}
+        model,
+        hardware,
+        deployment=deployment,
+        link=link,
+        ffn_ingress=ffn_ingress,
+        ffn_tokens_range=(max(int(lo), 1), max(int(hi), int(lo) + 1)),
+        moe_routing=moe_routing,
     )
 
 
@@ -254,7 +255,7 @@ def fit_entries(
     ]
     if (gemm := _attn_gemm_entry(model, meas, fitter, hw, dep)) is not None:
         entries.append(gemm)
-    for part, curve_fit in getattr(fitter, "curve_fits_", {}).items():
+    for part, curve_fit in fitter.curve_fits_.items():
         entries.append(_curve_entry(part, curve_fit, sel.get(part)))
     ffn_sel = sel.get("moe") or sel.get("ffn_gemm")
     entries.append(
@@ -296,6 +297,11 @@ def fit_entries(
                     "op_name": comm.get("op_name"),
                 },
             )
+        )
+    for entry in entries:
+        # Which roofline (deployment, precision, routing) each ratio is taken against.
+        entry["roofline_source"] = (
+            None if entry["roofline"] is None or roof is None else roof.source
         )
     warnings = list(dict.fromkeys([*meas.warnings, *(w for e in entries for w in e["warnings"])]))
     return entries, warnings
