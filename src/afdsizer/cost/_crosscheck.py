@@ -135,6 +135,7 @@ def _entry(
         "roofline": roof,
         "ratio_to_roofline": ratios,
         "warnings": warnings,
+        "notes": list(sel.get("notes", [])),
         "kernel_choice": kernel.get("reason"),
         "kernel_candidates": kernel.get("candidates", []),
         **(extra or {}),
@@ -417,6 +418,9 @@ def coefficients_at(
     method: LinearisationMethod = "tangent",
 ) -> CostCoefficients:
     """The profile's coefficients with α_F, β_F the FFN curve's linearisation at N = r·B.
+
+    Every other field (α/β of attention and communication, γ_C, KV capacity, layers, source)
+    is the profile's, so ``size --profile`` can re-linearise at each operating point.
 
     Parameters
     ----------
