@@ -120,6 +120,38 @@ def test_deepseek_v3_disagreement_is_explained() -> None:
     )
     assert beta_measured > 4 * beta_scaled
     assert measured.filters["moe"]["moe_ep_size"] == 16
+    # Half the roofline's β_F is the all-gather / reduce-scatter inside the 16-GPU instance;
+    # against the kernels alone (scale-up roofline) the rank's β_F is nearer 1.
+    kernels = ffn(scaled)["ratio_to_scale_up_roofline"]["beta_ffn_s_per_token"]
+    assert ratio < kernels < 1
+    assert any("all-gather / reduce-scatter inside the FFN instance" in n
+               for n in ffn(scaled)["notes"])  # fmt: skip
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_fp8_projections_are_compared_with_the_fp8_floor(gpu: str) -> None:
+    """Qwen3-235B-FP8's block-scaled projections sit on the roofline's FP8 GEMM floor.
+
+    Hand-worked: per layer q/k/v and o read 37.7 MB and 33.6 MB of FP8 weights (under 10 µs
+    each at 80% of HBM), so each costs the floor; plus the bf16 LM head read once.
+    """
+    from afdsizer.cost import load_hardware_spec
+    from afdsizer.cost._roofline import RooflineEfficiency
+
+    result = calibrate(model="qwen3-235b-a22b-fp8", silicon=shared_gpu(gpu), **_deployment("x"))
+    entry = next(f for f in result.fits if f["part"] == "attn_gemm")
+    assert entry["dtype"] == "fp8_block"
+    eff, spec = RooflineEfficiency(), load_model_spec("qwen3-235b-a22b-fp8")
+    hw = load_hardware_spec({"h100_sxm": "h100-sxm", "h200_sxm": "h200"}[gpu])
+    lm_head = (
+        spec.vocab_size
+        * spec.hidden_size
+        * 2
+        / (hw.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac)
+    )
+    want = 94 * 2 * eff.fp8_block_gemm_floor_s + lm_head + eff.kernel_launch_s
+    assert entry["roofline"]["fixed_s"] == pytest.approx(want, rel=1e-3)
+    assert 0.5 < entry["ratio_to_roofline"]["fixed_s"] < 1.5
 
 
 MOE_CASES = [
