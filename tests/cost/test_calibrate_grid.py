@@ -225,3 +225,18 @@ def _fit_moe(gpu: str, model: str, routing: str, rows: str, *, max_tokens: int |
         experts_per_token=int(shape["experts_per_token"]), local_experts=shape["local_experts"],
     )  # fmt: skip
     return tokens, t, curve
+
+
+def test_deployment_weight_dtype_selects_the_served_rows() -> None:
+    """A bf16 checkpoint served FP8 (``weight_dtype="fp8"``, per tensor) fits the fp8 GEMM rows,
+    is compared with the FP8 roofline (projections within 4x) and records what it served."""
+    from afdsizer.deployment import Deployment
+
+    dep = Deployment(weight_dtype="fp8", ffn_gpus=1)
+    result = calibrate(model="llama-3.1-8b", silicon=shared_gpu("h200_sxm"), deployment=dep)
+    parts = {f["part"]: f for f in result.fits}
+    assert parts["attn_gemm"]["dtype"] == parts["ffn_gemm"]["dtype"] == "fp8"
+    assert result.filters["lm_head"]["dtype"] == "bfloat16"
+    assert 1 / ROOFLINE_RATIO_WARN < parts["attn_gemm"]["ratio_to_roofline"]["fixed_s"] < 1
+    assert result.deployment["weight_dtype"] == "fp8"
+    assert result.deployment["quantization"] == "fp8"

@@ -95,3 +95,18 @@ def test_coefficients_at_keeps_everything_but_the_ffn_line(
         base.alpha_ffn_s,
         base.beta_ffn_s_per_token,
     )
+
+
+def test_weight_dtype_option_selects_rows_or_names_what_is_missing(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    """``--weight-dtype fp8`` asks for fp8 GEMM rows, which the sample lacks: one line, exit 2."""
+    out = tmp_path / "p.yaml"
+    base = ("calibrate", "--silicon", SAMPLE_H200, "--model", "llama-3.1-8b", "-o", out)
+    bad = run_cli(*base, "--weight-dtype", "fp8")
+    assert bad.exit_code == 2 and "gemm_dtype 'fp8' has no GEMM rows" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not out.exists()
+    bad = run_cli(*base, "--weight-dtype", "int4")
+    assert bad.exit_code == 2 and "--weight-dtype must be one of" in bad.stderr
+    data = _calibrate(run_cli, out, "llama-3.1-8b", "--weight-dtype", "bf16")
+    assert data["deployment"]["weight_dtype"] == "bf16"

@@ -346,6 +346,7 @@ def calibrate(
     ffn_parallel: Annotated[
         str, typer.Option(help="FFN instance: auto (EP for MoE), ep or tp.")
     ] = "auto",
+    weight_dtype: WeightDtypeOpt = None,
     attention_kernel: KernelOpt = None,
     attn_gemm_dtype: DtypeOpt = None,
     attn_gemm_kernel: KernelOpt = None,
@@ -398,16 +399,11 @@ def calibrate(
         CostFitter,
     )
     from afdsizer.cost._roofline import DEFAULT_FFN_TOKENS_RANGE
-    from afdsizer.deployment import Deployment
 
-    _check_kv_dtype(kv_dtype)
     _refuse_overwrite(output, silicon, profile_csv)
-    deployment = Deployment(
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
-        attn_parallel=cast("Any", attn_parallel),
-        ffn_parallel=cast("Any", ffn_parallel),
-        kv_dtype=kv_dtype,
+    # The served precision selects the per-part rows (a bf16 checkpoint served FP8: fp8 rows).
+    deployment = _deployment_from_options(
+        kv_dtype, attn_gpus, ffn_gpus, attn_parallel, ffn_parallel, weight_dtype
     )
     fitter = CostFitter(
         attention_batch_range=_parse_range(
