@@ -116,6 +116,9 @@ def deepseek_table(silicon: Path) -> None:
     a, f, kv = _dep("deepseek-v3")
     roof = cost_coefficients(model="deepseek-v3", hardware="h200", kv_dtype=kv, attn_gpus=a,
                              ffn_gpus=f).to_dict()  # fmt: skip
+    # The kernels alone: over a scale-up fabric EP needs no gather across the two FFN nodes.
+    roof_up = cost_coefficients(model="deepseek-v3", hardware="h200", kv_dtype=kv, attn_gpus=a,
+                                ffn_gpus=f, link="scale-up").to_dict()  # fmt: skip
     scaled = calibrate(model="deepseek-v3", silicon=silicon / "h200_sxm", attn_gpus=a,
                        ffn_gpus=f, kv_dtype=kv)  # fmt: skip
     measured = calibrate(model="deepseek-v3", silicon=silicon / "h200_sxm", attn_gpus=a,
@@ -125,7 +128,8 @@ def deepseek_table(silicon: Path) -> None:
               "comm": ("alpha_comm_s", "beta_comm_s_per_token"),
               "FFN": ("alpha_ffn_s", "beta_ffn_s_per_token")}  # fmt: skip
     rows: list[tuple[str, dict[str, Any]]] = [
-        ("roofline (scale-out link)", roof),
+        ("roofline (scale-out link; power-law routing)", roof),
+        ("roofline, scale-up link (no EP gather across nodes)", roof_up),
         ("calibrated, EP rank from 1-GPU rows (default)", cal),
         ("calibrated, measured EP-16 rows", mea),
     ]
@@ -146,6 +150,9 @@ def deepseek_table(silicon: Path) -> None:
             print(f"| {name} | {cells} | {d['r_int']} | {d['batch']} | {d['regime']} |")
     for w in scaled.warnings:
         print(f"- warning: {w}")
+    for e in scaled.fits:
+        for note in e.get("notes", []):
+            print(f"- note ({e['part']}): {note}")
 
 
 def main(silicon: Path) -> None:

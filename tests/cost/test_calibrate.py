@@ -25,8 +25,9 @@ FIT_MAX_REL_TOL = 0.50
 CASES = [
     ("llama-3.1-8b", 1, 1),  # dense GQA
     ("qwen3-30b-a3b", 1, 1),  # MoE
-    ("deepseek-v3", 1, 8),  # MLA + MoE with shared experts and dense layers
+    ("deepseek-v3", 1, 16),  # MLA + MoE with shared experts and dense layers
 ]
+"""(model, g_A, g_F). DeepSeek-V3's FP8 weights (~671 GB) need 16 H100s on the FFN side."""
 
 
 def _gpu(name: str) -> Path:
@@ -70,6 +71,12 @@ def test_fit_reproduces_measured_rows(gpu: str, model: str, attn_gpus: int, ffn_
     assert result.hardware == {"h100_sxm": "h100-sxm", "h200_sxm": "h200"}[gpu]
 
 
+def test_deployment_that_does_not_fit_is_refused() -> None:
+    """8 x H100 cannot hold DeepSeek-V3's FFN weights: one line naming the GPUs that would."""
+    with pytest.raises(InputError, match=r"deepseek-v3 \(fp8\).*8 x h100-sxm.*--ffn-gpus 10"):
+        calibrate(model="deepseek-v3", silicon=_gpu("h100_sxm"), attn_gpus=1, ffn_gpus=8)
+
+
 def test_dense_point_composed_by_hand_from_raw_rows() -> None:
     """Llama-3.1-8B, B=64, 4095 cached: 32 x (FA3 + qkv + o GEMMs) + LM head, from raw rows."""
     root = _gpu("h100_sxm")
@@ -100,7 +107,8 @@ def test_dense_point_composed_by_hand_from_raw_rows() -> None:
 
 
 def test_moe_point_composed_by_hand_from_raw_rows() -> None:
-    """Qwen3-30B-A3B, N=512: 48 layers x one fused MoE call (128 experts, top-8, balanced)."""
+    """Qwen3-30B-A3B, N=512: 48 layers x one fused MoE call (128 experts, top-8); the default
+    rows are the power-law (α = 1.2) ones, as the roofline's default routing."""
     root = _gpu("h200_sxm")
     moe = str(next(root.glob("moe/*/*/*.parquet")))
     one = _row_ms(
@@ -112,7 +120,7 @@ def test_moe_point_composed_by_hand_from_raw_rows() -> None:
         num_experts=128,
         moe_tp_size=1,
         moe_ep_size=1,
-        distribution="balanced",
+        distribution="power_law_1.2",
         moe_dtype="bfloat16",
         kernel_source="vllm_unquantizedfusedmoe_triton_tritonexperts",
     )

@@ -152,9 +152,20 @@ def test_moe_curve_fits_and_extrapolates_measured_rows(routing: str, ffn_gpus: i
 
 
 def test_power_law_routing_is_slower_and_selectable() -> None:
-    """--moe-routing picks the rows: the busiest EP rank under power-law routing is slower."""
-    bal = calibrate(model="qwen3-30b-a3b", silicon=SAMPLE_H200, ffn_gpus=8)
+    """--moe-routing picks the rows: the busiest EP rank under power-law routing is slower.
+
+    The default is the power law (α = 1.2), the roofline's default law, and the roofline it
+    is compared with is the power-law one; ``balanced`` must be asked for, on both sides.
+    """
+    bal = calibrate(model="qwen3-30b-a3b", silicon=SAMPLE_H200, ffn_gpus=8, moe_routing="balanced")
     pl_ = calibrate(model="qwen3-30b-a3b", silicon=SAMPLE_H200, ffn_gpus=8, moe_routing="power_law")
+    default = calibrate(model="qwen3-30b-a3b", silicon=SAMPLE_H200, ffn_gpus=8)
+    assert default.filters["moe"]["distribution"] == "power_law_1.2"
+    assert default.coefficients == pl_.coefficients
+    assert "power_law routing" in _parts(default)["ffn"]["roofline_source"]
+    assert "balanced routing" in _parts(bal)["ffn"]["roofline_source"]
+    assert bal.deployment["moe_routing"] == "balanced"
+    assert default.deployment["moe_routing"] == "power_law"
     moe = _parts(pl_)["moe"]
     assert moe["dtype"] == "bfloat16"
     assert pl_.filters["moe"]["distribution"] == "power_law_1.2"
@@ -254,30 +265,22 @@ def test_cli_per_part_options_and_errors(run_cli: Any, tmp_path: Path) -> None:
     assert csv_path.read_text() == "x\n"
 
 
-class _Spec:
-    """A stand-in for specs with the checkpoint fields the FP8 work adds to ModelSpec."""
-
-    def __init__(self, quantization: str | None, weight_bytes: int = 2) -> None:
-        self.quantization = quantization
-        self.weight_bytes_per_param = weight_bytes
-
-
 @pytest.mark.parametrize(
-    ("quantization", "weight_bytes", "expected"),
+    ("model", "weight_dtype", "expected"),
     [
-        (None, 2, "bfloat16"),
-        ("fp8", 1, "fp8"),
-        ("fp8_block", 1, "fp8_block"),
-        (None, 1, "fp8_block"),
+        ("llama-3.1-8b", None, "bfloat16"),  # bf16 checkpoint
+        ("deepseek-v3", None, "fp8_block"),  # quant_method fp8, weight_block_size [128, 128]
+        ("qwen3-235b-a22b-fp8", None, "fp8_block"),
+        ("llama-3.1-8b", "fp8", "fp8"),  # served FP8 per tensor (--quantization fp8)
     ],
 )
 def test_part_dtypes_follow_the_checkpoint(
-    quantization: str | None, weight_bytes: int, expected: str
+    model: str, weight_dtype: str | None, expected: str
 ) -> None:
     """Projections, MoE and FFN GEMMs take the checkpoint's dtype; the LM head stays bf16."""
     from afdsizer.cost._silicon import default_part_dtypes
 
-    dtypes = default_part_dtypes(_Spec(quantization, weight_bytes))  # type: ignore[arg-type]
+    dtypes = default_part_dtypes(load_model_spec(model).with_weight_dtype(weight_dtype))
     assert dtypes == {"attn_gemm": expected, "lm_head": "bfloat16", "moe": expected,
                       "ffn_gemm": expected}  # fmt: skip
 

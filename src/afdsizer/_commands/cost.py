@@ -344,6 +344,7 @@ def calibrate(
     ffn_parallel: Annotated[
         str, typer.Option(help="FFN instance: auto (EP for MoE), ep or tp.")
     ] = "auto",
+    weight_dtype: WeightDtypeOpt = None,
     attention_kernel: KernelOpt = None,
     attn_gemm_dtype: DtypeOpt = None,
     attn_gemm_kernel: KernelOpt = None,
@@ -352,8 +353,12 @@ def calibrate(
     ffn_gemm_dtype: DtypeOpt = None,
     ffn_gemm_kernel: KernelOpt = None,
     moe_routing: Annotated[
-        str, typer.Option(help="MoE rows: balanced, power_law (=power_law_1.2), power_law_1.01.")
-    ] = "balanced",
+        str,
+        typer.Option(
+            help="MoE rows: auto (power law, as the roofline), balanced, power_law "
+            "(=power_law_1.2), power_law_1.01."
+        ),
+    ] = "auto",
     moe_rows: Annotated[
         str,
         typer.Option(help="Under EP: auto, scaled (1-GPU rows moved to a rank) or measured."),
@@ -392,20 +397,15 @@ def calibrate(
         CostFitter,
     )
     from afdsizer.cost._roofline import DEFAULT_FFN_TOKENS_RANGE
-    from afdsizer.deployment import Deployment
 
-    _check_kv_dtype(kv_dtype)
     check_output_path(
         output,
         option="--output",
         inputs={"--profile-csv": profile_csv, "--model": model, "--hardware": hardware},
     )
-    deployment = Deployment(
-        attn_gpus=attn_gpus,
-        ffn_gpus=ffn_gpus,
-        attn_parallel=cast("Any", attn_parallel),
-        ffn_parallel=cast("Any", ffn_parallel),
-        kv_dtype=kv_dtype,
+    # The served precision selects the per-part rows (a bf16 checkpoint served FP8: fp8 rows).
+    deployment = _deployment_from_options(
+        kv_dtype, attn_gpus, ffn_gpus, attn_parallel, ffn_parallel, weight_dtype
     )
     fitter = CostFitter(
         attention_batch_range=_parse_range(

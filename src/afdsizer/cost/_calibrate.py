@@ -26,11 +26,16 @@ from afdsizer.cost._model import ModelSpec, load_model_spec
 from afdsizer.cost._moe_curve import FfnCurve
 from afdsizer.cost._profile_csv import read_profile_csv
 from afdsizer.cost._roofline import kv_capacity_tokens
-from afdsizer.cost._silicon import read_silicon
+from afdsizer.cost._silicon import moe_routings, read_silicon
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
 
-__all__ = ["PROFILE_FORMAT_VERSION", "CalibrationResult", "calibrate", "write_profile"]
+__all__ = [
+    "PROFILE_FORMAT_VERSION",
+    "CalibrationResult",
+    "calibrate",
+    "write_profile",
+]
 
 PROFILE_FORMAT_VERSION = 2
 """Value of the ``afdsizer_profile`` key of a profile.yaml (2: per-part ``fits``, FFN curve)."""
@@ -166,7 +171,7 @@ def calibrate(
     moe_dtype: str | None = None,
     ffn_gemm_dtype: str | None = None,
     ffn_gemm_kernel: str | None = None,
-    moe_routing: str = "balanced",
+    moe_routing: str | None = None,
     moe_rows: str = "auto",
     comm_op: str = "alltoall",
     comm_gpus: int | None = None,
@@ -194,8 +199,12 @@ def calibrate(
     fitter : CostFitter, optional
         Operating ranges; default :class:`CostFitter()`.
     attention_kernel, attn_gemm_dtype, attn_gemm_kernel, moe_kernel, moe_dtype,
-    ffn_gemm_dtype, ffn_gemm_kernel, moe_routing, moe_rows, comm_op, comm_gpus
+    ffn_gemm_dtype, ffn_gemm_kernel, moe_rows, comm_op, comm_gpus
         Per-part row selection (:func:`read_silicon`); defaults follow the checkpoint.
+    moe_routing : {"balanced", "power_law", "power_law_1.2", "power_law_1.01"}, optional
+        Expert loads of the MoE rows fitted. Default ``deployment.moe_routing``, whose
+        ``auto`` is the power law (α = 1.2), as the roofline assumes (:func:`moe_routings`):
+        fit and roofline then describe the same routing.
     ffn_ingress : bool, default False
         Charge the FFN side's ingress as γ_C (grows with r), as ``cost --ffn-ingress`` does.
 
@@ -208,14 +217,18 @@ def calibrate(
     """
     if (silicon is None) == (profile_csv is None):
         raise InputError("give exactly one of --silicon DIR or --profile-csv FILE")
-    spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
     dep = _resolve_deployment(deployment, kv_dtype, attn_gpus, ffn_gpus)
+    loaded = model if isinstance(model, ModelSpec) else load_model_spec(model)
+    # The precision served: the checkpoint's, or the deployment's weight_dtype when it sets one.
+    spec = loaded.with_weight_dtype(dep.weight_dtype)
+    table_routing, roof_routing = moe_routings(moe_routing or dep.moe_routing)
     hw = _resolve_hardware(hardware, silicon)
     fitter = fitter or CostFitter()
     roof = scale_up = None
     if hw is not None:
-        roof = roofline_for(spec, hw, dep, fitter, ffn_ingress=ffn_ingress)
-        scale_up = roofline_for(spec, hw, dep, fitter, ffn_ingress=ffn_ingress, link="scale-up")
+        kw: dict[str, Any] = {"ffn_ingress": ffn_ingress, "moe_routing": roof_routing}
+        roof = roofline_for(spec, hw, dep, fitter, **kw)
+        scale_up = roofline_for(spec, hw, dep, fitter, link="scale-up", **kw)
 
     comm: CostCoefficients | None = None
     if silicon is not None:
@@ -234,7 +247,7 @@ def calibrate(
             moe_dtype=moe_dtype,
             ffn_gemm_dtype=ffn_gemm_dtype,
             ffn_gemm_kernel=ffn_gemm_kernel,
-            moe_routing=moe_routing,
+            moe_routing=table_routing,
             moe_rows=moe_rows,
             comm_op=comm_op,
             comm_gpus=comm_gpus,
@@ -268,10 +281,8 @@ def calibrate(
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=gamma)
     elif ffn_ingress and comm is not None:
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=comm.gamma_comm_s_per_token)
-    if "layers" in {f.name for f in dataclasses.fields(CostCoefficients)}:
-        # Coefficients that carry L (the microbatch pipeline's stages) get the model's.
-        layer_field: dict[str, Any] = {"layers": spec.num_layers}
-        coeffs = dataclasses.replace(coeffs, **layer_field)
+    # The fitted times run through all the model's layers: L for the microbatch pipeline.
+    coeffs = dataclasses.replace(coeffs, layers=spec.num_layers)
     fits, warnings = fit_entries(spec, meas, fitter, coeffs, roof, dep, hw, scale_up)
     if hw is None:
         warnings.append("no --hardware: the roofline cross-check was skipped")
@@ -290,11 +301,11 @@ def calibrate(
         fits=fits,
         warnings=warnings,
         ffn_curve=fitter.ffn_curve_,
-        deployment=_deployment_record(spec, dep, meas),
+        deployment=_deployment_record(spec, dep, meas, table_routing),
     )
 
 
-def _deployment_record(spec: ModelSpec, dep: Deployment, meas: Any) -> dict[str, Any]:
+def _deployment_record(spec: ModelSpec, dep: Deployment, meas: Any, routing: str) -> dict[str, Any]:
     dtypes = {part: rec.get("dtype") for part, rec in meas.selections.items()}
     return {
         "attn_gpus": dep.attn_gpus,
@@ -302,8 +313,11 @@ def _deployment_record(spec: ModelSpec, dep: Deployment, meas: Any) -> dict[str,
         "attn_parallel": dep.attn_parallel,
         "ffn_parallel": dep.ffn_parallel,
         "kv_dtype": dep.kv_dtype,
-        "weight_dtype": getattr(spec, "weight_dtype", None) or dep.weight_dtype,
-        "quantization": getattr(spec, "quantization", None),
+        "weight_dtype": spec.weight_dtype,
+        "quantization": spec.quantization,
+        # moe_routing in Deployment's words; the table rows' own name beside it.
+        "moe_routing": moe_routings(routing)[1] if spec.is_moe else None,
+        "moe_rows_routing": routing if spec.is_moe else None,
         "dtypes": dtypes,
         "layers": spec.num_layers,
         "moe_layers": spec.num_moe_layers,

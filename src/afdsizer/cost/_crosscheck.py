@@ -13,7 +13,6 @@ operating point (B·θ KV tokens per worker, r·B FFN tokens) lies outside it.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,16 @@ import yaml
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._fit import CostFitter
 from afdsizer.cost._hardware import HardwareSpec
+from afdsizer.cost._kernel_time import gemm_time_s
 from afdsizer.cost._model import ModelSpec
 from afdsizer.cost._moe_curve import FfnCurve, LinearisationMethod, linearise_ffn
-from afdsizer.cost._roofline import RooflineEfficiency, affine_fit_rel, roofline_coefficients
+from afdsizer.cost._roofline import (
+    LinkKind,
+    RooflineEfficiency,
+    affine_fit_rel,
+    roofline_coefficients,
+)
+from afdsizer.cost._sharding import attention_gpus_per_worker
 from afdsizer.cost._silicon import StepMeasurements
 from afdsizer.deployment import Deployment
 from afdsizer.errors import DataFileError, InputError
@@ -60,30 +66,27 @@ def roofline_for(
     fitter: CostFitter,
     *,
     ffn_ingress: bool = False,
-    link: str = "auto",
+    link: LinkKind = "auto",
+    moe_routing: str | None = None,
 ) -> CostCoefficients:
     """The roofline of the deployment a calibration fits, over the same FFN range.
 
     ``link="auto"`` is the deployment's own fabric (the NICs between 8-GPU boards): the
     cross-check compares the measured, intra-node NCCL rows with the transfer the deployment
     makes, so a bundle that spans nodes is warned about; the comm entry also gives the ratio
-    to the scale-up roofline (what the rows measure). A roofline that takes a ``deployment``
-    keyword gets it; an older one gets the GPU counts (per worker under DP attention).
+    to the scale-up roofline (what the rows measure). Under DP attention the roofline, like
+    the fit, describes one worker. ``moe_routing`` is the roofline's (balanced, power_law or
+    None for its default, the power law).
     """
-    params = inspect.signature(roofline_coefficients).parameters
     lo, hi = fitter.ffn_tokens_range
-    kwargs: dict[str, Any] = {
-        "kv_dtype": deployment.kv_dtype,
-        "ffn_gpus": deployment.ffn_gpus,
-        "link": link,
-        "ffn_ingress": ffn_ingress,
-        "ffn_tokens_range": (max(int(lo), 1), max(int(hi), int(lo) + 1)),
-    }
-    if "deployment" in params:
-        kwargs["deployment"] = deployment
-    kwargs["attn_gpus"] = deployment.attn_gpus if deployment.attn_parallel == "tp" else 1
     return roofline_coefficients(
-        model, hardware, **{k: v for k, v in kwargs.items() if k in params}
+        model,
+        hardware,
+        deployment=deployment,
+        link=link,
+        ffn_ingress=ffn_ingress,
+        ffn_tokens_range=(max(int(lo), 1), max(int(hi), int(lo) + 1)),
+        moe_routing=moe_routing,
     )
 
 
@@ -134,23 +137,43 @@ def _entry(
         "roofline": roof,
         "ratio_to_roofline": ratios,
         "warnings": warnings,
+        "notes": list(sel.get("notes", [])),
         "kernel_choice": kernel.get("reason"),
         "kernel_candidates": kernel.get("candidates", []),
         **(extra or {}),
-    }
+    } | {"notes": list(sel.get("notes", [])) + list((extra or {}).get("notes", []))}
 
 
 def _attn_gemm_roofline_s(
     model: ModelSpec, hw: HardwareSpec, dep: Deployment, dtype: str | None
 ) -> float:
-    """Weight-streaming time of the attention-side GEMMs (projections bf16/fp8, LM head bf16)."""
+    """The roofline's fixed time of the attention-side GEMMs in the table dtype ``dtype``.
+
+    Per GQA layer the q/k/v and o projections of one GPU's heads, the LM head (bf16) once; each
+    GEMM as the roofline costs it (:func:`gemm_time_s` at m = 0: launch plus weight read, or
+    the FP8 block-scaled floor), so the fit and the roofline compare the same kernels. MLA
+    projections are inside the MLA module (the attention part), not here.
+    """
     eff = RooflineEfficiency()
-    tp = dep.attn_gpus if dep.attn_parallel == "tp" else 1
-    bw = tp * hw.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac
-    proj = 0 if model.is_mla else model.num_layers * model.attention_params_per_layer
-    nbytes = proj * _TABLE_DTYPE_BYTES.get(dtype or "bfloat16", 2)
-    nbytes += model.vocab_size * model.hidden_size * 2
-    return float(nbytes / bw)
+    G = attention_gpus_per_worker(model, dep)
+    table = dtype or "bfloat16"
+    wb = _TABLE_DTYPE_BYTES.get(table, 2)
+    quant = table if table in ("fp8", "fp8_block") else None
+
+    def gemm(n: float, k: float, weight_bytes: float, quantization: str | None) -> float:
+        t = gemm_time_s(
+            0.0, n, k, weight_bytes=weight_bytes, quantization=quantization, hardware=hw,
+            efficiency=eff,
+        )  # fmt: skip
+        return float(t)
+
+    total = gemm(model.vocab_size / G, model.hidden_size, 2, None)
+    if not model.is_mla:
+        d, h = model.head_dim, model.hidden_size
+        q, kv = model.num_attention_heads // G, max(1, model.num_kv_heads // G)
+        layer = gemm((q + 2 * kv) * d, h, wb, quant) + gemm(h, q * d, wb, quant)
+        total += model.num_layers * layer
+    return total
 
 
 def _attn_gemm_entry(
@@ -217,6 +240,36 @@ def _curve_entry(
     return entry
 
 
+def _ffn_extra(
+    rep: dict[str, Any],
+    roof: CostCoefficients | None,
+    roof_scale_up: CostCoefficients | None,
+    fitted: dict[str, Any],
+) -> dict[str, Any]:
+    """The FFN entry's ratio to the kernels-only roofline, and a note when they differ.
+
+    The kernel rows time the fused MoE / GEMMs alone. When the FFN instance spans nodes the
+    roofline of the deployment's fabric also charges the all-gather and reduce-scatter between
+    them; the scale-up roofline (EP over one fabric needs none) is then the like-for-like one.
+    """
+    out: dict[str, Any] = {"operating_tokens": rep.get("ffn_operating_tokens")}
+    if roof is None or roof_scale_up is None:
+        return out
+    keys = _KEYS["ffn"]
+    up = roof_scale_up.to_dict()
+    out["ratio_to_scale_up_roofline"] = {k: fitted[k] / up[k] for k in keys if up[k] > 0}
+    extra = roof.beta_ffn_s_per_token - roof_scale_up.beta_ffn_s_per_token
+    if extra > 0.05 * roof.beta_ffn_s_per_token:
+        total = roof.beta_ffn_s_per_token
+        out["notes"] = [
+            f"ffn: the roofline charges {extra * 1e6:.3g} of its {total * 1e6:.3g} µs/token β_F "
+            "to the all-gather / reduce-scatter inside the FFN instance (tokens arrive over "
+            "NICs), which no kernel row measures and the fit leaves out "
+            "(ratio_to_scale_up_roofline compares the kernels alone)"
+        ]
+    return out
+
+
 def fit_entries(
     model: ModelSpec,
     meas: StepMeasurements,
@@ -254,7 +307,7 @@ def fit_entries(
     ]
     if (gemm := _attn_gemm_entry(model, meas, fitter, hw, dep)) is not None:
         entries.append(gemm)
-    for part, curve_fit in getattr(fitter, "curve_fits_", {}).items():
+    for part, curve_fit in fitter.curve_fits_.items():
         entries.append(_curve_entry(part, curve_fit, sel.get(part)))
     ffn_sel = sel.get("moe") or sel.get("ffn_gemm")
     entries.append(
@@ -267,7 +320,7 @@ def fit_entries(
             worst=rep["ffn_fit_max_rel_error"],
             fitted=pick("ffn", c) or {},
             roof=pick("ffn", r),
-            extra={"operating_tokens": rep.get("ffn_operating_tokens")},
+            extra=_ffn_extra(rep, roof, roof_scale_up, c),
         )
     )
     if "comm_batch" in ranges:
@@ -296,6 +349,11 @@ def fit_entries(
                     "op_name": comm.get("op_name"),
                 },
             )
+        )
+    for entry in entries:
+        # Which roofline (deployment, precision, routing) each ratio is taken against.
+        entry["roofline_source"] = (
+            None if entry["roofline"] is None or roof is None else roof.source
         )
     warnings = list(dict.fromkeys([*meas.warnings, *(w for e in entries for w in e["warnings"])]))
     return entries, warnings
@@ -411,6 +469,9 @@ def coefficients_at(
     method: LinearisationMethod = "tangent",
 ) -> CostCoefficients:
     """The profile's coefficients with α_F, β_F the FFN curve's linearisation at N = r·B.
+
+    Every other field (α/β of attention and communication, γ_C, KV capacity, layers, source)
+    is the profile's, so ``size --profile`` can re-linearise at each operating point.
 
     Parameters
     ----------

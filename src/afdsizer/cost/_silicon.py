@@ -38,6 +38,7 @@ __all__ = [
     "StepMeasurements",
     "checkpoint_quantization",
     "default_part_dtypes",
+    "moe_routings",
     "read_silicon",
 ]
 
@@ -58,7 +59,7 @@ _KV_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp8": "fp8"}
 _QUANT_TO_TABLE_DTYPE = {None: "bfloat16", "fp8": "fp8", "fp8_block": "fp8_block"}
 
 MOE_ROUTINGS = ("balanced", "power_law_1.01", "power_law_1.2")
-"""Expert-load distributions of the MoE rows; ``power_law`` is short for ``power_law_1.2``."""
+"""Expert-load distributions of the MoE rows; ``power_law`` and ``auto`` mean ``power_law_1.2``."""
 
 _COVER_FRAC = 0.5
 """A kernel covers a part when its measured work spans this share of the fit range (log)."""
@@ -67,16 +68,10 @@ _COVER_FRAC = 0.5
 def checkpoint_quantization(model: ModelSpec) -> str | None:
     """The checkpoint's weight quantization: ``"fp8_block"``, ``"fp8"`` or None (bf16/fp16).
 
-    Reads ``ModelSpec.quantization`` when the spec has it; older specs only know
-    ``weight_bytes_per_param``, and their one FP8 preset (DeepSeek-V3) is block-scaled.
+    It is :attr:`ModelSpec.quantization`, read from the checkpoint's ``quantization_config``
+    (or set by :meth:`ModelSpec.with_weight_dtype` for a deployment that serves FP8).
     """
-    quant = getattr(model, "quantization", None)
-    if quant is not None:
-        return str(quant)
-    weight_dtype = getattr(model, "weight_dtype", None)
-    if weight_dtype == "fp8" or model.weight_bytes_per_param == 1:
-        return "fp8_block"
-    return None
+    return model.quantization
 
 
 def default_part_dtypes(model: ModelSpec) -> dict[str, str]:
@@ -545,13 +540,15 @@ def _comm_points(
     measured = sorted(lf.select("num_gpus").unique().collect()["num_gpus"].to_list())
     if not measured:
         raise InputError(f"no NCCL rows for op {op!r} in half precision")
-    warnings: list[str] = []
+    notes: list[str] = []
     span = attn_gpus + ffn_gpus
     if gpus is None:
         below = [n for n in measured if n <= span]
         gpus = below[-1] if below else measured[0]
         if span > measured[-1]:
-            warnings.append(
+            # Nearly every AFD bundle spans more than one node's rows: information, not a
+            # warning (the roofline cross-check warns when the fitted β_C is far off).
+            notes.append(
                 f"comm: {attn_gpus}+{ffn_gpus} GPUs exceed the {measured[-1]}-GPU NCCL rows "
                 "(one node): the transfer across nodes is not measured"
             )
@@ -567,7 +564,8 @@ def _comm_points(
     record: dict[str, Any] = {"part": "comm", "table": "nccl", "kernel_source": "NCCL"}
     record |= {"op_name": op, "dtype": "half", "num_gpus": gpus, "fan_out": fan_out}
     record["elements_per_token_per_gpu"] = elements_per_token
-    return B, t, record, warnings
+    record["notes"] = notes
+    return B, t, record, []
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -579,11 +577,23 @@ def _choice_of(value: str, name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _routing(name: str) -> str:
-    name = "power_law_1.2" if name == "power_law" else name
-    if name not in MOE_ROUTINGS:
-        raise InputError(f"--moe-routing must be one of {', '.join(MOE_ROUTINGS)}, got {name!r}")
-    return name
+def moe_routings(routing: str) -> tuple[str, str]:
+    """The MoE rows' routing and the roofline's for one ``--moe-routing`` value.
+
+    ``auto`` is the power law, as ``resolve_moe_routing`` makes it for the roofline; the
+    tables' ``power_law`` rows are those at α = 1.2, which the roofline's power-law slowdown
+    was fitted on. ``power_law_1.01`` rows are compared with the same power-law roofline.
+
+    Raises
+    ------
+    InputError
+        ``routing`` is none of auto, balanced, power_law, power_law_1.2, power_law_1.01.
+    """
+    table = {"auto": "power_law_1.2", "power_law": "power_law_1.2"}.get(routing, routing)
+    if table not in MOE_ROUTINGS:
+        allowed = ", ".join(("auto", "power_law", *MOE_ROUTINGS))
+        raise InputError(f"--moe-routing must be one of {allowed}, got {routing!r}")
+    return table, "balanced" if table == "balanced" else "power_law"
 
 
 def read_silicon(
@@ -602,7 +612,7 @@ def read_silicon(
     moe_dtype: str | None = None,
     ffn_gemm_dtype: str | None = None,
     ffn_gemm_kernel: str | None = None,
-    moe_routing: str = "balanced",
+    moe_routing: str = "auto",
     moe_rows: str = "auto",
     comm_op: str = "alltoall",
     comm_gpus: int | None = None,
@@ -631,8 +641,9 @@ def read_silicon(
     attn_gemm_dtype, moe_dtype, ffn_gemm_dtype : str, optional
         Table dtype of the attention projections (and MLA ``gemm_type``), the fused MoE, and
         the dense/shared GEMMs; default the checkpoint's (:func:`default_part_dtypes`).
-    moe_routing : str, default "balanced"
-        Expert-load distribution of the MoE rows (:data:`MOE_ROUTINGS`, or ``power_law``).
+    moe_routing : str, default "auto"
+        Expert-load distribution of the MoE rows (:data:`MOE_ROUTINGS`, ``power_law`` or
+        ``auto``, both the α = 1.2 rows: the roofline's default law, :func:`moe_routings`).
     moe_rows : {"auto", "measured", "scaled"}, default "auto"
         Under EP (g_F ranks): the EP layout's own rows ("measured"), or the 1-GPU rows with
         the fitted curve moved to one rank, E/ep experts and 1/ep of the tokens' work
@@ -687,7 +698,7 @@ def read_silicon(
         moe_dtype=dtypes["moe"],
         gemm_dtype=dtypes["ffn_gemm"],
         gemm_kernel=ffn_gemm_kernel,
-        routing=_routing(moe_routing),
+        routing=moe_routings(moe_routing)[0],
         moe_rows=_choice_of(moe_rows, "moe_rows", MOE_ROW_MODES),
         ffn_range=ffn_tokens_range,
     )
@@ -748,4 +759,4 @@ def read_silicon(
 
 def _legacy_filter(record: dict[str, Any]) -> dict[str, Any]:
     """The record without its kernel-choice detail (the ``filters`` summary)."""
-    return {k: v for k, v in record.items() if k not in ("kernel", "part")}
+    return {k: v for k, v in record.items() if k not in ("kernel", "part", "notes")}
