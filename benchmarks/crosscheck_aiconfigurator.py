@@ -252,7 +252,7 @@ class Stages:
 
 
 def flow_shop_step_s(st: Stages, microbatches: int, layers: int) -> float:
-    """afdsizer's microbatch step (DESIGN.md §9): the exact makespan of the m·L-stage flow shop.
+    """afdsizer's microbatch step (design §9): the exact makespan of the m·L-stage flow shop.
 
     With S = a + c + f and p = max(a, c, f) per (layer, microbatch),
     τ = max(S + (m·L − 1)·p, L·S + (m − 1)·p): a part kept busy after the fill, or one
@@ -349,7 +349,7 @@ def afd_deployment(case: Case, kv_dtype: str, layers: int) -> Any:
 def roofline_coefficients_for(case: Case, spec: Any, kv_dtype: str) -> Any:
     """afdsizer's roofline for the case's deployment: coefficients of one DP Attention GPU.
 
-    t_F is linearised over [N/2, 2N] around the microbatch's FFN batch N (DESIGN.md §10: fit
+    t_F is linearised over [N/2, 2N] around the microbatch's FFN batch N (docs/design.md §10: fit
     where the deployment operates); MoE routing is the roofline's default (power law, as
     aiconfigurator's Qwen3 rows).
     """
@@ -415,7 +415,7 @@ def _fit_around(meas: Any, case: Case) -> Any:
 
 
 def afd_stages(case: Case, coeffs: Any, layers: int) -> Stages:
-    """Per-(layer, microbatch) stages from the affine coefficients (DESIGN.md §9).
+    """Per-(layer, microbatch) stages from the affine coefficients (docs/design.md §9).
 
     a = (α_A + β_A·b·θ/m)/L, c = (α_C + β_C·b/m)/L, f = (α_F + β_F·r·b/m)/L with r = 8 DP
     Attention GPUs (one instance each) per FFN instance and θ = ISL + (OSL − 1)/2.
@@ -793,7 +793,7 @@ instance of g_F = 8 GPUs (16 with two FFN nodes), whose per-GPU throughput r·B/
 exactly aiconfigurator's `tokens/s/gpu` (B_total / t_step / (A GPUs + F GPUs)). Both split each
 worker's batch into ceil(b/m)-slot microbatches and put the same batch on the FFN side: N =
 8·ceil(b/m) tokens per microbatch. afdsizer's step time is the theory's own m·L-stage flow shop
-(`afdsizer.theory.PipelineStepModel`, DESIGN.md §9; the deployment is `Deployment(attn_gpus=8,
+(`afdsizer.theory.PipelineStepModel`, docs/design.md §9; the deployment is `Deployment(attn_gpus=8,
 attn_parallel="dp", ffn_gpus=8, microbatches=m, layers=L)` at r = 1) on per-(layer, microbatch)
 stages a = (α_A + β_A·(b/m)·θ)/L, c = (α_C + β_C·b/m)/L, f = (α_F + β_F·8·b/m)/L: with S = a + c +
 f and p = max(a, c, f), τ = max(S + (m·L − 1)·p, L·S + (m − 1)·p), θ = ISL + (OSL − 1)/2, in its
@@ -934,7 +934,7 @@ _CHANGES = """\
    with the node copies). Add the A-side combine of EP partial results to the Attention stage.
 4. **Cost (Attention side):** the two add+RMSNorm kernels per layer (memory-bound, small; the
    roofline charges them, and the EP combine) and, for FP8 checkpoints, FP8 GEMM rows whose
-   flat floor the calibration should flag (DESIGN.md §10) rather than fit away.
+   flat floor the calibration should flag (docs/design.md §10) rather than fit away.
 5. **Calibration (MoE): read the expert-load rows the deployment will see** (aiconfigurator:
    power law α = 1.2 for Qwen3, 1.01 for DeepSeek), not `balanced`, by default or as an
    option the profile records: it moves the FFN stage by {balanced_abs}.

@@ -12,7 +12,7 @@ import pytest
 import afdsizer
 
 STAGES = ("workload", "cost", "theory", "sim", "validate", "report", "sweep", "plan")
-# DESIGN.md §7: what each stage may import from afdsizer (besides errors and _io).
+# docs/design.md §7: what each stage may import from afdsizer (besides errors and _io).
 ALLOWED_IMPORTS = {
     "workload": set(),
     "cost": set(),

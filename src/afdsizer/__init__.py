@@ -1,6 +1,6 @@
 """afdsizer: size Attention–FFN disaggregated (AFD) LLM decoding.
 
-Stages (DESIGN.md §7), data flowing one way:
+Stages (docs/design.md §7), data flowing one way:
 
 - :mod:`afdsizer.workload` — request traces, θ and σ² of a slot's token load;
 - :mod:`afdsizer.cost` — per-step Attention / communication / FFN latency coefficients;

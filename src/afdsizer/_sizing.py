@@ -1,4 +1,4 @@
-"""From options to the three values ``recommend`` takes, once for every entry point (DESIGN.md §7).
+"""From options to the three values ``recommend`` takes, once for every entry point (design §7).
 
 ``afdsizer size``, ``report``, ``plan``, the sweep cells and the Python API all turn their
 options into a :class:`SizingInputs` here — the :class:`~afdsizer.workload.Workload`, the
@@ -348,7 +348,7 @@ def recommend_at_operating_point(
 ) -> tuple[Recommendation, CostCoefficients]:
     """``recommend``, with t_F re-linearised at the r·B/m it recommends until the two agree.
 
-    The coefficients are local linearisations (DESIGN.md §10): a line through a wide range of
+    The coefficients are local linearisations (docs/design.md §10): a line through a wide range of
     FFN batches misstates the slope where the bundle operates, so the answer is iterated to a
     fixed point (at most a few rounds; a 2-cycle keeps the later answer).
 

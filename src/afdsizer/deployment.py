@@ -1,12 +1,12 @@
 """How a bundle runs, apart from its cost coefficients: the one place every default lives.
 
-A :class:`Deployment` is a frozen value shared by every stage (DESIGN.md §7, §9): the cost stage
+A :class:`Deployment` is a frozen value shared by every stage (design §7, §9): the cost stage
 reads the GPUs, parallelism and dtypes to build coefficients for it, the theory sizes (B, r) for
 it, the simulator steps its pipeline. Every entry point — the CLI commands, the sweep spec,
 ``calibrate`` and the Python API — takes its defaults from here, so changing one default here
 changes it everywhere.
 
-Terms (DESIGN.md §9):
+Terms (docs/design.md §9):
 
 - An **Attention instance** is ``attn_gpus`` GPUs. Tensor-parallel (``"tp"``): one batch of B
   slots, heads and weights split. Data-parallel (``"dp"``): each GPU runs its own b slots with a

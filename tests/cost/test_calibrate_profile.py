@@ -1,4 +1,4 @@
-"""A profile written by ``calibrate`` drives ``size --profile`` (issue 12, DESIGN.md §10).
+"""A profile written by ``calibrate`` drives ``size --profile`` (issue 12, docs/design.md §10).
 
 The profile records what it was fitted for (GPUs, parallelism, dtypes, layers) where the
 sizing reads it, ``coefficients_at`` keeps every field but α_F, β_F, and the communication

@@ -261,7 +261,7 @@ def test_cli_per_part_options_and_errors(run_cli: Any, tmp_path: Path) -> None:
     csv_path = tmp_path / "in.csv"
     csv_path.write_text("x\n")
     bad = run_cli("calibrate", "--profile-csv", csv_path, "--hardware", "h200", "-o", csv_path)
-    assert bad.exit_code == 2 and "is one of the inputs" in bad.stderr
+    assert bad.exit_code == 2 and "is also the --profile-csv input" in bad.stderr
     assert csv_path.read_text() == "x\n"
 
 

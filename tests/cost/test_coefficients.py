@@ -20,7 +20,7 @@ GOOD = {
 
 
 def test_affine_times_by_hand() -> None:
-    """t_A, t_C and t_F are the affine forms of DESIGN.md §2, checked on hand-worked numbers."""
+    """t_A, t_C and t_F are the affine forms of design §2, checked on hand-worked numbers."""
     c = CostCoefficients(**GOOD, gamma_comm_s_per_token=1e-7)
     assert math.isclose(c.attention_time_s(100_000), 1e-3 + 2e-8 * 100_000)  # 3.0 ms
     assert math.isclose(c.comm_time_s(128, 4), 3e-4 + 1e-6 * 128 + 1e-7 * 4 * 128)

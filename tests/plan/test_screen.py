@@ -53,7 +53,7 @@ def test_overlapped_pipeline_is_the_paper_max() -> None:
 
 
 def test_long_pipelines_approach_the_bottleneck() -> None:
-    """Many layers and a dominant stage: τ → m·max(a, c, f) (DESIGN.md §9)."""
+    """Many layers and a dominant stage: τ → m·max(a, c, f) (docs/design.md §9)."""
     tau = float(pipeline_step_s(np.array(1.0), np.array(0.1), np.array(0.5), 3, 10_000, False))
     assert tau == pytest.approx(3.0, rel=1e-3)
     assert math.isclose(_flow_shop_s(1.0, 0.1, 0.5, 3, 2000), tau, rel_tol=2e-3)

@@ -1,4 +1,4 @@
-"""Independent oracles for report tests: DESIGN.md formulas written out by hand."""
+"""Independent oracles for report tests: docs/design.md formulas written out by hand."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def mean_field_curves(
     r_max: int = 0,
     ratios: np.ndarray | None = None,
 ) -> RatioCurves:
-    """Mean-field Λ(r) from DESIGN.md §4 written out by hand (no barrier: both curves equal).
+    """Mean-field Λ(r) from docs/design.md §4 written out by hand (no barrier: both curves equal).
 
     At ``ratios`` when given, else at r = 1 … r_max.
     """

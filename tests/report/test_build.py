@@ -37,7 +37,7 @@ BATCH = 32
 
 
 def _theta_direct(prompt: np.ndarray, decode: np.ndarray) -> float:
-    """θ = E[P·D + D(D−1)/2] / E[D] written out (DESIGN.md §3)."""
+    """θ = E[P·D + D(D−1)/2] / E[D] written out (docs/design.md §3)."""
     p, d = prompt.astype(np.float64), decode.astype(np.float64)
     return float((p * d + d * (d - 1) / 2).sum() / d.sum())
 

@@ -46,7 +46,7 @@ def read_trace(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]
 
 
 def theta_from_arrays(prompt: npt.NDArray[np.int64], decode: npt.NDArray[np.int64]) -> float:
-    """θ = E[P·D + D(D−1)/2] / E[D] from the raw arrays (DESIGN.md §3), exact in floats."""
+    """θ = E[P·D + D(D−1)/2] / E[D] from the raw arrays (docs/design.md §3), exact in floats."""
     p = prompt.astype(np.float64)
     d = decode.astype(np.float64)
     return float(np.mean(p * d + d * (d - 1) / 2) / np.mean(d))

@@ -19,7 +19,7 @@ GRID_STEP = math.log(R_GRID[1] / R_GRID[0])
 
 
 def _terms(c: CostCoefficients, theta: float, batch: int, r: float) -> dict[str, float]:
-    """t_A, t_C(r), t_F(r) written out from DESIGN.md §2 (independent of the library)."""
+    """t_A, t_C(r), t_F(r) written out from docs/design.md §2 (independent of the library)."""
     return {
         "attention": c.alpha_attn_s + c.beta_attn_s_per_token * batch * theta,
         "communication": c.alpha_comm_s
@@ -133,7 +133,7 @@ def test_regimes_each_reachable() -> None:
 
 def test_gamma_comm_peak_is_comm_line_optimum() -> None:
     """With γ_C > β_F the communication line always binds past Attention and Λ peaks at
-    sqrt((α_C + β_C·B)/(γ_C·B)) (DESIGN.md §4)."""
+    sqrt((α_C + β_C·B)/(γ_C·B)) (docs/design.md §4)."""
     c = CostCoefficients(
         alpha_attn_s=1e-4,
         beta_attn_s_per_token=1e-10,

@@ -14,7 +14,7 @@ from afdsizer.validate import RatioPoint, paired_relative_loss, search_best_rati
 
 
 def _ffn_bound_lambda(r: int, alpha_f: float, beta_f: float, batch: int) -> float:
-    """Closed form Λ(r) = r·B/((r+1)(α_F + β_F·r·B)) once the FFN binds (DESIGN.md §4)."""
+    """Closed form Λ(r) = r·B/((r+1)(α_F + β_F·r·B)) once the FFN binds (docs/design.md §4)."""
     return r * batch / ((r + 1) * (alpha_f + beta_f * r * batch))
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from afdsizer._commands._common import (
+    MAX_BATCH,
     AttnGpusOptional,
     AttnParallelOpt,
     BatchPerGpuOpt,
@@ -43,6 +44,7 @@ from afdsizer._commands._common import (
     emit_json,
     jsonable,
     tpot_target_s,
+    unsigned_zero,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +56,10 @@ __all__ = ["print_recommendation", "register", "sizing_inputs_from_cli"]
 BatchOpt = Annotated[
     int | None,
     typer.Option(
-        "--batch", help="B, slots per Attention instance (default: chosen jointly with r)."
+        "--batch",
+        min=1,
+        max=MAX_BATCH,
+        help="B, slots per Attention instance (default: chosen jointly with r).",
     ),
 ]
 KvQuantileOpt = Annotated[
@@ -154,9 +159,15 @@ def size(
     options = dict(locals())
     import dataclasses
 
+    from afdsizer._io import check_output_path
     from afdsizer._sizing import recommend_at_operating_point
 
     json_out, report = options.pop("json_out"), options.pop("report")
+    if report is not None:  # refused before any work, like every output path
+        sources = {"--trace": trace, "--coeffs": coeffs, "--profile": profile}
+        check_output_path(
+            report, option="--report", inputs={**sources, "--model": model, "--hardware": hardware}
+        )
     inputs = sizing_inputs_from_cli(**options)
     rec, coefficients = recommend_at_operating_point(inputs)
     inputs = dataclasses.replace(inputs, coefficients=coefficients)
@@ -293,7 +304,7 @@ def print_recommendation(rec: Recommendation, inputs: SizingInputs) -> None:
     summary.add_column("quantity")
     summary.add_column("value")
     for name, value in _summary_rows(rec, inputs):
-        summary.add_row(name, value)
+        summary.add_row(name, unsigned_zero(value))
     console.print(summary)
 
     table = Table(title=f"tokens/s per GPU and Λ(r) near the optimum, B = {rec.batch}")
@@ -321,5 +332,6 @@ def print_recommendation(rec: Recommendation, inputs: SizingInputs) -> None:
             cells.append(f"{row.tokens_per_dollar:,.0f}")
         if row.meets_tpot is not None:
             cells.append("yes" if row.meets_tpot else "no")
+        cells = [unsigned_zero(cell) for cell in cells]
         table.add_row(*cells, style="bold" if row.ratio == rec.r_int else None)
     console.print(table)

@@ -1,4 +1,4 @@
-"""Cost model: per-step Attention, communication and FFN latency (DESIGN.md §2, §5).
+"""Cost model: per-step Attention, communication and FFN latency (docs/design.md §2, §5).
 
 Model specs (HF config.json or presets), hardware specs (presets or YAML), the roofline, the
 least-squares calibration on measured kernel tables, and the optional PyTorch profiler.

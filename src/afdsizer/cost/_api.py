@@ -86,7 +86,7 @@ def cost_coefficients(
     moe_routing: str | None = None,
     slot_context_tokens: float | None = None,
 ) -> CostCoefficients:
-    """Per-step cost coefficients of a model on some hardware and deployment (DESIGN.md §5, §9).
+    """Per-step cost coefficients of a model on some hardware and deployment (design §5, §9).
 
     Without ``profile`` the roofline gives them (:func:`roofline_coefficients` explains each
     term). With ``profile`` (a ``profile.yaml`` from ``afdsizer calibrate``) the fitted

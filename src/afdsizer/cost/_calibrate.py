@@ -5,7 +5,7 @@ folder) and afdsizer's own profile CSV (:func:`read_profile_csv`, written by ``a
 profile``). The CSV has no communication points; its α_C, β_C come from the roofline of the
 given hardware, and the profile says so (``comm_source``).
 
-A calibration cannot fool itself (DESIGN.md §10): rows are chosen per part, flat-floor kernels
+A calibration cannot fool itself (docs/design.md §10): rows are chosen per part, flat-floor kernels
 are passed over, and every fitted coefficient is set beside the roofline's for the same
 deployment (:mod:`afdsizer.cost._crosscheck`); each part records the range it was fitted on.
 """

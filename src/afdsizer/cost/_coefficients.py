@@ -1,4 +1,4 @@
-"""The six per-step latency coefficients every later stage consumes (DESIGN.md §2)."""
+"""The six per-step latency coefficients every later stage consumes (docs/design.md §2)."""
 
 from __future__ import annotations
 

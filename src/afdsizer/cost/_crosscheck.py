@@ -1,4 +1,4 @@
-"""Per-part fit records, the roofline cross-check and the operating-range checks (DESIGN.md §10).
+"""Per-part fit records, the roofline cross-check and the operating-range checks (design §10).
 
 Every fitted coefficient is set beside the roofline's for the same deployment. A ratio beyond
 :data:`ROOFLINE_RATIO_WARN` either way is a warning: either the kernel is far from the hardware's

@@ -1,4 +1,4 @@
-"""Least-squares fit of the affine per-step model to measured times (DESIGN.md §2, §5).
+"""Least-squares fit of the affine per-step model to measured times (docs/design.md §2, §5).
 
 :class:`CostFitter` follows the scikit-learn estimator rules: ``__init__`` stores the operating
 ranges, :meth:`CostFitter.fit` returns ``self``, fitted attributes end in ``_``.
@@ -7,7 +7,7 @@ relative error (:func:`affine_fit_rel`), on the measured points inside its opera
 When the measurements carry the fused-MoE rows (or the FFN GEMM rows) over their whole token
 range, the FFN is also fitted as curves (:mod:`afdsizer.cost._moe_curve`) that extrapolate; with
 ``ffn_operating_tokens`` the reported α_F, β_F are the curve's secant at that N instead of the
-line over the range (DESIGN.md §10: fit where the deployment operates).
+line over the range (docs/design.md §10: fit where the deployment operates).
 """
 
 from __future__ import annotations

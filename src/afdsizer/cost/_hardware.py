@@ -1,4 +1,4 @@
-"""Hardware specs: peak FLOP/s, HBM, interconnect of one GPU; presets and user YAML (DESIGN.md §5).
+"""Hardware specs: peak FLOP/s, HBM, interconnect of one GPU; presets and user YAML (design §5).
 
 An *instance* (Attention or FFN) is a group of ``gpus`` identical GPUs; the roofline scales the
 per-GPU numbers by the group size. The presets live in ``cost/presets/hardware.yaml``, each number

@@ -1,6 +1,6 @@
 """A Hugging Face ``config.json`` read into :class:`ModelSpec` fields; impossible shapes refused.
 
-DESIGN.md §5, §9. Each family names its fields differently (Llama, Qwen2/3 dense and MoE,
+docs/design.md §5, §9. Each family names its fields differently (Llama, Qwen2/3 dense and MoE,
 Mixtral, DeepSeek-V2/V3); this module maps them onto one set of shapes and reads the checkpoint's
 precision (``torch_dtype`` and ``quantization_config``). Every check names the config field and
 the file, so a hand-edited or truncated config fails with one line instead of a wrong answer.

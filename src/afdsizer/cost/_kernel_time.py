@@ -1,6 +1,6 @@
 """Per-kernel roofline times: GEMM, decode attention, fused MoE, NCCL collectives.
 
-DESIGN.md §5. One decode layer is a handful of kernels; each costs a fixed launch/latency part
+docs/design.md §5. One decode layer is a handful of kernels; each costs a fixed launch/latency part
 plus the larger of its memory and compute times, at achieved (not datasheet) rates. The
 fractions and fixed times are :class:`~afdsizer.cost.RooflineEfficiency` fields, priors fitted
 to the measured vLLM 0.24.0 / NCCL 2.29.2 tables of H100 and H200 by

@@ -1,6 +1,6 @@
 """Model specs from Hugging Face ``config.json``: shapes, precision, KV bytes, weights, FLOPs.
 
-DESIGN.md §5, §9. An AFD deployment splits every decoder layer: the **Attention side** holds the
+design §5, §9. An AFD deployment splits every decoder layer: the **Attention side** holds the
 attention projections, the KV cache, the embedding table and the LM head (it owns the token
 state); the **FFN side** holds the dense MLP or the MoE experts (routed and shared) and the
 router. Norms and biases are left out: they are < 0.1% of the weights of every preset.
@@ -370,7 +370,7 @@ class ModelSpec:
     def distinct_experts(self, tokens: Any) -> Any:
         """Expected distinct routed experts a batch of N tokens activates, per MoE layer.
 
-        E·(1 − (1 − k/E)^N) under uniform, independent routing (DESIGN.md §5). 0 for dense
+        E·(1 − (1 − k/E)^N) under uniform, independent routing (docs/design.md §5). 0 for dense
         models. Works elementwise on numpy arrays.
         """
         if not self.is_moe:

@@ -1,4 +1,4 @@
-"""FFN time as experts, not a line: the activated-experts curve, linearised (DESIGN.md §10).
+"""FFN time as experts, not a line: the activated-experts curve, linearised (docs/design.md §10).
 
 One fused-MoE call on one GPU of an FFN instance (expert parallelism over ``ep`` GPUs, E/ep
 local experts) for a batch of N tokens is modelled as
@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import least_squares
 
 from afdsizer.errors import InputError
 
@@ -240,6 +239,8 @@ def fit_expert_curve(
     >>> bool(rel.max() < 0.02)
     True
     """
+    from scipy.optimize import least_squares  # imported when fitting: keeps start-up fast
+
     N = np.asarray(tokens, dtype=np.float64)
     T = np.asarray(time_s, dtype=np.float64)
     distinct = np.unique(N).size

@@ -1,12 +1,12 @@
 """Roofline cost model: the six coefficients from a model, a hardware spec and a deployment.
 
-DESIGN.md §5, §9. Per decode step through all L layers, with explicit efficiency factors
+docs/design.md §5, §9. Per decode step through all L layers, with explicit efficiency factors
 (:class:`RooflineEfficiency`). α is the **per-pass fixed cost** — what one pass of a batch
 through the layers costs whatever its size: weight and expert reads, kernel launches, message
 latency — and β the **per-token slope**. The theory multiplies α by the microbatches m (each
 microbatch is one more pass); the coefficients never contain m.
 
-The coefficients describe one **worker** (DESIGN.md §9): under TP attention an instance of g_A
+The coefficients describe one **worker** (docs/design.md §9): under TP attention an instance of g_A
 GPUs with one batch of B slots; under DP attention ONE GPU with its own b slots and a full copy
 of the attention weights (``kv_capacity_tokens`` is then per GPU). With G = GPUs per worker and
 per-GPU HBM bandwidth BW:
@@ -644,7 +644,7 @@ def roofline_coefficients(
     link : {"auto", "scale-up", "scale-out"}
         Fabric between Attention and FFN instances.
     ffn_ingress : bool
-        Also charge the FFN side's ingress (γ_C > 0), DESIGN.md §2.
+        Also charge the FFN side's ingress (γ_C > 0), docs/design.md §2.
     efficiency : RooflineEfficiency, optional
         Efficiency factors; defaults as documented there.
     ffn_tokens_range : (int, int)

@@ -1,6 +1,6 @@
 """How a deployment splits the model over each side's GPUs, and what one GPU must hold.
 
-DESIGN.md §9. An Attention instance is g_A GPUs:
+docs/design.md §9. An Attention instance is g_A GPUs:
 
 - **TP** (``attn_parallel="tp"``): heads split. Each GPU holds 1/g_A of the query and output
   projections and of the vocabulary-parallel embedding and LM head; K/V projections and the KV
@@ -222,7 +222,7 @@ def ffn_activation_bytes_per_gpu(model: ModelSpec, deployment: Deployment, token
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DeploymentMemory:
-    """Per-GPU memory of one deployment, both sides, bytes (DESIGN.md §9).
+    """Per-GPU memory of one deployment, both sides, bytes (docs/design.md §9).
 
     Parameters
     ----------

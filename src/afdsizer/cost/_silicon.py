@@ -1,4 +1,4 @@
-"""Per-step measurements of one model from aiconfigurator's measured kernel tables (DESIGN.md §10).
+"""Per-step measurements of one model from aiconfigurator's measured kernel tables (design §10).
 
 The layout (``shared/calibration/aiconfigurator_silicon/<gpu>/``) holds one-layer latencies of
 decode attention (GQA) or the MLA module, GEMMs, fused MoE layers and NCCL collectives, in ms.

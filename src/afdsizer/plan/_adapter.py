@@ -1,4 +1,4 @@
-"""The one place the plan calls the cost stage and the sizing function (DESIGN.md §7).
+"""The one place the plan calls the cost stage and the sizing function (docs/design.md §7).
 
 ``plan`` sizes every layout it keeps exactly as ``afdsizer size`` does: through
 :mod:`afdsizer._sizing`, with the deployment's coefficients (``resolve_coefficients``) and

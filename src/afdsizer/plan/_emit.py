@@ -1,7 +1,7 @@
 """Launch configurations for a planned layout: vLLM afd-plugin, SGLang, aiconfigurator.
 
 Every key and flag below is taken from the project's own source at the version named next to
-it (DESIGN.md §9 terms: an rA–1F bundle is r Attention instances of g_A GPUs and one FFN
+it (docs/design.md §9 terms: an rA–1F bundle is r Attention instances of g_A GPUs and one FFN
 instance of g_F GPUs). A layout the runtime cannot express is refused with one line naming the
 rule and its source, never approximated. NVIDIA Dynamo has no merged AFD support to emit for.
 

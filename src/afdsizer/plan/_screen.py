@@ -1,6 +1,6 @@
 """The closed-form screen: every (layout, B, r) candidate at once, vectorised with numpy.
 
-Mean field with a Gaussian barrier per microbatch (DESIGN.md §4, §9). For a layout with w
+Mean field with a Gaussian barrier per microbatch (docs/design.md §4, §9). For a layout with w
 workers per Attention instance (g_A under DP attention, else 1) and m microbatches, a worker
 has b = B/w slots and a microbatch s = b/m; with R = r·w workers in the bundle, per step (all
 layers), per microbatch:

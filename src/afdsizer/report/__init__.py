@@ -1,4 +1,4 @@
-"""Report stage: figures and the self-contained HTML report (DESIGN.md §7).
+"""Report stage: figures and the self-contained HTML report (docs/design.md §7).
 
 :func:`build_report_data` computes what a report shows through the public APIs of workload,
 theory and sim; :func:`write_report` renders it as one HTML file with inline SVG figures and

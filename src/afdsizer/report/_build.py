@@ -1,7 +1,7 @@
 """Assemble :class:`ReportData` through the public APIs of workload, theory and sim.
 
 One call, :func:`build_deployment_report`, computes everything a report shows from the three
-values every entry point shares (DESIGN.md §7): the recommendation (the one ``size`` printed, or
+values every entry point shares (design §7): the recommendation (the one ``size`` printed, or
 one call of ``recommend``), the curves over r from the same step model and worker-load draw, θ
 and σ with their CI as the workload carries them, a small simulated sweep around the
 recommended r (common random numbers: one seed for every r) and the regime map over θ × B.

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 REGIMES = ("attention", "communication", "ffn")
-"""Regime names, in the order of the regime map's colour codes (DESIGN.md §4)."""
+"""Regime names, in the order of the regime map's colour codes (docs/design.md §4)."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -1,4 +1,4 @@
-"""sim stage (DESIGN.md §6, §7): the step-level simulator of one rA–1F bundle.
+"""sim stage (docs/design.md §6, §7): the step-level simulator of one rA–1F bundle.
 
 :func:`simulate` runs one configuration (:class:`SimConfig`) and returns :class:`SimResult`;
 :func:`sweep_ratios` runs several r with common random numbers. The compiled kernel lives in

@@ -237,7 +237,7 @@ def simulate(
 
     Notes
     -----
-    DESIGN.md §6. A step costs O(r) plus the requests that finish in it (calendar of finish
+    docs/design.md §6. A step costs O(r) plus the requests that finish in it (calendar of finish
     steps; a worker's load grows by its active slots each step). Common random numbers: for a
     fixed seed, slot w·B + b receives the same request sequence for every r (closed loop,
     ``refill="resample"``), and worker w the same jitter.

@@ -1,7 +1,7 @@
 """The compiled step loop of the simulator (numba), O(r) plus the completions per step.
 
 :func:`run_chunk` advances one rA–1F bundle from ``counters.step`` to ``step_end``, one step at
-a time in the order of DESIGN.md §6: refill and admission → per-worker Attention times → barrier
+a time in the order of design §6: refill and admission → per-worker Attention times → barrier
 → communication → FFN → pipeline → book-keeping → advance. Each part is a small inlined helper
 below, in that order. The kernel keeps per-group load and active counts and a calendar (ring of
 linked lists indexed by finish step) of the requests in flight, so a step touches each worker once

@@ -83,7 +83,7 @@ class SimResult:
         batches of steps), tokens/s per instance; nan with fewer than 2 batches. (The per-GPU
         figure's is this times (r + 1) / gpus_per_bundle.)
     throughput_per_gpu : float
-        tokens / T / (r·g_A + g_F), tokens/s per GPU: what operators pay for (DESIGN.md §9).
+        tokens / T / (r·g_A + g_F), tokens/s per GPU: what operators pay for (docs/design.md §9).
     tokens_per_s : float
         Tokens decoded per second by the bundle.
     attention_idle : float

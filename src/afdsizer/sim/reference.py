@@ -1,7 +1,7 @@
 """Plain-Python reference engine of the simulator: obviously correct, O(r·B) per step.
 
 :func:`run_chunk` has the signature of the compiled :func:`afdsizer.sim._kernel.run_chunk` and
-implements the same model in the same order of helpers (DESIGN.md §6: refill and admission →
+implements the same model in the same order of helpers (docs/design.md §6: refill and admission →
 per-worker Attention times → barrier → communication → FFN → pipeline → book-keeping → advance),
 but keeps no incremental book-keeping: every step it recomputes each worker's load from its slots
 (slot convention: a request (P, D) admitted at step s attends to P + (t − s) tokens at step t and

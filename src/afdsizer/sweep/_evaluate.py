@@ -167,7 +167,7 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
     (:func:`afdsizer._sizing.recommend_at_operating_point`: ``recommend`` with the same barrier
     law and seeded worker-load draw, t_F re-linearised at the operating point for a roofline
     case), and the same step model's Λ, E[τ], idle and tokens/s per GPU at the cell's r
-    (DESIGN.md §7). Also returns the coefficients it used."""
+    (docs/design.md §7). Also returns the coefficients it used."""
     from afdsizer._sizing import recommend_at_operating_point
     from afdsizer.theory import deployment_curve
 

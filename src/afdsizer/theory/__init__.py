@@ -1,4 +1,4 @@
-"""Theory stage: the closed-form provisioning rule and its barrier-aware refinement (DESIGN.md §4).
+"""Theory stage: the closed-form provisioning rule and its barrier-aware refinement (design §4).
 
 Consumes :class:`afdsizer.cost.CostCoefficients` and the workload's θ and σ (floats); never
 imports the simulator, which is its independent check.

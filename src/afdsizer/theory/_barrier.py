@@ -1,4 +1,4 @@
-"""Barrier-aware refinement: the step waits for the slowest of r Attention workers (DESIGN.md §4).
+"""Barrier-aware refinement: the step waits for the slowest of r Attention workers (design §4).
 
 Across workers a worker's load is L_w ≈ Normal(B·θ, B·σ²) (CLT over its B slots), so
 t_A,w ≈ Normal(μ_A, σ_A²) with μ_A = α_A + β_A·B·θ and σ_A = β_A·sqrt(B)·σ. With
@@ -128,7 +128,7 @@ def expected_max_std_normal(ratio: float | npt.ArrayLike) -> FloatArray:
 
     Notes
     -----
-    m_r = ∫_0^∞ (1 − Φ(x)^r) dx − ∫_{−∞}^0 Φ(x)^r dx (DESIGN.md §4), integrated with Φ^r written
+    m_r = ∫_0^∞ (1 − Φ(x)^r) dx − ∫_{−∞}^0 Φ(x)^r dx (design §4), integrated with Φ^r written
     as exp(r·log Φ) so that r in the thousands stays accurate.
 
     Examples
@@ -246,7 +246,7 @@ def expected_step_time_s(
 
     Notes
     -----
-    μ_A = α_A + β_A·B·θ, σ_A = β_A·sqrt(B)·σ, G = max(t_C(r), t_F(r)) (DESIGN.md §4).
+    μ_A = α_A + β_A·B·θ, σ_A = β_A·sqrt(B)·σ, G = max(t_C(r), t_F(r)) (docs/design.md §4).
 
     Examples
     --------

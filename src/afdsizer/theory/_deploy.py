@@ -1,6 +1,6 @@
 """``recommend(coefficients, workload, deployment)``: (B, r) for a deployment as it runs (§9).
 
-One path for every entry point (DESIGN.md §7). The deployment fixes the step-time model — the
+One path for every entry point (docs/design.md §7). The deployment fixes the step-time model — the
 paper's (one TP worker, one microbatch, free overlap: :class:`GaussianStepModel` /
 :class:`EmpiricalStepModel`) or the pipeline of :mod:`afdsizer.theory._pipeline` (DP workers,
 microbatches, layers) — and the objective weights: per GPU (g_A, g_F), per instance (1, 1) or

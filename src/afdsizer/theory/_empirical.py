@@ -150,7 +150,7 @@ def expected_step_time_empirical_s(
 
     Notes
     -----
-    Exact order statistics of the sampled law (module notes; DESIGN.md §4, §8).
+    Exact order statistics of the sampled law (module notes; docs/design.md §4, §8).
 
     Examples
     --------

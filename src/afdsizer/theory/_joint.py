@@ -1,4 +1,4 @@
-"""Integer ratio under the barrier, and joint (B, r) sizing under KV and TPOT limits (DESIGN.md §4).
+"""Integer ratio under the barrier, and joint (B, r) sizing under KV and TPOT limits (design §4).
 
 The objective at a batch B and an integer ratio r is
 
@@ -357,7 +357,7 @@ def best_integer_ratio(
 
     Notes
     -----
-    Maximises r·B/((r + 1)·E[τ]) (DESIGN.md §4) exactly over the integers: see the module notes.
+    Maximises r·B/((r + 1)·E[τ]) (design §4) exactly over the integers: see the module notes.
 
     Examples
     --------

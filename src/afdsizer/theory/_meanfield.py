@@ -1,4 +1,4 @@
-"""Mean-field provisioning rule: Λ(r), r_A, r_C, r_peak, r* and the regime (DESIGN.md §4).
+"""Mean-field provisioning rule: Λ(r), r_A, r_C, r_peak, r* and the regime (docs/design.md §4).
 
 Under the mean-field view every Attention worker carries the load B·θ, so one overlapped decode
 step lasts
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 Regime = Literal["attention", "communication", "ffn"]
-"""Which term binds at the optimum: Attention, communication or FFN (DESIGN.md §4)."""
+"""Which term binds at the optimum: Attention, communication or FFN (docs/design.md §4)."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -101,7 +101,7 @@ def step_time_mean_field_s(
     batch: float | npt.ArrayLike,
     ratio: float | npt.ArrayLike,
 ) -> FloatArray:
-    """Mean-field step time τ(r) = max(t_A, t_C(r), t_F(r)), s (DESIGN.md §2).
+    """Mean-field step time τ(r) = max(t_A, t_C(r), t_F(r)), s (docs/design.md §2).
 
     Parameters
     ----------
@@ -240,7 +240,7 @@ def mean_field_rule(
 
     Notes
     -----
-    DESIGN.md §4: r_A = (t_A − α_F)/(β_F·B), r_C = (t_C − α_F)/(β_F·B), r_peak =
+    docs/design.md §4: r_A = (t_A − α_F)/(β_F·B), r_C = (t_C − α_F)/(β_F·B), r_peak =
     sqrt(α_F/(β_F·B)); the largest names the regime. The module docstring shows why the same
     candidates stay exact with γ_C > 0 and with prices.
 

@@ -1,4 +1,4 @@
-"""Step time of deployments as engines run them: microbatches, DP workers, layers (DESIGN.md §9).
+"""Step time of deployments as engines run them: microbatches, DP workers, layers (design §9).
 
 Each Attention instance is ``k`` barrier workers (k = g_A under DP attention, 1 under TP) of
 b = B/k slots; each worker's slots split into m microbatches of b/m slots that ping-pong through

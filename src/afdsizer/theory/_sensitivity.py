@@ -79,7 +79,7 @@ def sensitivity_grid(
     Notes
     -----
     In the Attention regime r* ≈ (α_A + β_A·B·θ − α_F)/(β_F·B) grows linearly in θ; in the FFN
-    regime r_peak = sqrt(α_F/(β_F·B)) does not depend on θ (DESIGN.md §4).
+    regime r_peak = sqrt(α_F/(β_F·B)) does not depend on θ (docs/design.md §4).
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Theory against the simulator across traces and cost cases (DESIGN.md §8, issue 6).
+"""Theory against the simulator across traces and cost cases (docs/design.md §8, issue 6).
 
 - :func:`validate_case` / :func:`validate_cases`: the r ``afdsizer size --trace`` deploys
   (empirical barrier; Gaussian and mean field beside it), the simulation-optimal r from a

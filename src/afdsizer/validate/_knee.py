@@ -1,4 +1,4 @@
-"""The knee of the simulated FFN idle curve: where the FFN catches up with Attention (DESIGN.md §8).
+"""The knee of the simulated FFN idle curve: where the FFN catches up with Attention (design §8).
 
 In the mean-field model the FFN idle fraction is 1 − t_F(r)/t_A, linear in r, until the FFN time
 reaches the Attention time at r_A; from there it stays at its floor. The simulated curve is the same

@@ -51,7 +51,7 @@ TABLE_COLUMNS = (
 GOAL_LEGEND = (
     "goal: loss ≤ 2% and (rel. error ≤ 10% or the deployed integer r is statistically tied with "
     "r sim, i.e. inside [tied]); `met (tied)` = met only through the tie (rel. error > 10% in a "
-    "flat case, where it is decided by noise, DESIGN.md §8); `MISSED` otherwise."
+    "flat case, where it is decided by noise, docs/design.md §8); `MISSED` otherwise."
 )
 """Legend of the goal columns (printed under the summary table)."""
 

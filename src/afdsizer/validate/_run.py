@@ -1,4 +1,4 @@
-"""Theory against simulation, case by case (DESIGN.md §8; issue 6).
+"""Theory against simulation, case by case (docs/design.md §8; issue 6).
 
 For one trace and one cost case: the ratio ``afdsizer size --trace`` deploys —
 ``recommend(coefficients, workload, deployment)`` on the trace's
@@ -174,7 +174,7 @@ class StepTimeCheck:
     sim_ci_s : tuple of float
         Its confidence interval (from the CI of Λ_sim(r)), s.
     gaussian_s : float
-        The theory's E[τ] with worker loads Normal(B·θ, B·σ²) (DESIGN.md §4), s.
+        The theory's E[τ] with worker loads Normal(B·θ, B·σ²) (docs/design.md §4), s.
     empirical_s : float
         E[τ] under the empirical worker-load law
         (:func:`afdsizer.theory.expected_step_time_empirical_s`), s.
@@ -202,7 +202,7 @@ class CaseResult:
     batch : int
         B, slots per Attention worker.
     theta_tokens, slot_load_std_tokens : float
-        θ and σ of the trace (DESIGN.md §3), tokens.
+        θ and σ of the trace (docs/design.md §3), tokens.
     regime : str
         The theory's mean-field regime: attention, communication or ffn.
     barrier_model : str
@@ -256,7 +256,7 @@ class CaseResult:
         Some r farther than max(1, 10%) from r_sim simulates within 0.5% of it, or is tied.
     meets_goal : bool
         :func:`meets_goal`: throughput_loss <= 2% and (rel_error <= 10% or theory_tied). In a
-        flat case rel_error is decided by noise (DESIGN.md §8), so a deployed r statistically
+        flat case rel_error is decided by noise (docs/design.md §8), so a deployed r statistically
         tied with r_sim counts as on target.
     meets_goal_strict : bool
         The issue's literal goal: rel_error <= 10% and throughput_loss <= 2%.
@@ -341,7 +341,7 @@ class CaseResult:
 def meets_goal(*, rel_error: float, throughput_loss: float, tied: bool) -> bool:
     """The validation goal: loss <= 2% and (rel_error <= 10% or the deployed r is tied with r_sim).
 
-    DESIGN.md §8: where Λ(r) is flat, which of several statistically tied ratios the simulation
+    docs/design.md §8: where Λ(r) is flat, which of several statistically tied ratios the simulation
     crowns is noise, so rel_error alone cannot fail a rule whose deployed integer r is in the
     tied set; the throughput loss (with its paired CI) still must be <= 2%.
 

@@ -4,7 +4,7 @@ The driver is generic: it calls ``evaluate(ratio, seed) -> RatioPoint`` and neve
 simulator. Every ratio is run with the *same* seeds, so (with a simulator whose request sequence per
 slot does not depend on r, docs/architecture.md) replicate i of ratio r and replicate i of ratio r'
 see the same draws. Differences between ratios are then judged on paired replicates, which is what
-makes neighbouring ratios distinguishable on a flat curve (DESIGN.md §8).
+makes neighbouring ratios distinguishable on a flat curve (docs/design.md §8).
 
 A replicate is one seed's run, or one batch of consecutive steps inside it (batch means) when the
 evaluator returns several values per run.
@@ -317,7 +317,7 @@ def search_best_ratio(
 
     Notes
     -----
-    Λ(r) is unimodal in the model (DESIGN.md §4), so the bracket around the best point always
+    Λ(r) is unimodal in the model (docs/design.md §4), so the bracket around the best point always
     contains the optimum; each round places up to ``refine_points`` evenly spaced integers in it
     until every integer in the bracket has been run.
     """

@@ -1,6 +1,6 @@
 """A synthetic long-context, heavy-tailed workload: where the Gaussian barrier is stressed.
 
-The bundled Azure traces have θ of 1–2k tokens; DESIGN.md §8 warns that the barrier matters most
+The bundled Azure traces have θ of 1–2k tokens; design §8 warns that the barrier matters most
 with heavy tails and small B (σ·√B large next to B·θ), as on long-context chat. No such trace is
 shipped, so ``afdsizer validate --stress`` adds this seeded one: prompt lengths lognormal (median
 8,000 tokens, log-sd 1.0, so a mean near 13,000 and a tail to the 128k context limit) and decode

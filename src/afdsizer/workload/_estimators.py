@@ -1,4 +1,4 @@
-"""θ and σ² of one slot's token load from joint (P, D) pairs (DESIGN.md §3).
+"""θ and σ² of one slot's token load from joint (P, D) pairs (docs/design.md §3).
 
 A slot serves requests back to back; a request with prompt length P and decode length D holds
 the slot for D steps and attends to P + k KV tokens at its k-th step (k = 0 … D−1). By the
@@ -256,7 +256,7 @@ def estimate_slot_load(
 
     Notes
     -----
-    θ = E[P·D + D(D−1)/2] / E[D] and σ² = E[Σ_{k<D}(P+k)²]/E[D] − θ² (DESIGN.md §3; step k of a
+    θ = E[P·D + D(D−1)/2] / E[D] and σ² = E[Σ_{k<D}(P+k)²]/E[D] − θ² (docs/design.md §3; step k of a
     request attends to P + k tokens). Sums are float64 around a shift near θ (module docstring).
 
     Examples

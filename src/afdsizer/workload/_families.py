@@ -1,6 +1,6 @@
 """Parametric workloads: closed-form θ and σ² beside the sampler that draws from them.
 
-With P and D independent, the renewal–reward formulas of DESIGN.md §3 need only moments:
+With P and D independent, the renewal–reward formulas of docs/design.md §3 need only moments:
 
     θ  = E[P] + E[D(D−1)] / (2·E[D])
     σ² = ( E[P²]·E[D] + E[P]·E[D(D−1)] + E[D(D−1)(2D−1)]/6 ) / E[D] − θ²

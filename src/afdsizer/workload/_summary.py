@@ -252,7 +252,7 @@ def summarize_trace(
 
     Notes
     -----
-    θ, σ² and the delta-method interval come from streamed sums (DESIGN.md §3); percentiles are
+    θ, σ² and the delta-method interval come from streamed sums (docs/design.md §3); percentiles are
     exact (module docstring).
 
     Examples

@@ -1,4 +1,4 @@
-"""The stationary law of one Attention worker's load, sampled from a trace (DESIGN.md §4, §8).
+"""The stationary law of one Attention worker's load, sampled from a trace (docs/design.md §4, §8).
 
 The theory's Gaussian barrier treats a worker's load L_w as Normal(B·θ, B·σ²). With heavy tails
 and small B the sum of B slot loads is far from normal; the theory can then use samples of the
@@ -59,7 +59,7 @@ def sample_worker_loads(
     Notes
     -----
     Request i is chosen with probability D_i / Σ D and the step k uniformly on 0 … D_i − 1; a
-    slot's load is P_i + k (renewal–reward, DESIGN.md §4 and §8).
+    slot's load is P_i + k (renewal–reward, docs/design.md §4 and §8).
 
     Examples
     --------

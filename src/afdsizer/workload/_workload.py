@@ -1,4 +1,4 @@
-"""One frozen value for "the workload" that every sizing entry point consumes (DESIGN.md §7).
+"""One frozen value for "the workload" that every sizing entry point consumes (docs/design.md §7).
 
 A :class:`Workload` carries θ and σ of one slot's stationary load, optionally with their CIs,
 and — when it came from a trace or from fixed lengths — the (P, D) pairs that define the
