@@ -45,6 +45,7 @@ from scipy import special
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.theory._barrier import (
+    _CHUNK_ROWS,
     _LOG_PHI_NODES,
     _NODES,
     _WEIGHTS,
@@ -95,14 +96,20 @@ class PipelineShape:
 
 
 def _std_normal_max_moments(draws: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """E[Z_max] and Var[Z_max] of the maximum of ``draws`` iid standard normals (quadrature)."""
+    """E[Z_max] and Var[Z_max] of the maximum of ``draws`` iid standard normals (quadrature).
+
+    Rows are taken in chunks so the (rows × nodes) work array stays ~10 MB for any length.
+    """
     n = np.asarray(draws, dtype=np.float64).ravel()
-    # density of the maximum: n·φ(x)·Φ(x)^(n−1), on the Gauss–Legendre nodes of _barrier.
-    log_cdf = (n[:, None] - 1.0) * _LOG_PHI_NODES[None, :]
-    density = n[:, None] * _PHI_NODES[None, :] * np.exp(log_cdf)
-    w = density * _WEIGHTS[None, :]
     mean = np.asarray(_expected_max_std_normal_fast(n), dtype=np.float64)
-    second = w @ (_NODES**2)
+    second = np.empty_like(mean)
+    for start in range(0, n.size, _CHUNK_ROWS):
+        rows = n[start : start + _CHUNK_ROWS]
+        # density of the maximum: n·φ(x)·Φ(x)^(n−1), on the Gauss–Legendre nodes of _barrier.
+        density = rows[:, None] * _PHI_NODES[None, :] * np.exp(
+            (rows[:, None] - 1.0) * _LOG_PHI_NODES[None, :]
+        )
+        second[start : start + _CHUNK_ROWS] = (density * _WEIGHTS[None, :]) @ (_NODES**2)
     return mean, np.maximum(second - mean**2, 0.0)
 
 
