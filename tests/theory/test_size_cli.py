@@ -114,7 +114,7 @@ def test_yaml_coeffs_tpot_and_prices(run_cli, tmp_path: Path) -> None:  # type: 
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (("--batch", "0"), "batch (B, slots per Attention instance) must be an integer >= 1"),
+        (("--batch", "0"), "'--batch': Input should be greater than or equal to 1"),
         (("--batch", "1000"), "the largest batch that fits is"),
         (("--theta", "1000"), "--theta and --slot-load-std go together"),
         (("--theta", "0", "--slot-load-std", "1"), "theta_tokens (θ, mean slot load)"),
