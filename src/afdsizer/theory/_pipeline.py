@@ -106,8 +106,10 @@ def _std_normal_max_moments(draws: FloatArray) -> tuple[FloatArray, FloatArray]:
     for start in range(0, n.size, _CHUNK_ROWS):
         rows = n[start : start + _CHUNK_ROWS]
         # density of the maximum: n·φ(x)·Φ(x)^(n−1), on the Gauss–Legendre nodes of _barrier.
-        density = rows[:, None] * _PHI_NODES[None, :] * np.exp(
-            (rows[:, None] - 1.0) * _LOG_PHI_NODES[None, :]
+        density = (
+            rows[:, None]
+            * _PHI_NODES[None, :]
+            * np.exp((rows[:, None] - 1.0) * _LOG_PHI_NODES[None, :])
         )
         second[start : start + _CHUNK_ROWS] = (density * _WEIGHTS[None, :]) @ (_NODES**2)
     return mean, np.maximum(second - mean**2, 0.0)
