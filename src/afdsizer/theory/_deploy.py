@@ -40,20 +40,21 @@ from afdsizer.theory._joint import (
     kv_load_quantile_tokens,
     max_batch_for_kv,
 )
-from afdsizer.theory._meanfield import MeanFieldRule, mean_field_rule
-from afdsizer.theory._pipeline import PipelineShape, PipelineStepModel, pipeline_mean_field_rule
+from afdsizer.theory._meanfield import MeanFieldRule
+from afdsizer.theory._pipeline import PipelineShape, PipelineStepModel
 from afdsizer.theory._recommend import (
+    _SECONDS_PER_HOUR,
     _TABLE_HALF_WIDTH,
     RatioRow,
     Recommendation,
     _continuous_optimum,
+    _objective_at,
 )
 from afdsizer.theory._validate import check_batch, check_quantile, check_sigma, check_theta
 from afdsizer.workload import Workload
 
 __all__ = ["deployment_curve", "pipeline_shape", "recommend", "recommend_deployment"]
 
-_SECONDS_PER_HOUR = 3600.0
 _EXHAUSTIVE = 64
 _GRID = 64
 
@@ -296,24 +297,6 @@ def _no_batch_error(
     return InputError(f"the TPOT target cannot be met: even B = {unit}, r = 1 gives a longer step")
 
 
-def _mean_field(model: _StepModel, theta: float, weights: tuple[float, float]) -> MeanFieldRule:
-    w_attn, w_ffn = weights
-    if isinstance(model, PipelineStepModel):
-        return pipeline_mean_field_rule(model, theta_tokens=theta, w_attn=w_attn, w_ffn=w_ffn)
-    priced = weights != (1.0, 1.0)
-    return mean_field_rule(
-        model.coefficients,
-        theta_tokens=theta,
-        batch=int(model.batch),
-        price_attn_per_h=w_attn if priced else None,
-        price_ffn_per_h=w_ffn if priced else None,
-    )
-
-
-def _objective(model: _StepModel, ratio: float, weights: tuple[float, float]) -> float:
-    return ratio * model.batch / ((weights[0] * ratio + weights[1]) * model.at(ratio))
-
-
 def _r_star(
     model: _StepModel, mf: MeanFieldRule, r_int: int, weights: tuple[float, float], cap: int | None
 ) -> float:
@@ -345,6 +328,16 @@ def _attention_fixed_point(model: _StepModel) -> float:
     return float(optimize.brentq(excess, hi / 2.0, hi, xtol=1e-10, rtol=1e-12))
 
 
+def _tokens_per_dollar(
+    deployment: Deployment, ratio: float, batch: float, step_time_s: float
+) -> float | None:
+    """r·B·3600/((r·p_A + p_F)·E[τ]), tokens per currency unit, when prices are given."""
+    if deployment.price_attn_per_h is None or deployment.price_ffn_per_h is None:
+        return None
+    cost_per_h = ratio * deployment.price_attn_per_h + deployment.price_ffn_per_h
+    return float(ratio * batch * _SECONDS_PER_HOUR / (cost_per_h * step_time_s))
+
+
 def _ratio_rows(
     model: _StepModel,
     gaussian_mf: _StepModel,
@@ -361,10 +354,7 @@ def _ratio_rows(
     B, g_a, g_f = model.batch, deployment.attn_gpus, deployment.ffn_gpus
     rows = []
     for i, ratio in enumerate(ratios):
-        per_dollar = None
-        if deployment.price_attn_per_h is not None and deployment.price_ffn_per_h is not None:
-            cost_per_h = ratio * deployment.price_attn_per_h + deployment.price_ffn_per_h
-            per_dollar = float(ratio * B * _SECONDS_PER_HOUR / (cost_per_h * tau[i]))
+        per_dollar = _tokens_per_dollar(deployment, float(ratio), B, float(tau[i]))
         meets = None
         if deployment.tpot_target_s is not None or deployment.tpot_p99_target_s is not None:
             meets = bool(
@@ -418,7 +408,7 @@ def recommend_deployment(
     B = choice.batch
     gaussian = factory(B, False)
     model = factory(B, True) if law == "empirical" else gaussian
-    mf = _mean_field(gaussian, theta, weights)
+    mf = gaussian.mean_field(theta, *weights)
     cap = _ratio_cap(model, deployment)
     if cap == 0:
         raise InputError(
@@ -430,7 +420,7 @@ def recommend_deployment(
         if model is not gaussian
         else (choice.ratio)
     )
-    no_spread = factory_no_spread(coefficients, workload, shape, B)
+    no_spread = _no_spread_model(coefficients, workload, shape, B)
     r_int_mf = _best_ratio_for_model(no_spread, theta, *weights, None)[0]
     r_star = _r_star(model, mf, r_int, weights, cap)
     r_star_gaussian = (
@@ -451,7 +441,7 @@ def recommend_deployment(
     )
 
 
-def factory_no_spread(
+def _no_spread_model(
     coefficients: CostCoefficients, workload: Workload, shape: PipelineShape, batch: int
 ) -> _StepModel:
     """The mean-field model at B: every worker at B·θ (σ = 0)."""
@@ -480,12 +470,9 @@ def _assemble(
     t_attn = model.mean_attn_s
     t_slowest = float(model.slowest_attn_s(r)[0])
     gpus = deployment.gpus_per_bundle(r_int)
-    value_mf_best = _objective(no_spread, r_int_mf, weights)
-    value = _objective(model, r_int, weights)
-    per_dollar = None
-    if deployment.price_attn_per_h is not None and deployment.price_ffn_per_h is not None:
-        cost_per_h = r_int * deployment.price_attn_per_h + deployment.price_ffn_per_h
-        per_dollar = r_int * B * _SECONDS_PER_HOUR / (cost_per_h * tau)
+    value_mf_best = _objective_at(no_spread, r_int_mf, weights)
+    value = _objective_at(model, r_int, weights)
+    per_dollar = _tokens_per_dollar(deployment, r_int, B, tau)
     sigma = workload.slot_load_std_tokens
     worker_batch = B // deployment.workers_per_instance
     return Recommendation(
@@ -519,7 +506,7 @@ def _assemble(
         ffn_idle=1.0 - float(model.ffn_busy_s(r)[0]) / tau,
         barrier_overhead=1.0 - t_attn / t_slowest,
         barrier_throughput_loss=1.0 - value / value_mf_best,
-        rounding_loss=max(0.0, 1.0 - value / _objective(model, r_star, weights)),
+        rounding_loss=max(0.0, 1.0 - value / _objective_at(model, r_star, weights)),
         theta=workload.theta_tokens,
         slot_load_std=sigma,
         kv_quantile=deployment.kv_quantile,

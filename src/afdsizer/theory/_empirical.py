@@ -34,7 +34,7 @@ from afdsizer.theory._barrier import (
     _expected_max_std_normal_fast,
     expected_max_above_floor,
 )
-from afdsizer.theory._meanfield import mean_field_rule
+from afdsizer.theory._meanfield import MeanFieldRule, mean_field_rule
 
 __all__ = [
     "BarrierCurve",
@@ -197,8 +197,8 @@ class _StepModel:
         """max(G(r), E[t_A,w]) <= E[τ(r)] (Jensen), s."""
         return np.maximum(self.floor_s(ratio), self.mean_attn_s)
 
-    def mean_field_r_star(self, theta_tokens: float, w_attn: float, w_ffn: float) -> float:
-        """The mean-field r* at this B (seeds the exact integer search)."""
+    def mean_field(self, theta_tokens: float, w_attn: float, w_ffn: float) -> MeanFieldRule:
+        """The closed-form rule at this B under the objective weights (w_A, w_F)."""
         priced = (w_attn, w_ffn) != (1.0, 1.0)
         return mean_field_rule(
             self.coefficients,
@@ -206,7 +206,11 @@ class _StepModel:
             batch=int(self.batch),
             price_attn_per_h=w_attn if priced else None,
             price_ffn_per_h=w_ffn if priced else None,
-        ).r_star
+        )
+
+    def mean_field_r_star(self, theta_tokens: float, w_attn: float, w_ffn: float) -> float:
+        """The mean-field r* at this B (seeds the exact integer search)."""
+        return self.mean_field(theta_tokens, w_attn, w_ffn).r_star
 
     def ffn_busy_s(self, ratio: FloatArray) -> FloatArray:
         """t_F(r), the FFN's busy time per step, s."""

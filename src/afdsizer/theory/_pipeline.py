@@ -189,11 +189,9 @@ class PipelineStepModel(_StepModel):
             mb_mean_field_s=mean_field,
         )
 
-    def mean_field_r_star(self, theta_tokens: float, w_attn: float, w_ffn: float) -> float:
-        """The exact mean-field r* of :func:`pipeline_mean_field_rule`."""
-        return pipeline_mean_field_rule(
-            self, theta_tokens=theta_tokens, w_attn=w_attn, w_ffn=w_ffn
-        ).r_star
+    def mean_field(self, theta_tokens: float, w_attn: float, w_ffn: float) -> MeanFieldRule:
+        """The exact closed form of :func:`pipeline_mean_field_rule`."""
+        return pipeline_mean_field_rule(self, theta_tokens=theta_tokens, w_attn=w_attn, w_ffn=w_ffn)
 
     # --- the three parts, per microbatch -------------------------------------------------
 
