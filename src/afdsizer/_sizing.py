@@ -79,15 +79,16 @@ class SizingInputs:
     relinearise : callable or None
         N → coefficients with t_F linearised around N tokens per FFN pass (the roofline of a
         model, or a profile's fitted FFN curve); None for a plain coefficient file.
-    profile : Path or None
-        The calibration profile the coefficients came from (its ranges and warnings apply).
+    profile : mapping or None
+        The parsed calibration profile the coefficients came from (its ranges and warnings
+        apply).
     """
 
     workload: Workload
     coefficients: CostCoefficients
     deployment: Deployment
     relinearise: Relineariser | None = None
-    profile: Path | None = None
+    profile: Mapping[str, Any] | None = None
 
 
 def resolve_workload(
@@ -134,11 +135,8 @@ def resolve_workload(
     return Workload.from_trace(load_trace(path, drop_invalid=drop_invalid))
 
 
-def _profile_record(profile: Path) -> dict[str, Any]:
+def _profile_record(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The model, hardware and deployment fields a profile says it was fitted for."""
-    from afdsizer.cost._api import _read_mapping
-
-    doc = _read_mapping(profile)
     record: dict[str, Any] = {}
     nested = doc.get("deployment")
     sources: list[Mapping[str, Any]] = [doc]
@@ -153,11 +151,12 @@ def _profile_record(profile: Path) -> dict[str, Any]:
 
 def _merge_profile(
     profile: Path,
+    doc: Mapping[str, Any],
     options: dict[str, Any],
     model: str | Path | None,
     hardware: str | Path | None,
 ) -> tuple[dict[str, Any], str | Path | None, str | Path | None]:
-    record = _profile_record(profile)
+    record = _profile_record(doc)
     for key, given in (*options.items(), ("model", model), ("hardware", hardware)):
         if key in record and given is not None and str(given) != str(record[key]):
             flag = "--" + key.replace("_", "-")
@@ -202,14 +201,14 @@ def roofline_relineariser(
     return at
 
 
-def profile_relineariser(profile: Path, base: CostCoefficients) -> Relineariser | None:
+def profile_relineariser(doc: Mapping[str, Any], base: CostCoefficients) -> Relineariser | None:
     """N → the profile's coefficients with t_F its fitted FFN curve linearised at N (if any).
 
-    The KV capacity and layers stay those ``base`` resolved (the profile's, else the model's).
+    ``doc`` is the parsed profile (:func:`afdsizer.cost.load_profile`). The KV capacity and
+    layers stay those ``base`` resolved (the profile's, else the model's).
     """
-    from afdsizer.cost import coefficients_at, load_profile
+    from afdsizer.cost import coefficients_at
 
-    doc = load_profile(profile)
     if not isinstance(doc.get("ffn_curve"), dict):
         return None
 
@@ -222,11 +221,10 @@ def profile_relineariser(profile: Path, base: CostCoefficients) -> Relineariser 
     return at
 
 
-def _profile_warnings(profile: Path, rec: Recommendation) -> tuple[str, ...]:
+def _profile_warnings(doc: Mapping[str, Any], rec: Recommendation) -> tuple[str, ...]:
     """The profile's own warnings and those of an operating point outside its fitted ranges."""
-    from afdsizer.cost import load_profile, out_of_range_warnings
+    from afdsizer.cost import out_of_range_warnings
 
-    doc = load_profile(profile)
     kv_per_worker = rec.batch / rec.workers_per_instance * rec.theta
     per_pass = rec.r_int * rec.batch / rec.microbatches
     found = [str(w) for w in doc.get("warnings") or []]
@@ -307,8 +305,12 @@ def resolve_inputs(
     if unknown:
         raise InputError(f"unknown deployment option(s): {', '.join(unknown)}")
     options = {k: v for k, v in deployment_options.items() if v is not None}
+    profile_doc: Mapping[str, Any] | None = None
     if profile is not None:
-        options, model, hardware = _merge_profile(profile, options, model, hardware)
+        from afdsizer.cost import load_profile
+
+        profile_doc = load_profile(profile)  # parsed once: merge, curve and warnings use it
+        options, model, hardware = _merge_profile(profile, profile_doc, options, model, hardware)
     workload = resolve_workload(
         trace=trace,
         isl=isl,
@@ -332,14 +334,14 @@ def resolve_inputs(
         if layers is not None:
             deployment = deployment.replace(layers=int(layers))
     relinearise = roofline_relineariser(deployment, model, hardware, profile, coeffs, theta)
-    if profile is not None:
-        relinearise = profile_relineariser(profile, coefficients)
+    if profile_doc is not None:
+        relinearise = profile_relineariser(profile_doc, coefficients)
     return SizingInputs(
         workload=workload,
         coefficients=coefficients,
         deployment=deployment,
         relinearise=relinearise,
-        profile=profile,
+        profile=profile_doc,
     )
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from afdsizer._io import read_text_file
+from afdsizer._yaml import safe_load
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._fit import CostFitter
 from afdsizer.cost._hardware import HardwareSpec
@@ -372,7 +374,8 @@ def load_profile(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        # The bounded reader and the alias-refusing loader every other input goes through.
+        data = safe_load(read_text_file(path))
     except OSError as exc:
         raise DataFileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
