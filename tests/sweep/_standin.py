@@ -50,6 +50,12 @@ def slow_cell(task: CellTask) -> dict[str, Any]:
     return standin_cell(task)
 
 
+def very_slow_cell(task: CellTask) -> dict[str, Any]:
+    """:func:`standin_cell` after 0.5 s, so cells are still running when a run is stopped."""
+    time.sleep(0.5)
+    return standin_cell(task)
+
+
 class InterruptAfter:
     """Calls :func:`standin_cell`, then raises KeyboardInterrupt at call number ``n + 1``."""
 

@@ -4,11 +4,13 @@ the real theory and simulator."""
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from ._standin import (
     crashing_cell,
     slow_cell,
     standin_cell,
+    very_slow_cell,
 )
 
 
@@ -265,3 +268,25 @@ def test_spec_object_with_base_dir_and_progress_bar(spec_dir: Path, tmp_path: Pa
     yaml_path.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
     run_sweep(yaml_path, tmp_path / "y", workers=1, cell_function=standin_cell)
     assert_frame_equal(_comparable(tmp_path / "o"), _comparable(tmp_path / "y"))
+
+
+def _pool_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
+
+
+def test_local_pool_leaves_no_manager_thread_when_finished_or_interrupted(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The pool's manager thread has ended when run_sweep returns or raises: CPython's exit
+    hook otherwise races it and prints "Bad file descriptor" after the last line (a flaky CI)."""
+    spec = write_spec(batch=[1, 2, 3, 4, 5, 6], ratio=[1, 2, 3, 4])
+    run_sweep(spec, tmp_path / "full", workers=2, cell_function=standin_cell)
+    assert _pool_threads() == []
+    timer = threading.Timer(1.0, _thread.interrupt_main)  # what Ctrl-C does to the main thread
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(spec, tmp_path / "cut", workers=2, cell_function=very_slow_cell)
+    finally:
+        timer.cancel()
+    assert _pool_threads() == []

@@ -39,6 +39,8 @@ _PRELOAD_MODULES = (
     "afdsizer.workload",
 )
 """Modules a fork server imports before forking workers (a missing one is skipped silently)."""
+_JOIN_TIMEOUT_S = 5
+"""How long shutdown waits for each worker process and the pool's manager thread, s."""
 _CONNECT_TIMEOUT_S = 10
 """How long to wait for a Dask scheduler before giving up, s."""
 
@@ -166,18 +168,25 @@ def iter_local(
 
 def _shutdown(pool: ProcessPoolExecutor, *, terminate: bool) -> None:
     """Shut ``pool`` down; with ``terminate``, stop its workers now (their cells are lost
-    anyway, and retried on resume) instead of letting them finish."""
-    # ``_processes`` is the executor's pid → Process map (CPython 3.8+, no public equivalent);
-    # shutdown() drops it, so take it first.
+    anyway, and retried on resume) instead of letting them finish.
+
+    Returns only once the pool's manager thread has ended: CPython 3.11's exit hook wakes a
+    still-running one through a pipe that thread may be closing at that moment, and prints
+    ``OSError: [Errno 9] Bad file descriptor`` after afdsizer's own last line.
+    """
+    # ``_processes`` (pid → Process) and ``_executor_manager_thread`` are the executor's own
+    # (CPython 3.8+, no public equivalent); shutdown() drops them, so take them first.
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
-    if not terminate:
-        return
+    if terminate:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
     for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=5)
+        process.join(timeout=_JOIN_TIMEOUT_S)
+    if manager is not None:
+        manager.join(timeout=_JOIN_TIMEOUT_S)
 
 
 def iter_dask(
