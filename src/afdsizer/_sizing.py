@@ -221,14 +221,21 @@ def profile_relineariser(doc: Mapping[str, Any], base: CostCoefficients) -> Reli
     return at
 
 
-def _profile_warnings(doc: Mapping[str, Any], rec: Recommendation) -> tuple[str, ...]:
+def _profile_warnings(
+    doc: Mapping[str, Any], rec: Recommendation, *, relinearised: bool
+) -> tuple[str, ...]:
     """The profile's own warnings and those of an operating point outside its fitted ranges."""
     from afdsizer.cost import out_of_range_warnings
 
-    kv_per_worker = rec.batch / rec.workers_per_instance * rec.theta
-    per_pass = rec.r_int * rec.batch / rec.microbatches
+    work = rec.work_per_pass()
     found = [str(w) for w in doc.get("warnings") or []]
-    found += out_of_range_warnings(doc, kv_per_worker, per_pass)
+    found += out_of_range_warnings(
+        doc,
+        work["kv_tokens"],
+        work["ffn_tokens"],
+        comm_tokens=work["batch"],
+        relinearised=relinearised,
+    )
     return tuple(dict.fromkeys(found))
 
 
@@ -366,14 +373,17 @@ def recommend_at_operating_point(
     if inputs.relinearise is not None:
         seen = {(rec.r_int, rec.batch)}
         for _ in range(_OPERATING_POINT_ROUNDS):
-            coefficients = inputs.relinearise(rec.r_int * rec.batch / rec.microbatches)
+            coefficients = inputs.relinearise(rec.work_per_pass()["ffn_tokens"])
             rec = recommend(coefficients, inputs.workload, inputs.deployment, seed=seed)
             point = (rec.r_int, rec.batch)
             if point in seen:
                 break
             seen.add(point)
     if inputs.profile is not None:
-        warnings = (*rec.warnings, *_profile_warnings(inputs.profile, rec))
+        warnings = (
+            *rec.warnings,
+            *_profile_warnings(inputs.profile, rec, relinearised=inputs.relinearise is not None),
+        )
         rec = dataclasses.replace(rec, warnings=warnings)
     return rec, coefficients
 

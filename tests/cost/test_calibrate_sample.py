@@ -221,6 +221,15 @@ def test_out_of_range_warnings_name_the_part_and_range(tmp_path: Path) -> None:
     assert "128-4,096" in ffn and "FFN curve (rows 1-16,384) covers it" in ffn
     (far,) = out_of_range_warnings(json.loads(json.dumps(result.to_dict())), None, 36_795)
     assert "extrapolated 9x" in far
+    # A caller that linearises the FFN curve there (size) needs no warning inside its rows,
+    # and still gets one beyond them.
+    assert out_of_range_warnings(path, None, 8192, relinearised=True) == []
+    (beyond,) = out_of_range_warnings(path, None, 36_795, relinearised=True)
+    assert "extrapolated 9x" in beyond
+    # The transfer's tokens against the communication rows (8-512 tokens).
+    assert out_of_range_warnings(path, None, None, comm_tokens=256) == []
+    (comm,) = out_of_range_warnings(path, None, None, comm_tokens=570)
+    assert "t_C is extrapolated" in comm and "8-512" in comm
 
 
 def test_communication_flows_to_the_ep_ranks() -> None:

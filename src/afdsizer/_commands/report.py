@@ -134,6 +134,8 @@ def report(
     )
     inputs = sizing_inputs_from_cli(**options)
     recommendation, coefficients = recommend_at_operating_point(inputs)
+    for warning in recommendation.warnings:  # as `size` prints them
+        typer.echo(f"afdsizer: warning: {warning}", err=True)
     path, data = write_deployment_report(
         output,
         coefficients,
@@ -143,6 +145,7 @@ def report(
         sim_steps=sim_steps,
         seed=seed,
         title=title,
+        profile=inputs.profile,
     )
     rec = data.recommendation
     if json_out:

@@ -183,7 +183,12 @@ def size(
         from afdsizer.report import write_deployment_report
 
         written, _ = write_deployment_report(
-            report, inputs.coefficients, inputs.workload, inputs.deployment, recommendation=rec
+            report,
+            inputs.coefficients,
+            inputs.workload,
+            inputs.deployment,
+            recommendation=rec,
+            profile=inputs.profile,
         )
         if not json_out:
             typer.echo(f"report written to {written}", err=True)

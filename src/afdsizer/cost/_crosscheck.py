@@ -23,7 +23,7 @@ import yaml
 from afdsizer._io import read_text_file
 from afdsizer._yaml import safe_load
 from afdsizer.cost._coefficients import CostCoefficients
-from afdsizer.cost._fit import CostFitter
+from afdsizer.cost._fit import CostFitter, fit_points
 from afdsizer.cost._hardware import HardwareSpec
 from afdsizer.cost._kernel_time import gemm_time_s
 from afdsizer.cost._model import ModelSpec
@@ -207,7 +207,10 @@ def _attn_gemm_entry(
         worst=float(rel.max()),
         fitted={"fixed_s": a, "per_token_s": b},
         roof=roof,
-        extra={"lm_head": {"kernel_source": lm.get("kernel_source"), "dtype": lm.get("dtype")}},
+        extra={
+            "lm_head": {"kernel_source": lm.get("kernel_source"), "dtype": lm.get("dtype")},
+            "points": fit_points("batch", Bs, t_at, a, b),
+        },
     )
 
 
@@ -357,6 +360,9 @@ def fit_entries(
         entry["roofline_source"] = (
             None if entry["roofline"] is None or roof is None else roof.source
         )
+        # The points fitted, measured beside fitted, for the report's calibration figure.
+        if entry.get("points") is None:
+            entry["points"] = fitter.points_.get(entry["part"])
     warnings = list(dict.fromkeys([*meas.warnings, *(w for e in entries for w in e["warnings"])]))
     return entries, warnings
 
@@ -407,7 +413,12 @@ def _fit_range(profile: Mapping[str, Any], part: str, key: str) -> tuple[float, 
 
 
 def out_of_range_warnings(
-    profile_or_fit: Any, kv_tokens_per_worker: float | None, ffn_tokens: float | None
+    profile_or_fit: Any,
+    kv_tokens_per_worker: float | None,
+    ffn_tokens: float | None,
+    *,
+    comm_tokens: float | None = None,
+    relinearised: bool = False,
 ) -> list[str]:
     """Warnings for an operating point outside the ranges a profile was fitted on.
 
@@ -416,9 +427,16 @@ def out_of_range_warnings(
     profile_or_fit : path, mapping or CalibrationResult
         A profile.yaml (path or its parsed mapping) or the result of :func:`calibrate`.
     kv_tokens_per_worker : float or None
-        B·θ, KV tokens one worker attends per step at the operating point (None: not checked).
+        B·θ/(w·m), KV tokens one worker attends per microbatch at the operating point (None:
+        not checked).
     ffn_tokens : float or None
-        r·B, FFN tokens per step at the operating point (None: not checked).
+        r·B/m, FFN tokens per pass at the operating point (None: not checked).
+    comm_tokens : float or None
+        Tokens of one Attention instance's transfer to the FFN (B per microbatch; None: not
+        checked).
+    relinearised : bool, default False
+        The caller linearises the profile's FFN curve at ``ffn_tokens`` (as ``size`` does):
+        no warning where that curve's rows cover the point.
 
     Returns
     -------
@@ -441,7 +459,7 @@ def out_of_range_warnings(
         L = float(kv_tokens_per_worker)
         if not kv[0] <= L <= kv[1]:
             out.append(
-                f"KV tokens per worker B·θ = {L:,.0f} lie outside the range the attention fit "
+                f"KV tokens per worker and microbatch B·θ/(w·m) = {L:,.0f} lie outside the range the attention fit "
                 f"covers ({kv[0]:,.0f}-{kv[1]:,.0f}): t_A is extrapolated"
             )
     line = _fit_range(profile, "ffn", "ffn_tokens")
@@ -454,7 +472,11 @@ def out_of_range_warnings(
                 f"({line[0]:,.0f}-{line[1]:,.0f}); "
             )
             curve = (profile.get("ffn_curve") or {}).get("fitted_tokens")
-            if curve is not None and float(curve[0]) <= tokens <= float(curve[1]):
+            covered = curve is not None and float(curve[0]) <= tokens <= float(curve[1])
+            if covered and relinearised:
+                return out + _comm_warnings(profile, comm_tokens)
+            if covered:
+                assert curve is not None
                 msg += (
                     f"the FFN curve (rows {float(curve[0]):,.0f}-{float(curve[1]):,.0f}) covers "
                     "it: linearise there (linearise_ffn)"
@@ -462,7 +484,17 @@ def out_of_range_warnings(
             else:
                 msg += f"the affine t_F is extrapolated {factor:.2g}x beyond its last point"
             out.append(msg)
-    return out
+    return out + _comm_warnings(profile, comm_tokens)
+
+
+def _comm_warnings(profile: Mapping[str, Any], comm_tokens: float | None) -> list[str]:
+    bounds = _fit_range(profile, "comm", "batch")
+    if comm_tokens is None or bounds is None or bounds[0] <= comm_tokens <= bounds[1]:
+        return []
+    return [
+        f"tokens per transfer B/m = {comm_tokens:,.0f} lie outside the range the communication "
+        f"fit covers ({bounds[0]:,.0f}-{bounds[1]:,.0f}): t_C is extrapolated"
+    ]
 
 
 def coefficients_at(

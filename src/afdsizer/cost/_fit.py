@@ -49,6 +49,21 @@ def _check_range(name: str, bounds: tuple[float, float]) -> None:
         raise InputError(f"{name} must satisfy 0 < low <= high, got ({lo}, {hi})")
 
 
+def fit_points(
+    x_name: str, x: npt.NDArray[np.float64], measured_s: npt.NDArray[np.float64], a: float, b: float
+) -> dict[str, Any]:
+    """The points of an affine fit a + b·x, in increasing x, as plain lists."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    return {
+        "x_name": x_name,
+        "x": xs.tolist(),
+        "measured_s": measured_s[order].tolist(),
+        "fitted_s": (a + b * xs).tolist(),
+        "per": "step",
+    }
+
+
 class CostFitter:
     """Fit α, β of Attention, communication and FFN to measured per-step times.
 
@@ -87,6 +102,10 @@ class CostFitter:
         The FFN as curves (fused MoE, GEMMs) when the measurements carry their rows.
     curve_fits_ : dict of str to dict
         Per curve part: rows, fitted token range, median and max relative error.
+    points_ : dict of str to dict
+        Per part (``attention``, ``ffn``, ``comm``, ``moe``, ``ffn_gemm``) the points fitted:
+        ``x`` (the part's work variable, named by ``x_name``), ``measured_s`` and ``fitted_s``
+        (per step; per call for the curve parts), for the report's calibration figure.
 
     Examples
     --------
@@ -116,6 +135,7 @@ class CostFitter:
     ranges_fitted_: dict[str, list[float]]
     ffn_curve_: FfnCurve | None
     curve_fits_: dict[str, dict[str, Any]]
+    points_: dict[str, dict[str, Any]]
 
     def __init__(
         self,
@@ -162,6 +182,7 @@ class CostFitter:
         )
         a, b, rel = affine_fit_rel(L[sel], m.attention_time_s[sel])
         self.alpha_attn_s_, self.beta_attn_s_per_token_ = a, b
+        self.points_ = {"attention": fit_points("kv_tokens", L[sel], m.attention_time_s[sel], a, b)}
         self.attention_fit_median_rel_error_ = float(np.median(rel))
         self.attention_fit_max_rel_error_ = float(rel.max())
         self.n_points_ = {"attention": int(sel.sum())}
@@ -176,6 +197,7 @@ class CostFitter:
         self._need(sel, N, "FFN", f"N in {self.ffn_tokens_range} tokens")
         a, b, rel = affine_fit_rel(N[sel], m.ffn_time_s[sel])
         self.alpha_ffn_s_, self.beta_ffn_s_per_token_ = a, b
+        self.points_["ffn"] = fit_points("ffn_tokens", N[sel], m.ffn_time_s[sel], a, b)
         self.ffn_fit_median_rel_error_ = float(np.median(rel))
         self.ffn_fit_max_rel_error_ = float(rel.max())
         self.n_points_["ffn"] = int(sel.sum())
@@ -190,6 +212,7 @@ class CostFitter:
             self._need(sel, cB, "communication", f"B in {self.comm_batch_range} tokens")
             a, b, rel = affine_fit_rel(cB[sel], m.comm_time_s[sel])
             self.alpha_comm_s_, self.beta_comm_s_per_token_ = a, b
+            self.points_["comm"] = fit_points("batch", cB[sel], m.comm_time_s[sel], a, b)
             self.comm_fit_median_rel_error_ = float(np.median(rel))
             self.comm_fit_max_rel_error_ = float(rel.max())
             self.n_points_["comm"] = int(sel.sum())
@@ -226,6 +249,14 @@ class CostFitter:
                 local_experts=local,
                 calls=calls,
             )
+            order = np.argsort(N, kind="stable")
+            self.points_[part] = {
+                "x_name": "ffn_tokens",
+                "x": N[order].tolist(),
+                "measured_s": t[order].tolist(),
+                "fitted_s": (curve.time_s(N[order]) / curve.calls).tolist(),
+                "per": "call",
+            }
             extra = self._to_rank(m, part, curve) if part == "moe" else {}
             curve = extra.pop("curve", curve)
             terms.append(curve)

@@ -16,8 +16,11 @@ from afdsizer.report._build import (
     theta_windows,
     write_deployment_report,
 )
+from afdsizer.report._calibration import calibration_summary
 from afdsizer.report._data import (
     REGIMES,
+    CalibrationPart,
+    CalibrationSummary,
     RatioCurves,
     RecommendationSummary,
     RegimeMap,
@@ -33,6 +36,8 @@ from afdsizer.report._svg import figure_to_inline_svg
 __all__ = [
     "DEFAULT_SIM_STEPS",
     "REGIMES",
+    "CalibrationPart",
+    "CalibrationSummary",
     "FigureBlock",
     "RatioCurves",
     "RecommendationSummary",
@@ -45,6 +50,7 @@ __all__ = [
     "build_deployment_report",
     "build_figures",
     "build_report_data",
+    "calibration_summary",
     "curve_ratios",
     "figure_to_inline_svg",
     "make_report",

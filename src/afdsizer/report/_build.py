@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy.typing as npt
 from afdsizer.cost import CostCoefficients
 from afdsizer.deployment import Deployment, ObjectiveName
 from afdsizer.errors import InputError
+from afdsizer.report._calibration import calibration_summary
 from afdsizer.report._data import (
     REGIMES,
     RatioCurves,
@@ -327,6 +328,7 @@ def build_deployment_report(
     regime_map: bool = True,
     n_windows: int = DEFAULT_WINDOWS,
     title: str | None = None,
+    profile: Mapping[str, Any] | None = None,
 ) -> ReportData:
     """Compute every value a report shows, for the (B, r) ``recommend`` gives on a deployment.
 
@@ -355,6 +357,9 @@ def build_deployment_report(
         Time windows for θ over time (when the trace has timestamps).
     title : str, optional
         Page title.
+    profile : mapping, optional
+        The calibration profile the coefficients came from (:func:`afdsizer.cost.load_profile`):
+        its fitted parts are drawn against the operating point.
 
     Returns
     -------
@@ -404,6 +409,8 @@ def build_deployment_report(
         sim=sim,
         regime_map=grid,
         notes=tuple(notes),
+        warnings=rec.warnings,
+        calibration=None if profile is None else calibration_summary(profile, rec, coefficients),
     )
 
 
@@ -430,6 +437,15 @@ def _deployment_sim(
         return None
     picks = _picked_ratios(rec.r_int, sim_ratios)
     steps = auto_sim_steps(picks.tolist(), rec.batch) if sim_steps is None else sim_steps
+    if coefficients.kv_capacity_tokens is not None:
+        # The sizing fits B by the KV load's quantile and keeps every slot busy; the simulator
+        # would reserve each request's final P+D at admission, a stricter rule that can refuse
+        # the very B recommended. Simulate what was sized: the barrier and the pipeline.
+        coefficients = dataclasses.replace(coefficients, kv_capacity_tokens=None)
+        notes.append(
+            f"Simulated with all B = {rec.batch} slots busy, as sized (B fits the KV load's "
+            f"{rec.kv_quantile:g} quantile); the simulator's admission limit is not applied."
+        )
     return _sim_points(
         trace,
         coefficients,

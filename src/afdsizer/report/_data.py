@@ -18,6 +18,8 @@ from afdsizer.errors import InputError
 
 __all__ = [
     "REGIMES",
+    "CalibrationPart",
+    "CalibrationSummary",
     "RatioCurves",
     "RecommendationSummary",
     "RegimeMap",
@@ -380,6 +382,96 @@ class RegimeMap:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationPart:
+    """One fitted part of a calibration profile: its points, its fit, where it operates.
+
+    Parameters
+    ----------
+    part : str
+        ``attention``, ``attn_gemm``, ``moe``, ``ffn_gemm``, ``ffn`` or ``comm``.
+    kernel_source, dtype : str or None
+        The measured rows it was fitted on.
+    x_name : str
+        The work variable: ``kv_tokens``, ``batch`` or ``ffn_tokens``.
+    per : {"step", "call"}
+        Times per decode step (all layers) or per kernel call (the curve parts).
+    x, measured_s, fitted_s : array of float
+        The points fitted, in increasing x: measured and fitted time, s.
+    fitted_range : (float, float)
+        Smallest and largest x fitted.
+    curve_range : (float, float) or None
+        For ``ffn`` with a fitted FFN curve: the rows that curve covers. ``size`` linearises
+        the curve at the operating point, so the curve's range is the one that must hold it.
+    operating_x : float or None
+        x at the recommended (B, r) (:meth:`Recommendation.work_per_pass`), if known.
+    median_rel_error, max_rel_error : float or None
+        |fit − measured| / measured over the points.
+    ratio_to_roofline : mapping of str to float
+        Each fitted coefficient over the roofline's.
+    warnings : tuple of str
+        The part's own warnings (kernel choice, roofline cross-check).
+    """
+
+    part: str
+    kernel_source: str | None
+    dtype: str | None
+    x_name: str
+    per: str
+    x: FloatArray
+    measured_s: FloatArray
+    fitted_s: FloatArray
+    fitted_range: tuple[float, float]
+    curve_range: tuple[float, float] | None = None
+    operating_x: float | None = None
+    median_rel_error: float | None = None
+    max_rel_error: float | None = None
+    ratio_to_roofline: dict[str, float] = dataclasses.field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("x", "measured_s", "fitted_s"):
+            object.__setattr__(self, name, _float_array(f"{self.part} {name}", getattr(self, name)))
+        _same_length(f"CalibrationPart {self.part}", x=self.x, measured_s=self.measured_s,
+                     fitted_s=self.fitted_s)  # fmt: skip
+        if self.x.size < 2 or not np.all(self.x > 0) or not np.all(np.diff(self.x) >= 0):
+            raise InputError(f"{self.part} points must be >= 2 positive x in increasing order")
+
+    @property
+    def inside_range(self) -> bool | None:
+        """Whether the operating point lies in the fitted range (None: no operating point)."""
+        if self.operating_x is None:
+            return None
+        low, high = self.curve_range or self.fitted_range
+        return low <= self.operating_x <= high
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationSummary:
+    """The calibration profile behind the coefficients, for the report's calibration section.
+
+    Parameters
+    ----------
+    source : str
+        What was measured: model, device and the tables or CSV.
+    parts : tuple of CalibrationPart
+        One per fitted part that recorded its points.
+    ffn_curve_x, ffn_curve_s : array of float or None
+        The profile's FFN curve t_F(N) (the curve ``size`` re-linearises), s per step.
+    ffn_line_used : (float, float) or None
+        (α_F, β_F) the recommendation was computed with: the line at the operating point.
+    warnings : tuple of str
+        The profile's own warnings (row selection, roofline cross-check).
+    """
+
+    source: str
+    parts: tuple[CalibrationPart, ...]
+    ffn_curve_x: FloatArray | None = None
+    ffn_curve_s: FloatArray | None = None
+    ffn_line_used: tuple[float, float] | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ReportData:
     """Everything one report shows.
 
@@ -401,6 +493,11 @@ class ReportData:
         r* over θ × B; None when skipped.
     notes : tuple of str
         Free-text remarks shown under the recommendation (e.g. what was skipped).
+    warnings : tuple of str
+        The recommendation's warnings (a profile's, an operating point outside its ranges),
+        shown on top as ``size`` prints them.
+    calibration : CalibrationSummary or None
+        The calibration profile the coefficients came from; None for a roofline or a file.
     """
 
     title: str
@@ -411,6 +508,8 @@ class ReportData:
     sim: SimPoints | None = None
     regime_map: RegimeMap | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    calibration: CalibrationSummary | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.recommendation.theta):

@@ -8,6 +8,7 @@ against the numbers without parsing the drawing. Times are shown in ms, loads in
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,14 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from afdsizer.report._data import REGIMES, RecommendationSummary, ReportData, WorkloadSummary
+from afdsizer.report._data import (
+    REGIMES,
+    CalibrationPart,
+    CalibrationSummary,
+    RecommendationSummary,
+    ReportData,
+    WorkloadSummary,
+)
 from afdsizer.report._svg import figure_to_inline_svg
 
 __all__ = ["FigureBlock", "build_figures"]
@@ -348,6 +356,115 @@ def _windows_figure(data: ReportData) -> FigureBlock | None:
     )
 
 
+CALIBRATION_COLUMNS = 3
+"""Panels per row of the calibration figure."""
+CALIBRATION_PANEL_IN = (2.6, 2.3)
+"""Width, height of one calibration panel, inches."""
+_X_LABELS = {
+    "kv_tokens": "KV tokens per worker",
+    "batch": "tokens (batch)",
+    "ffn_tokens": "FFN tokens N",
+}
+
+
+def _affine_line(part: CalibrationPart, low: float, high: float) -> tuple[Any, Any]:
+    """The fitted line a + b·x of an affine part, from its own fitted points, over [low, high]."""
+    x0, x1 = float(part.x[0]), float(part.x[-1])
+    f0, f1 = float(part.fitted_s[0]), float(part.fitted_s[-1])
+    slope = (f1 - f0) / (x1 - x0) if x1 > x0 else 0.0
+    xs = np.geomspace(low, high, 48)
+    ys = f0 + slope * (xs - x0)
+    keep = ys > 0  # a negative intercept has no place on log axes
+    return xs[keep], ys[keep]
+
+
+def _calibration_panel(ax: Axes, part: CalibrationPart, summary: CalibrationSummary) -> None:
+    op = part.operating_x
+    low = min(float(part.x[0]), op if op is not None else math.inf) / 1.3
+    high = max(float(part.x[-1]), op if op is not None else 0.0) * 1.3
+    ax.axvspan(*part.fitted_range, color="#eef3f8", zorder=0, label="fitted range")
+    ax.plot(part.x, part.measured_s * MS_PER_S, "o", ms=3, color="k", label="measured")
+    if part.per == "call":
+        ax.plot(part.x, part.fitted_s * MS_PER_S, "-", color=REGIME_COLOURS[0], label="fit")
+    else:
+        xs, ys = _affine_line(part, low, high)
+        ax.plot(xs, ys * MS_PER_S, "-", color=REGIME_COLOURS[0], label="fit")
+    if part.part == "ffn" and summary.ffn_curve_x is not None and summary.ffn_curve_s is not None:
+        ax.plot(summary.ffn_curve_x, summary.ffn_curve_s * MS_PER_S, "-", color=REGIME_COLOURS[2],
+                label="FFN curve")  # fmt: skip
+    if op is not None:
+        colour = REGIME_COLOURS[2] if part.inside_range else "#c62828"
+        ax.axvline(op, color=colour, ls="--", lw=1, label="operating point")
+        if part.part == "ffn" and summary.ffn_line_used is not None:
+            alpha, beta = summary.ffn_line_used
+            ax.plot([op], [(alpha + beta * op) * MS_PER_S], "D", ms=5, color=colour,
+                    label="t_F used")  # fmt: skip
+    if part.part == "ffn":
+        ax.legend(fontsize=6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(f"{part.part} ({part.dtype or '?'})", fontsize=8)  # kernels: the table
+    ax.set_xlabel(_X_LABELS.get(part.x_name, part.x_name), fontsize=7)
+    ax.set_ylabel(f"ms per {part.per}", fontsize=7)
+    ax.tick_params(labelsize=6)
+
+
+def _calibration_figure(data: ReportData) -> FigureBlock | None:
+    summary = data.calibration
+    if summary is None or not summary.parts:
+        return None
+    n = len(summary.parts)
+    ncols = min(n, CALIBRATION_COLUMNS)
+    nrows = -(-n // ncols)
+    width, height = CALIBRATION_PANEL_IN
+    figure = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, part in zip(axes, summary.parts, strict=False):
+        _calibration_panel(ax, part, summary)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=6)
+    outside = [p.part for p in summary.parts if p.inside_range is False]
+    return FigureBlock(
+        figure_id="calibration",
+        title="Calibration: measured against fitted, per part",
+        caption=(
+            f"Points the profile was fitted on ({summary.source}) and its fit; the shaded band is "
+            "the range measured, the dashed line what the recommended (B, r) puts through each "
+            "part in one pass (per worker and microbatch)."
+            + (
+                f" Outside the measured range: {', '.join(outside)} (extrapolated)."
+                if outside
+                else " Every part operates inside its measured range."
+            )
+        ),
+        svg=figure_to_inline_svg(figure, prefix="fig-calibration"),
+        data={
+            "source": summary.source,
+            "parts": [
+                {
+                    "part": p.part,
+                    "kernel_source": p.kernel_source,
+                    "dtype": p.dtype,
+                    "x_name": p.x_name,
+                    "per": p.per,
+                    "x": p.x,
+                    "measured_s": p.measured_s,
+                    "fitted_s": p.fitted_s,
+                    "fitted_range": list(p.fitted_range),
+                    "operating_x": p.operating_x,
+                    "inside_range": p.inside_range,
+                }
+                for p in summary.parts
+            ],
+            "ffn_curve": None
+            if summary.ffn_curve_x is None
+            else {"x": summary.ffn_curve_x, "time_s": summary.ffn_curve_s},
+            "ffn_line_used": None if summary.ffn_line_used is None else list(summary.ffn_line_used),
+        },
+    )
+
+
 def build_figures(data: ReportData) -> list[FigureBlock]:
     """Render every figure ``data`` has values for, in page order."""
     blocks: list[FigureBlock | None] = [
@@ -357,5 +474,6 @@ def build_figures(data: ReportData) -> list[FigureBlock]:
         _idle_figure(data),
         _regime_figure(data),
         _windows_figure(data),
+        _calibration_figure(data),
     ]
     return [b for b in blocks if b is not None]

@@ -52,6 +52,14 @@ def report_payload(data: ReportData) -> dict[str, Any]:
         },
         "sim": None if data.sim is None else {"steps": data.sim.steps, "seed": data.sim.seed},
         "notes": list(data.notes),
+        "warnings": list(data.warnings),
+        "calibration": None
+        if data.calibration is None
+        else {
+            "source": data.calibration.source,
+            "parts": [row["part"] for row in _calibration_rows(data)],
+            "warnings": list(data.calibration.warnings),
+        },
     }
 
 
@@ -124,6 +132,39 @@ def _coefficient_rows(data: ReportData) -> list[tuple[str, str]]:
     return rows
 
 
+def _range_text(low: float, high: float) -> str:
+    return f"{low:,.0f}–{high:,.0f}"
+
+
+def _calibration_rows(data: ReportData) -> list[dict[str, Any]]:
+    """One table row per fitted part: kernel, rows, range, operating point, errors, roofline."""
+    if data.calibration is None:
+        return []
+    rows = []
+    for p in data.calibration.parts:
+        op = "—" if p.operating_x is None else f"{p.operating_x:,.0f}"
+        errors = (
+            "—"
+            if p.median_rel_error is None or p.max_rel_error is None
+            else f"{p.median_rel_error:.1%} / {p.max_rel_error:.1%}"
+        )
+        roof = ", ".join(f"{k} {v:.2g}×" for k, v in p.ratio_to_roofline.items()) or "—"
+        rows.append(
+            {
+                "part": p.part,
+                "kernel": f"{p.kernel_source or '?'} ({p.dtype or '?'})",
+                "points": int(p.x.size),
+                "range": f"{_range_text(*p.fitted_range)} {p.x_name}"
+                + ("" if p.curve_range is None else f" (curve {_range_text(*p.curve_range)})"),
+                "operating": op,
+                "inside": p.inside_range,
+                "errors": errors,
+                "roofline": roof,
+            }
+        )
+    return rows
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("afdsizer.report", "templates"),
@@ -177,6 +218,9 @@ def render_report(data: ReportData) -> str:
         version=__version__,
         cards=_cards(data),
         notes=list(data.notes),
+        warnings=list(data.warnings),
+        calibration=data.calibration,
+        calibration_rows=_calibration_rows(data),
         report_json=_script_json(report_payload(data)),
         figures=figures,
         coefficient_rows=_coefficient_rows(data),

@@ -231,6 +231,29 @@ class Recommendation:
     deployment: Deployment | None = None
     mean_field: MeanFieldRule | None = None
 
+    def work_per_pass(self) -> dict[str, float]:
+        """What each part processes in one pass at (B, r_int), in a calibration's variables.
+
+        A pass is one microbatch: B/(w·m) slots on each of the w workers of an Attention
+        instance, B/m tokens each way between an instance and the FFN, r·B/m tokens through
+        the FFN. These are the points a profile's fitted ranges must cover.
+
+        Returns
+        -------
+        dict of str to float
+            ``kv_tokens`` (B·θ/(w·m), KV tokens one worker attends), ``batch_per_worker``
+            (B/(w·m), the attention-side GEMMs' rows), ``batch`` (B/m, one instance's
+            transfer) and ``ffn_tokens`` (r·B/m).
+        """
+        m = self.microbatches
+        per_worker = self.batch / (self.workers_per_instance * m)
+        return {
+            "kv_tokens": per_worker * self.theta,
+            "batch_per_worker": per_worker,
+            "batch": self.batch / m,
+            "ffn_tokens": self.r_int * self.batch / m,
+        }
+
 
 def _objective_at(model: _StepModel, ratio: float, weights: tuple[float, float]) -> float:
     return ratio * model.batch / ((weights[0] * ratio + weights[1]) * model.at(ratio))
