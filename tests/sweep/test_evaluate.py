@@ -196,3 +196,42 @@ def test_auto_cell_is_what_size_deploys_on_a_deployment(
     assert (row["ratio"], row["gpus_per_bundle"]) == (rec.r_int, rec.gpus_per_bundle)
     assert row["theory_throughput_per_gpu"] == pytest.approx(rec.throughput_per_gpu, rel=REL_TOL)
     assert (row["deploy_microbatches"], row["ffn_gpus"]) == (2, 2)
+
+
+def test_simulated_cell_runs_the_deployment_it_sizes(
+    write_spec: Callable[..., Path], spec_dir: Path, tmp_path: Path
+) -> None:
+    """``simulate.pipeline`` defaults to the cell's deployment: 2 DP workers, 2 microbatches
+    through 8 layers. The row equals the simulator run on that deployment by hand (same seed,
+    every slot busy) and tracks the theory columns sized on it."""
+    from afdsizer.cost import load_coefficients
+    from afdsizer.sim import SimConfig, simulate
+    from afdsizer.workload import bundled_trace_path, load_trace
+
+    deployment = {"attn_gpus": 2, "attn_parallel": "dp", "microbatches": 2, "layers": 8}
+    spec = write_spec(
+        traces=["bundled:azure_conv_2023"],
+        batch=[32],
+        ratio=["auto", 3],
+        simulate={"steps": 3000, "warmup_steps": 500},
+        **deployment,
+    )
+    assert run_sweep(spec, tmp_path / "o", workers=1).cells_failed == 0
+    trace = load_trace(bundled_trace_path("azure_conv_2023"))
+    coefficients = load_coefficients(spec_dir / "coeffs.json")
+    for row in read_results(tmp_path / "o").iter_rows(named=True):
+        assert row["pipeline"] == "deployment"
+        config = SimConfig.from_deployment(
+            Deployment(**deployment),  # type: ignore[arg-type]
+            ratio=row["ratio"],
+            batch=32,
+            steps=3000,
+            warmup_steps=500,
+            seed=row["sim_seed"],
+        )
+        assert (config.pipeline, config.workers_per_instance) == ("microbatch", 2)
+        by_hand = simulate(trace.prompt_tokens, trace.decode_tokens, coefficients, config)
+        assert row["sim_throughput_per_instance"] == by_hand.throughput_per_instance
+        assert row["sim_throughput_per_instance"] == pytest.approx(
+            row["theory_throughput_per_instance"], rel=0.05
+        )

@@ -459,8 +459,8 @@ def out_of_range_warnings(
         L = float(kv_tokens_per_worker)
         if not kv[0] <= L <= kv[1]:
             out.append(
-                f"KV tokens per worker and microbatch B·θ/(w·m) = {L:,.0f} lie outside the range the attention fit "
-                f"covers ({kv[0]:,.0f}-{kv[1]:,.0f}): t_A is extrapolated"
+                f"KV tokens per worker and microbatch B·θ/(w·m) = {L:,.0f} lie outside the "
+                f"range the attention fit covers ({kv[0]:,.0f}-{kv[1]:,.0f}): t_A is extrapolated"
             )
     line = _fit_range(profile, "ffn", "ffn_tokens")
     if ffn_tokens is not None and line is not None:

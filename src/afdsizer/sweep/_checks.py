@@ -98,11 +98,19 @@ def _check_cross_fields(spec: SweepSpec, source: str) -> None:
     from afdsizer.sim import SimConfig
 
     ratio = next((r for r in spec.ratio if r != "auto"), 1)
+    deployment = spec.deployment()
+    # L only scales the pipeline's stages; the rules checked here do not depend on it.
+    deployment = deployment.replace(layers=deployment.layers or 1)
     for options in _sim_options(spec):
         for batch in spec.batch:
+            if batch == "auto":
+                continue  # B is the theory's, known only when the cell runs
             kwargs = {k: v for k, v in options.items() if k != "simulate" and v is not None}
             try:
-                SimConfig(ratio=ratio, batch=batch, **kwargs)  # type: ignore[arg-type]
+                if kwargs["pipeline"] == "deployment":
+                    SimConfig.from_deployment(deployment, ratio=ratio, batch=batch)
+                else:
+                    SimConfig(ratio=ratio, batch=batch, **kwargs)  # type: ignore[arg-type]
             except InputError as exc:
                 where = f"batch {batch}, pipeline {options['pipeline']}"
                 if options.get("microbatches") is not None:

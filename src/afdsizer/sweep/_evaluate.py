@@ -20,6 +20,8 @@ from afdsizer.sweep._store import RESULT_COLUMNS
 if TYPE_CHECKING:
     from afdsizer._sizing import SizingInputs
     from afdsizer.cost import CostCoefficients
+    from afdsizer.deployment import Deployment
+    from afdsizer.sim import SimConfig
     from afdsizer.workload import Workload
 
 __all__ = ["CellFunction", "CellTask", "evaluate_cell", "run_batch"]
@@ -162,12 +164,13 @@ def _sizing_inputs(task: CellTask) -> SizingInputs:
     )
 
 
-def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
+def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients, Deployment]:
     """The sizing ``afdsizer size`` does for the cell's workload and deployment
     (:func:`afdsizer._sizing.recommend_at_operating_point`: ``recommend`` with the same barrier
     law and seeded worker-load draw, t_F re-linearised at the operating point for a roofline
     case), and the same step model's Λ, E[τ], idle and tokens/s per GPU at the cell's r
-    (docs/design.md §7). Also returns the coefficients it used."""
+    (docs/design.md §7). Also returns the coefficients and the deployment (layers resolved) it
+    used."""
     from afdsizer._sizing import recommend_at_operating_point
     from afdsizer.theory import deployment_curve
 
@@ -205,31 +208,60 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients]:
         "theory_alpha_ffn_s": coefficients.alpha_ffn_s,
         "theory_beta_ffn_s_per_token": coefficients.beta_ffn_s_per_token,
     }
-    return columns, coefficients
+    return columns, coefficients, deployment
 
 
-def _sim_columns(
-    task: CellTask, coefficients: CostCoefficients, ratio: int, batch: int
-) -> dict[str, Any]:
-    """One simulation of the cell's bundle at r = ``ratio`` (docs/design.md §6)."""
-    from afdsizer.sim import SimConfig, simulate
+def _sim_config(
+    cell: SweepCell, seed: int, deployment: Deployment, ratio: int, batch: int
+) -> SimConfig:
+    """The cell's simulator options; ``pipeline: deployment`` is the bundle its theory sized."""
+    from afdsizer.sim import SimConfig
 
-    cell = task.cell
-    trace = _workload(_cell_trace_path(task)).trace
-    assert trace is not None  # a trace-built workload keeps its trace
+    if cell.pipeline == "deployment":
+        assert cell.steps is not None  # a simulated cell always has its steps
+        config = SimConfig.from_deployment(
+            deployment,
+            ratio=ratio,
+            batch=batch,
+            steps=cell.steps,
+            seed=seed,
+            warmup_steps=cell.warmup_steps,
+        )
+        noise: dict[str, Any] = {"jitter_cv": cell.jitter_cv, "refill": cell.refill}
+        return dataclasses.replace(config, **{k: v for k, v in noise.items() if v is not None})
     options: dict[str, Any] = {
         "ratio": ratio,
         "batch": batch,
         "steps": cell.steps,
         "warmup_steps": cell.warmup_steps,
-        "seed": task.sim_seed,
+        "seed": seed,
         "pipeline": cell.pipeline,
         "jitter_cv": cell.jitter_cv,
         "refill": cell.refill,
     }
     if cell.microbatches is not None:
         options["microbatches"] = cell.microbatches
-    config = SimConfig(**options)
+    return SimConfig(**options)
+
+
+def _sim_columns(
+    task: CellTask,
+    coefficients: CostCoefficients,
+    deployment: Deployment,
+    ratio: int,
+    batch: int,
+) -> dict[str, Any]:
+    """One simulation of the cell's bundle at r = ``ratio`` (docs/design.md §6)."""
+    from afdsizer.sim import simulate
+
+    cell = task.cell
+    trace = _workload(_cell_trace_path(task)).trace
+    assert trace is not None  # a trace-built workload keeps its trace
+    config = _sim_config(cell, task.sim_seed, deployment, ratio, batch)
+    if cell.pipeline == "deployment":
+        # As sized (and as the report simulates): B fits the KV load's quantile with every slot
+        # busy; the simulator's admission rule, reserving each request's final P+D, is stricter.
+        coefficients = dataclasses.replace(coefficients, kv_capacity_tokens=None)
     result = simulate(trace.prompt_tokens, trace.decode_tokens, coefficients, config)
     return {
         "sim_throughput_per_instance": result.throughput_per_instance,
@@ -266,11 +298,12 @@ def evaluate_cell(task: CellTask) -> dict[str, Any]:
         Values for :data:`afdsizer.sweep.RESULT_COLUMNS`.
     """
     start = time.perf_counter()
-    out, coefficients = _theory_columns(task)
+    out, coefficients, deployment = _theory_columns(task)
     out["theory_wall_s"] = time.perf_counter() - start
     if task.cell.simulate:
         # The simulator runs on the coefficients the theory sized with (as `size --report`).
         start = time.perf_counter()
-        out.update(_sim_columns(task, coefficients, int(out["ratio"]), int(out["batch"])))
+        ratio, batch = int(out["ratio"]), int(out["batch"])
+        out.update(_sim_columns(task, coefficients, deployment, ratio, batch))
         out["sim_wall_s"] = time.perf_counter() - start
     return out

@@ -53,7 +53,7 @@ PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Microbatches = Annotated[int, Field(ge=2, strict=True)]
-Pipeline = Literal["overlapped", "serial", "microbatch"]
+Pipeline = Literal["deployment", "overlapped", "serial", "microbatch"]
 Refill = Literal["resample", "replay"]
 
 
@@ -81,8 +81,11 @@ class SimulateSpec(_Frozen):
     warmup_steps : int or None, default None
         Leading steps discarded from the metrics, < ``steps``; None lets the simulator choose
         (``afdsizer.sim.DEFAULT_WARMUP_FRAC`` of ``steps``).
-    pipeline : list of {"overlapped", "serial", "microbatch"}, default ["overlapped"]
+    pipeline : list of {"deployment", "overlapped", "serial", "microbatch"}, default ["deployment"]
         Axis: how Attention, communication and FFN share a step (docs/design.md §6).
+        ``deployment`` simulates what the cell's deployment runs, as its theory columns size it
+        (:meth:`afdsizer.sim.SimConfig.from_deployment`: DP workers, m microbatches through L
+        layers, all B slots busy); the others are the simulator's own pipelines.
     microbatches : list of int, default [2]
         Axis, used only with ``pipeline: microbatch``: microbatches in flight, m.
     jitter_cv : list of float, default [0.0]
@@ -93,7 +96,7 @@ class SimulateSpec(_Frozen):
 
     steps: PositiveInt = 2000
     warmup_steps: NonNegativeInt | None = None
-    pipeline: Annotated[tuple[Pipeline, ...], Field(min_length=1)] = ("overlapped",)
+    pipeline: Annotated[tuple[Pipeline, ...], Field(min_length=1)] = ("deployment",)
     microbatches: Annotated[tuple[Microbatches, ...], Field(min_length=1)] = (2,)
     jitter_cv: Annotated[tuple[NonNegativeFloat, ...], Field(min_length=1)] = (0.0,)
     refill: Annotated[tuple[Refill, ...], Field(min_length=1)] = ("resample",)
