@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import integrate, optimize, special
+from scipy import special
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.theory._validate import check_sigma, check_theta
@@ -97,6 +97,8 @@ def _tail_integral_quad(z: float, r: float) -> float:
     # The integrand falls from 1 to 0 around sqrt(2·ln r); tell quad where.
     centre = math.sqrt(2.0 * math.log(r)) if r > 1 else 0.0
     points = [p for p in (centre - 1.0, centre, centre + 1.0) if lo < p < _X_HI]
+    from scipy import integrate  # the slow reference only: kept off the import path
+
     value, _ = integrate.quad(
         integrand, lo, _X_HI, points=points or None, limit=200, epsabs=1e-14, epsrel=1e-12
     )
@@ -106,6 +108,8 @@ def _tail_integral_quad(z: float, r: float) -> float:
 @functools.lru_cache(maxsize=16384)
 def _m_quad(r: float) -> float:
     # E[M_r] = ∫_0^∞ (1 − Φ^r) dx − ∫_{−∞}^0 Φ^r dx, and ∫_{−∞}^{X_LO} Φ^r dx < 1e-20.
+    from scipy import integrate  # kept off the import path (≈ 0.1 s)
+
     negative, _ = integrate.quad(
         lambda x: math.exp(r * special.log_ndtr(x)), _X_LO, 0.0, epsabs=1e-14, epsrel=1e-12
     )
@@ -404,4 +408,6 @@ def barrier_attention_fixed_point(
     hi = 2.0
     while excess(hi) < 0:
         hi *= 2.0
+    from scipy import optimize  # kept off the import path
+
     return float(optimize.brentq(excess, hi / 2.0, hi, xtol=1e-10, rtol=1e-12))
