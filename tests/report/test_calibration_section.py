@@ -140,3 +140,30 @@ def test_calibration_report_renders_in_chromium(
     assert run.returncode == 0, run.stderr[-2000:]
     assert _console_lines(run.stderr) == []
     assert shot.stat().st_size > 10_000  # drawn, not blank
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        {"x": ["a", "b"], "measured_s": [1, 2], "fitted_s": [1, 2]},
+        {"x": [1, 2, 3], "measured_s": [1, 2], "fitted_s": [1, 2, 3]},
+        {"x": [2, 1], "measured_s": [1, 2], "fitted_s": [1, 2]},
+        {"x": [1, 2]},
+    ],
+    ids=["strings", "ragged", "decreasing", "missing"],
+)
+def test_hand_edited_points_are_one_line_errors(
+    run_cli: Any, profile_path: Path, tmp_path: Path, points: dict[str, Any]
+) -> None:
+    """Broken points in a profile: exit 2, one line naming the part, no report written."""
+    profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+    profile["fits"][0]["points"] = points
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(profile), encoding="utf-8")
+    page = tmp_path / "r.html"
+    result = run_cli("size", "--profile", edited, "--isl", "1000", "--osl", "200", "--report", page)
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "attention" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not page.exists()

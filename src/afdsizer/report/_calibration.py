@@ -43,6 +43,22 @@ def _part(
     if not isinstance(points, Mapping) or len(points.get("x") or []) < 2:
         return None  # a profile from before points were recorded, or a part without rows
     part = str(entry.get("part"))
+    try:
+        return _checked_part(entry, part, points, work, curve)
+    except (TypeError, ValueError, KeyError) as exc:  # a hand-edited profile
+        raise InputError(
+            f"the profile's fits entry {part!r} has unreadable points (x, measured_s and "
+            f"fitted_s must be equal-length lists of numbers): {exc}"
+        ) from None
+
+
+def _checked_part(
+    entry: Mapping[str, Any],
+    part: str,
+    points: Mapping[str, Any],
+    work: Mapping[str, float],
+    curve: FfnCurve | None,
+) -> CalibrationPart:
     x = np.asarray(points["x"], dtype=np.float64)
     ratios = entry.get("ratio_to_roofline") or {}
     variable = OPERATING_VARIABLE.get(part)
