@@ -874,7 +874,11 @@ evaluated at θ against aiconfigurator's table lookups at each decode position: 
 step. Stage by stage, afdsizer's fitted t_A and t_F are {fit_other}× the same ops in
 aiconfigurator, except the FP8 Attention stage of Qwen3-235B ({fit_fp8_a}×): vLLM's DeepGemm FP8
 block-scaled GEMM rows have a flat ~85 µs floor and an outlier at m = 256 (151 µs for 4096×8192),
-which aiconfigurator's lookup at b/m meets and a line through the rows around it averages away. It
+which aiconfigurator's lookup at b/m meets and a line through the rows around it averages away.
+That floor is host dispatch: aiconfigurator's collector times its block-FP8 GEMMs, alone of its
+GEMMs, without CUDA graphs (`collector/vllm/collect_gemm.py`: `use_cuda_graph=gemm_type !=
+"fp8_block"`), so the calibrated fit and aiconfigurator both charge a cost that a CUDA-graph
+decode step does not pay. It
 costs step time where the A stage is the bottleneck or close to it (m = 2; two FFN nodes).
 aiconfigurator averages the step over decode positions ISL + 1 + i, i = 0, 32, …, 192 (a left sum:
 mean context ISL + 85 for OSL 200) where afdsizer uses the exact mean θ = ISL + 99.5; the attention
@@ -889,7 +893,10 @@ reduce-scatter), each kernel a launch time plus its memory and compute times at 
 these same vLLM/NCCL tables (`benchmarks/roofline_priors.py`, docs/cost.md), with power-law MoE
 routing and the per-slot attention work folded in at θ; so its attribution rows for omitted ops
 are 0 and its *kernel times* row carries its whole difference. The transfer as above; the FP8
-Attention stage {roof_a_fp8}× (the ~92 µs block-FP8 GEMM floor, FA3's FP8-KV bandwidth) and on
+Attention stage {roof_a_fp8}× (the roofline costs the block-FP8 projections as a CUDA-graph step
+runs them, a launch, the activation quantization and the weight read, where aiconfigurator's
+eager-timed rows add ~85 µs of host dispatch to each; `RooflineEfficiency(fp8_block_gemm_floor_s=
+92e-6)` charges it too; and FA3's FP8-KV bandwidth) and on
 Llama-3.1-70B {roof_a_dense}×; the MoE FFN stage {roof_f_moe}× and the dense FFN stage
 {roof_f_dense}×. The F-stage excess is the node's all-gather + reduce-scatter: aiconfigurator
 looks the NCCL table up at the per-rank count (N·h/8 elements: 14–28 µs each here) while the
@@ -934,7 +941,8 @@ _CHANGES = """\
    with the node copies). Add the A-side combine of EP partial results to the Attention stage.
 4. **Cost (Attention side):** the two add+RMSNorm kernels per layer (memory-bound, small; the
    roofline charges them, and the EP combine) and, for FP8 checkpoints, FP8 GEMM rows whose
-   flat floor the calibration should flag (docs/design.md §10) rather than fit away.
+   flat floor is host dispatch timed without CUDA graphs: the roofline leaves it out, and the
+   calibration notes it on the `attn_gemm` entry (docs/cost.md, "Kernel priors").
 5. **Calibration (MoE): read the expert-load rows the deployment will see** (aiconfigurator:
    power law α = 1.2 for Qwen3, 1.01 for DeepSeek), not `balanced`, by default or as an
    option the profile records: it moves the FFN stage by {balanced_abs}.

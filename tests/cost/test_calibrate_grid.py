@@ -129,11 +129,14 @@ def test_deepseek_v3_disagreement_is_explained() -> None:
 
 
 @pytest.mark.parametrize("gpu", GPUS)
-def test_fp8_projections_are_compared_with_the_fp8_floor(gpu: str) -> None:
-    """Qwen3-235B-FP8's block-scaled projections sit on the roofline's FP8 GEMM floor.
+def test_fp8_projections_are_compared_with_their_in_graph_cost(gpu: str) -> None:
+    """Qwen3-235B-FP8's block-scaled projections: the roofline charges a CUDA-graph decode's
+    cost (launch, activation quantization, weight read), the eager-timed rows sit above it,
+    and the entry says why.
 
-    Hand-worked: per layer q/k/v and o read 37.7 MB and 33.6 MB of FP8 weights (under 10 µs
-    each at 80% of HBM), so each costs the floor; plus the bf16 LM head read once.
+    Hand-worked: per layer q/k/v (9216 × 4096) and o (4096 × 8192) read 37.7 MB and 33.6 MB
+    of FP8 weights at 80% of HBM, each after a launch and a quantization kernel; plus the bf16
+    LM head read once. The rows (≈ 80 µs a call, host dispatch) are 2–4× that.
     """
     from afdsizer.cost import load_hardware_spec
     from afdsizer.cost._roofline import RooflineEfficiency
@@ -143,15 +146,14 @@ def test_fp8_projections_are_compared_with_the_fp8_floor(gpu: str) -> None:
     assert entry["dtype"] == "fp8_block"
     eff, spec = RooflineEfficiency(), load_model_spec("qwen3-235b-a22b-fp8")
     hw = load_hardware_spec({"h100_sxm": "h100-sxm", "h200_sxm": "h200"}[gpu])
-    lm_head = (
-        spec.vocab_size
-        * spec.hidden_size
-        * 2
-        / (hw.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac)
-    )
-    want = 94 * 2 * eff.fp8_block_gemm_floor_s + lm_head + eff.kernel_launch_s
+    bw = hw.hbm_bandwidth_bytes_per_s * eff.hbm_bandwidth_frac
+    lm_head = spec.vocab_size * spec.hidden_size * 2 / bw
+    per_gemm = eff.kernel_launch_s + eff.fp8_activation_quant_s
+    projections = (9216 * 4096 + 4096 * 8192) / bw + 2 * per_gemm
+    want = 94 * projections + lm_head + eff.kernel_launch_s
     assert entry["roofline"]["fixed_s"] == pytest.approx(want, rel=1e-3)
-    assert 0.5 < entry["ratio_to_roofline"]["fixed_s"] < 1.5
+    assert 2 < entry["ratio_to_roofline"]["fixed_s"] < 4
+    assert any("without CUDA graphs" in note for note in entry["notes"])
 
 
 MOE_CASES = [

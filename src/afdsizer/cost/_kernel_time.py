@@ -7,9 +7,10 @@ to the measured vLLM 0.24.0 / NCCL 2.29.2 tables of H100 and H200 by
 ``benchmarks/roofline_priors.py`` (docs/cost.md, "Kernel priors"):
 
 - GEMM [m, k] x [k, n]: max(floor, t_launch (+ t_quant) + max(bytes/(BW·η_BW), 2mnk/(F·η_F))),
-  t_quant for per-tensor FP8's dynamic activation quantization. The floor is 0 except for FP8
-  block-scaled weights, whose measured vLLM (DeepGemm) rows are flat at ~85 µs
-  for every shape and m up to 1024 — a per-call floor, not a lower peak.
+  t_quant for FP8's dynamic activation quantization (per tensor, or per 128-wide group for
+  block-scaled weights). The floor is 0 unless set: the measured vLLM (DeepGemm) block-FP8
+  rows are flat at ~85 µs up to m = 1024, but they were timed without CUDA graphs, so that is
+  host dispatch, not GPU work, and a CUDA-graph decode step does not pay it.
 - Decode attention (FlashAttention-3), one layer: t_attn + c·B·H_kv + KV bytes/(BW·η_kv), η_kv
   per KV dtype (the FP8-KV kernel reads half the bytes but runs barely faster).
 - Fused MoE layer on one GPU: t_moe + expert bytes read/(BW·η_moe,BW) + s·FLOP/(F·η_moe(P)),
@@ -66,7 +67,8 @@ def gemm_time_s(
     weight_bytes : float
         Bytes per weight (1 for FP8, 2 for 16-bit).
     quantization : {"fp8_block", "fp8"} or None
-        FP8 scheme; ``fp8_block`` pays ``fp8_block_gemm_floor_s``.
+        FP8 scheme: both quantize their input first (``fp8_activation_quant_s``);
+        ``fp8_block`` also has the ``fp8_block_gemm_floor_s`` floor, when one is set.
     """
     eff = efficiency
     m = np.asarray(tokens, dtype=np.float64)
@@ -80,8 +82,10 @@ def gemm_time_s(
         2.0 * m * nn * kk / peak,
     )
     floor = eff.fp8_block_gemm_floor_s if quantization == "fp8_block" else 0.0
-    # Per-tensor FP8 with dynamic activations quantizes its input first: one more fixed time.
-    fixed = eff.kernel_launch_s + (eff.fp8_activation_quant_s if quantization == "fp8" else 0.0)
+    # FP8 with dynamic activations quantizes its input first (per tensor or per 128-wide
+    # group): one more kernel, one more fixed time.
+    quantizes = quantization in ("fp8", "fp8_block")
+    fixed = eff.kernel_launch_s + (eff.fp8_activation_quant_s if quantizes else 0.0)
     out: _Array = np.maximum(floor, fixed + busy)
     return out
 

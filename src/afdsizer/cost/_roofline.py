@@ -80,6 +80,10 @@ __all__ = [
 ]
 
 LinkKind = Literal["auto", "scale-up", "scale-out"]
+EAGER_FP8_BLOCK_GEMM_FLOOR_S = 92e-6
+"""The floor of the measured vLLM block-FP8 (DeepGemm) rows, s: host dispatch, timed without
+CUDA graphs. ``RooflineEfficiency(fp8_block_gemm_floor_s=EAGER_FP8_BLOCK_GEMM_FLOOR_S)``
+models an engine that runs decode eagerly (``benchmarks/roofline_priors.py`` prints the fit)."""
 
 DEFAULT_FFN_TOKENS_RANGE: tuple[int, int] = (128, 4096)
 """Operating range of the FFN batch N = r·B over which t_F(N) is linearised, tokens
@@ -115,9 +119,12 @@ class RooflineEfficiency:
         Fixed time of every GEMM, norm and elementwise kernel, s.
     fp8_activation_quant_s : float
         Extra fixed time of a per-tensor FP8 GEMM (the dynamic quantization of its input), s.
-    fp8_block_gemm_floor_s : float
-        Least time of a 128x128 block-scaled FP8 GEMM, s: vLLM's DeepGemm rows are flat at this
-        for every measured shape up to m = 1024. 0 removes the floor.
+    fp8_block_gemm_floor_s : float, default 0
+        Least time of a 128x128 block-scaled FP8 GEMM, s. 0: none. The measured vLLM DeepGemm
+        rows are flat at ~92 µs up to m = 1024, but aiconfigurator's collector times block-FP8
+        GEMMs without CUDA graphs (alone of its GEMMs), so that floor is host dispatch, which a
+        CUDA-graph decode step does not pay (docs/cost.md, "Kernel priors"); 92e-6 models an
+        eager-mode engine.
     attention_kernel_s : float
         Fixed time of one decode-attention call (one layer), s.
     attention_per_request_head_s : float
@@ -160,7 +167,7 @@ class RooflineEfficiency:
     fp8_gemm_flops_frac: float = 0.41
     kernel_launch_s: float = 3.2e-6
     fp8_activation_quant_s: float = 5.3e-6
-    fp8_block_gemm_floor_s: float = 92e-6
+    fp8_block_gemm_floor_s: float = 0.0
     attention_kernel_s: float = 12.7e-6
     attention_per_request_head_s: float = 21.7e-9
     attention_bandwidth_frac: float = 0.93

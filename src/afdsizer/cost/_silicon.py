@@ -246,7 +246,16 @@ def _gemm_part(
     table = tables[choice.kernel]
     shapes_txt = [f"{n}x{k}" for n, k in shapes]
     record = _choice_record(part, choice, table="gemm", dtype=dtype, shapes=shapes_txt)
+    if dtype == "fp8_block":
+        record["notes"] = [_EAGER_FP8_BLOCK_NOTE.format(part=part)]
     return table, record, choice.warnings
+
+
+_EAGER_FP8_BLOCK_NOTE = (
+    "{part}: aiconfigurator's collector times block-FP8 GEMMs without CUDA graphs (its other "
+    "GEMMs with them), so these rows carry host dispatch (~80-90 us a call at small m) that a "
+    "CUDA-graph decode step does not pay; the roofline leaves it out (docs/cost.md)"
+)
 
 
 # ----------------------------------------------------------------------------- attention
