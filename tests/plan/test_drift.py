@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,40 @@ def test_drift_needs_timestamps() -> None:
     with pytest.raises(InputError, match="timestamps"):
         plan_drift(trace, window_s=60, model="qwen3-30b-a3b", hardware="h100-sxm",
                    base=Deployment(), space=SPACE)  # fmt: skip
+
+
+def test_fixed_layout_is_evaluated_on_each_window_as_size_would(tmp_path: Path) -> None:
+    """The fixed layout's bundle throughput per window is size's ratio-table row for its r on
+    that window's requests (with its B given), not the whole trace's figure; long-document
+    windows run it slower than short-chat ones."""
+    import afdsizer
+
+    trace = _two_phase_trace()
+    report = plan_drift(trace, window_s=600, model="qwen3-30b-a3b", hardware="h100-sxm",
+                        base=Deployment(tpot_target_s=0.05), space=SPACE, refine=0,
+                        rate_scale=20.0)  # fmt: skip
+    fixed = report.fixed
+    assert trace.arrival_s is not None
+    t = trace.arrival_s - trace.arrival_s.min()
+    for i, w in enumerate(report.windows):
+        last = i == len(report.windows) - 1
+        inside = (t >= w.start_s) & ((t < w.end_s) | last)
+        path = tmp_path / f"window-{i}.csv"
+        rows = zip(trace.prompt_tokens[inside], trace.decode_tokens[inside], strict=True)
+        path.write_text("ContextTokens,GeneratedTokens\n" + "".join(f"{p},{d}\n" for p, d in rows))
+        rec = afdsizer.size(
+            trace=path,
+            model="qwen3-30b-a3b",
+            hardware="h100-sxm",
+            attn_gpus=fixed.attn_gpus,
+            ffn_gpus=fixed.ffn_gpus,
+            attn_parallel=fixed.attn_parallel,
+            ffn_parallel=fixed.ffn_parallel,
+            microbatches=fixed.microbatches,
+            kv_dtype=fixed.kv_dtype,
+            batch=w.fixed_batch,
+        )
+        (row,) = [r for r in rec.ratio_table if r.ratio == fixed.ratio]
+        assert w.fixed_tokens_per_s == pytest.approx(row.throughput_per_gpu * row.gpus, rel=1e-9)
+    short, long = report.windows
+    assert long.fixed_tokens_per_s < short.fixed_tokens_per_s

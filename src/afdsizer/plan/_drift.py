@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from afdsizer.cost import CostCoefficients
 from afdsizer.deployment import Deployment
 from afdsizer.errors import InputError
+from afdsizer.plan._adapter import operating_point_coefficients
 from afdsizer.plan._search import Candidate, PlanSpace, fleet_for, plan_layouts
+from afdsizer.theory import deployment_curve, max_batch_for_kv
 from afdsizer.workload import Trace, Workload
 
 __all__ = ["DriftReport", "DriftWindow", "parse_window_s", "plan_drift"]
@@ -58,6 +61,12 @@ class DriftWindow:
         GPUs of its fleet at the window's rate.
     fixed_gpus : int
         GPUs the fixed layout needs at the window's rate (bundles rescaled).
+    fixed_tokens_per_s : float
+        Tokens/s of one bundle of the fixed layout under this window's requests (its θ and
+        worker-load law, not the whole trace's).
+    fixed_batch : int
+        B the fixed layout runs in this window: the planned B, or the largest that holds this
+        window's KV load when its requests are longer.
     """
 
     start_s: float
@@ -68,6 +77,8 @@ class DriftWindow:
     best: Candidate
     best_gpus: int
     fixed_gpus: int
+    fixed_tokens_per_s: float = math.nan
+    fixed_batch: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +129,58 @@ def _windows(trace: Trace, window_s: float) -> list[tuple[float, float, np.ndarr
         elif idx.size:
             out.append((lo, hi, idx))
     return out
+
+
+def _fixed_layout_in_window(
+    fixed: Candidate,
+    base: Deployment,
+    workload: Workload,
+    *,
+    model: str | Path,
+    hardware: str | Path,
+    profile: Path | None,
+) -> tuple[float, int]:
+    """Tokens/s of one bundle of the fixed layout under a window's requests, and its B there.
+
+    The layout (GPUs, parallelism, m, r) is kept; B is the planned one unless the window's
+    longer requests overflow the KV memory, where it is the largest B that holds them (an
+    engine admits no more). The step is the one ``recommend`` models, t_F re-linearised at the
+    window's r·B/m.
+
+    Raises
+    ------
+    InputError
+        Not one microbatch of the window's requests fits the fixed layout's KV memory.
+    """
+    deployment = fixed.deployment(base)
+    m, k = deployment.microbatches, deployment.workers_per_instance
+
+    def coefficients_at(batch: int) -> CostCoefficients:
+        return operating_point_coefficients(
+            model=model, hardware=hardware, deployment=deployment.replace(batch=batch),
+            tokens_per_pass=fixed.ratio * batch / m, profile=profile,
+            slot_context_tokens=workload.theta_tokens,
+        )  # fmt: skip
+
+    batch = fixed.batch
+    per_worker = max_batch_for_kv(
+        coefficients_at(batch),
+        theta_tokens=workload.theta_tokens,
+        slot_load_std_tokens=workload.slot_load_std_tokens,
+        kv_quantile=deployment.kv_quantile,
+    )
+    if per_worker is not None and (per_worker // m) * m * k < batch:
+        batch = (per_worker // m) * m * k
+        if batch < m * k:
+            raise InputError(
+                f"the fixed layout ({fixed.attn_gpus}A {fixed.attn_parallel}, m = {m}) holds no "
+                f"microbatch of a window's requests (θ = {workload.theta_tokens:,.0f} tokens)"
+            )
+    coefficients = coefficients_at(batch)
+    curve = deployment_curve(
+        coefficients, workload, deployment.replace(batch=batch), batch=batch, ratio=[fixed.ratio]
+    )
+    return fixed.ratio * batch / float(curve.step_time_s[0]), batch
 
 
 def plan_drift(
@@ -171,7 +234,10 @@ def plan_drift(
         best = best_plan.candidates[0]
         assert best_plan.fleet is not None
         decode = float(np.mean(sub.decode_tokens))
-        fixed_fleet = fleet_for(fixed.tokens_per_s, fixed.gpus, rate, decode or decode_all)
+        fixed_tokens, fixed_batch = _fixed_layout_in_window(
+            fixed, base, work, model=model, hardware=hardware, profile=profile
+        )
+        fixed_fleet = fleet_for(fixed_tokens, fixed.gpus, rate, decode or decode_all)
         windows.append(
             DriftWindow(
                 start_s=lo,
@@ -182,6 +248,8 @@ def plan_drift(
                 best=best,
                 best_gpus=best_plan.fleet.gpus,
                 fixed_gpus=fixed_fleet.gpus,
+                fixed_tokens_per_s=fixed_tokens,
+                fixed_batch=fixed_batch,
             )
         )
     hours = [(w.end_s - w.start_s) / 3600.0 for w in windows]
