@@ -622,3 +622,30 @@ def test_gemm_time_is_monotone_and_above_its_parts(
     )
     if quant == "fp8_block":
         assert t[0] >= e.fp8_block_gemm_floor_s
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    xs=st.lists(st.floats(1.0, 1e6), min_size=2, max_size=30, unique=True),
+    alpha=st.floats(-1e-2, 1e-2),
+    beta=st.floats(-1e-6, 1e-5),
+    noise_seed=st.integers(0, 2**16),
+)
+def test_affine_fit_rel_equals_scipys_bounded_solver(
+    xs: list[float], alpha: float, beta: float, noise_seed: int
+) -> None:
+    """The closed form attains scipy's bounded least squares (lsq_linear, bvls) objective, also
+    where a bound binds (lines with a negative intercept or slope, noisy points)."""
+    from scipy.optimize import lsq_linear
+
+    x = np.array(xs)
+    rng = np.random.default_rng(noise_seed)
+    t = np.abs(alpha + beta * x) * rng.lognormal(0, 0.3, x.size) + 1e-7
+    a, b, _ = affine_fit_rel(x, t)
+    A = np.column_stack([1.0 / t, x / t])
+    scale = np.abs(A).max(axis=0)
+    ref = lsq_linear(A / scale, np.ones_like(t), bounds=(1e-12 * scale, np.inf), method="bvls")
+    ours = float(np.sum((A @ [a, b] - 1.0) ** 2))
+    theirs = float(np.sum((A @ (ref.x / scale) - 1.0) ** 2))
+    assert a >= 1e-12 and b >= 1e-12
+    assert ours <= theirs * (1 + 1e-9) + 1e-12

@@ -462,7 +462,11 @@ def affine_fit_rel(
 ) -> tuple[float, float, npt.NDArray[np.float64]]:
     """Least-squares line t ≈ α + β·x in relative error, with α, β > 0.
 
-    Minimises Σ ((α + β·x_i − t_i)/t_i)², so small and large times weigh alike.
+    Minimises Σ ((α + β·x_i − t_i)/t_i)², so small and large times weigh alike, subject to
+    α, β >= 1e-12. A convex quadratic in two unknowns with lower bounds has its minimum at the
+    unconstrained solution when that is feasible, else on a bound, where the other unknown is a
+    one-dimensional least squares: so the fit is closed-form (scipy's bounded solver gives the
+    same answer, ``tests/cost/test_roofline.py``, and costs ~0.2 s of import at start-up).
 
     Returns
     -------
@@ -476,15 +480,36 @@ def affine_fit_rel(
     if X.size < 2 or np.ptp(X) == 0:
         raise InputError(f"an affine fit needs >= 2 distinct x values, got {np.unique(X).size}")
     A = np.column_stack([1.0 / T, X / T])
-    # Scale the columns so the solver's tolerance means the same for both coefficients.
-    scale = np.abs(A).max(axis=0)
-    tiny = 1e-12
-    from scipy.optimize import lsq_linear  # here: scipy.optimize takes ~0.5 s to import
-
-    sol = lsq_linear(A / scale, np.ones_like(T), bounds=(tiny * scale, np.inf), method="bvls")
-    alpha, beta = (float(v) for v in sol.x / scale)
+    alpha, beta = _bounded_least_squares_2(A, np.ones_like(T), _FIT_FLOOR)
     rel = np.abs(alpha + beta * X - T) / T
     return alpha, beta, rel
+
+
+_FIT_FLOOR = 1e-12
+"""Least α and β of :func:`affine_fit_rel` (s, s per unit): both stay positive."""
+
+
+def _bounded_least_squares_2(
+    A: npt.NDArray[np.float64], y: npt.NDArray[np.float64], floor: float
+) -> tuple[float, float]:
+    """argmin ||A·u − y||² over u >= floor (two columns), exactly."""
+    # Columns scaled to unit norm so both unknowns are solved to the same precision.
+    norms = np.linalg.norm(A, axis=0)
+    B = A / norms
+    lo = floor * norms
+    u, *_ = np.linalg.lstsq(B, y, rcond=None)
+    if u[0] >= lo[0] and u[1] >= lo[1]:
+        return float(u[0] / norms[0]), float(u[1] / norms[1])
+    candidates = [np.array([lo[0], lo[1]])]
+    for fixed in (0, 1):
+        free = 1 - fixed
+        rest = y - B[:, fixed] * lo[fixed]
+        value = max(lo[free], float(B[:, free] @ rest))  # unit column: the 1-D solution
+        point = np.empty(2)
+        point[fixed], point[free] = lo[fixed], value
+        candidates.append(point)
+    best = min(candidates, key=lambda v: float(np.sum((B @ v - y) ** 2)))
+    return float(best[0] / norms[0]), float(best[1] / norms[1])
 
 
 def _attention_gemms_s(
