@@ -247,14 +247,16 @@ def _gemm_part(
     shapes_txt = [f"{n}x{k}" for n, k in shapes]
     record = _choice_record(part, choice, table="gemm", dtype=dtype, shapes=shapes_txt)
     if dtype == "fp8_block":
-        record["notes"] = [_EAGER_FP8_BLOCK_NOTE.format(part=part)]
+        option = part.replace("_", "-") + "-dtype"
+        record["notes"] = [_EAGER_FP8_BLOCK_NOTE.format(part=part, option=option)]
     return table, record, choice.warnings
 
 
 _EAGER_FP8_BLOCK_NOTE = (
     "{part}: aiconfigurator's collector times block-FP8 GEMMs without CUDA graphs (its other "
     "GEMMs with them), so these rows carry host dispatch (~80-90 us a call at small m) that a "
-    "CUDA-graph decode step does not pay; the roofline leaves it out (docs/cost.md)"
+    "CUDA-graph decode step does not pay; the roofline leaves it out (docs/cost.md); the "
+    "per-tensor FP8 rows (--{option} fp8) were timed with CUDA graphs"
 )
 
 
