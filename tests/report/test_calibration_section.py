@@ -167,3 +167,19 @@ def test_hand_edited_points_are_one_line_errors(
     assert len(errors) == 1 and "attention" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not page.exists()
+
+
+def test_profile_without_points_says_so(run_cli: Any, profile_path: Path, tmp_path: Path) -> None:
+    """A profile from before points were recorded: the section says so, no empty figure."""
+    profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+    for entry in profile["fits"]:
+        entry.pop("points", None)
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(profile), encoding="utf-8")
+    page = tmp_path / "r.html"
+    result = run_cli("size", "--profile", old, "--isl", "1000", "--osl", "200", "--report", page)
+    assert result.exit_code == 0, result.stderr
+    html = page.read_text(encoding="utf-8")
+    parsed = parse_report(html)
+    assert "calibration" in parsed.ids and "fig-calibration" not in parsed.ids
+    assert "records no fitted points" in html
