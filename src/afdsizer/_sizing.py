@@ -233,7 +233,7 @@ def _profile_warnings(
         doc,
         work["kv_tokens"],
         work["ffn_tokens"],
-        comm_tokens=work["batch"],
+        comm_tokens=work["batch_per_worker"],
         relinearised=relinearised,
     )
     return tuple(dict.fromkeys(found))

@@ -225,7 +225,7 @@ def test_out_of_range_warnings_name_the_part_and_range(tmp_path: Path) -> None:
     # and still gets one beyond them.
     assert out_of_range_warnings(path, None, 8192, relinearised=True) == []
     (beyond,) = out_of_range_warnings(path, None, 36_795, relinearised=True)
-    assert "extrapolated 9x" in beyond
+    assert "FFN curve was fitted on (1-16,384)" in beyond and "extrapolated 2.2x" in beyond
     # The transfer's tokens against the communication rows (8-512 tokens).
     assert out_of_range_warnings(path, None, None, comm_tokens=256) == []
     (comm,) = out_of_range_warnings(path, None, None, comm_tokens=570)
@@ -307,3 +307,18 @@ def test_dp_attention_fits_one_worker() -> None:
     # Tensor-parallel attention over 4 GPUs needs 8-head rows, which the sample does not hold.
     with pytest.raises(InputError, match="no attention kv bfloat16 rows match the model's shapes"):
         calibrate(model="llama-3.1-8b", silicon=SAMPLE_H200, attn_gpus=4)
+
+
+def test_dp_attention_fits_communication_per_worker_token() -> None:
+    """Under DP each Attention GPU is a worker sending its own b tokens: the NCCL rows convert
+    to tokens per worker, so a 4-GPU DP instance's β_C is a 1-GPU instance's (what the theory
+    multiplies by b/m), and it agrees with the roofline's DP β_C."""
+    from afdsizer.deployment import Deployment
+
+    one = calibrate(model="qwen3-30b-a3b", silicon=SAMPLE_H200,
+                    deployment=Deployment(attn_gpus=1, ffn_gpus=8))  # fmt: skip
+    dp = calibrate(model="qwen3-30b-a3b", silicon=SAMPLE_H200,
+                   deployment=Deployment(attn_gpus=4, attn_parallel="dp", ffn_gpus=8))  # fmt: skip
+    assert dp.coefficients.beta_comm_s_per_token == one.coefficients.beta_comm_s_per_token
+    ratio = _parts(dp)["comm"]["ratio_to_roofline"]["beta_comm_s_per_token"]
+    assert 0.5 < ratio < 2.0

@@ -66,7 +66,7 @@ def _expected_operating_points(rec: dict[str, Any]) -> dict[str, float]:
         "moe": ffn,
         "ffn_gemm": ffn,
         "ffn": ffn,
-        "comm": rec["batch"] / rec["microbatches"],
+        "comm": per_worker,
     }
 
 
@@ -143,21 +143,25 @@ def test_calibration_report_renders_in_chromium(
 
 
 @pytest.mark.parametrize(
-    "points",
+    "edit",
     [
-        {"x": ["a", "b"], "measured_s": [1, 2], "fitted_s": [1, 2]},
-        {"x": [1, 2, 3], "measured_s": [1, 2], "fitted_s": [1, 2, 3]},
-        {"x": [2, 1], "measured_s": [1, 2], "fitted_s": [1, 2]},
-        {"x": [1, 2]},
+        {"points": {"x": ["a", "b"], "measured_s": [1, 2], "fitted_s": [1, 2]}},
+        {"points": {"x": [1, 2, 3], "measured_s": [1, 2], "fitted_s": [1, 2, 3]}},
+        {"points": {"x": [2, 1], "measured_s": [1, 2], "fitted_s": [1, 2]}},
+        {"points": {"x": [1, 2]}},
+        {"points": {"x": 3}},
+        {"points": [1, 2]},
+        {"ratio_to_roofline": [1, 2]},
+        {"median_rel_error": "x"},
     ],
-    ids=["strings", "ragged", "decreasing", "missing"],
+    ids=["strings", "ragged", "decreasing", "missing", "scalar-x", "list", "ratios", "error"],
 )
-def test_hand_edited_points_are_one_line_errors(
-    run_cli: Any, profile_path: Path, tmp_path: Path, points: dict[str, Any]
+def test_hand_edited_fits_are_one_line_errors(
+    run_cli: Any, profile_path: Path, tmp_path: Path, edit: dict[str, Any]
 ) -> None:
-    """Broken points in a profile: exit 2, one line naming the part, no report written."""
+    """A broken fits entry in a profile: exit 2, one line naming the part, no report."""
     profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
-    profile["fits"][0]["points"] = points
+    profile["fits"][0].update(edit)
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(profile), encoding="utf-8")
     page = tmp_path / "r.html"
@@ -183,3 +187,15 @@ def test_profile_without_points_says_so(run_cli: Any, profile_path: Path, tmp_pa
     parsed = parse_report(html)
     assert "calibration" in parsed.ids and "fig-calibration" not in parsed.ids
     assert "records no fitted points" in html
+
+
+def test_profile_text_is_drawn_as_text(run_cli: Any, profile_path: Path, tmp_path: Path) -> None:
+    """A dtype holding matplotlib mathtext ("$...$") is drawn literally, not parsed."""
+    profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+    profile["fits"][0]["dtype"] = "a$\\frac{$b"
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(profile), encoding="utf-8")
+    page = tmp_path / "r.html"
+    result = run_cli("size", "--profile", edited, "--isl", "1000", "--osl", "200", "--report", page)
+    assert result.exit_code == 0, result.stderr
+    assert "fig-calibration" in parse_report(page.read_text(encoding="utf-8")).ids

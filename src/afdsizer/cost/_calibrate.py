@@ -276,8 +276,10 @@ def calibrate(
         source=f"calibrated: {spec.name} on {meas.device} ({source})",
     )
     if ffn_ingress and meas.comm_time_s is not None:
-        # The FFN GPUs take in r·B tokens over g_F GPUs what one Attention instance sends over g_A.
-        gamma = coeffs.beta_comm_s_per_token * dep.attn_gpus / dep.ffn_gpus
+        # The FFN GPUs take in r·B tokens over g_F GPUs at the rate one Attention GPU sends:
+        # β_C is per worker token, a worker being g_A GPUs (TP) or one (DP).
+        per_worker = dep.attn_gpus // dep.workers_per_instance
+        gamma = coeffs.beta_comm_s_per_token * per_worker / dep.ffn_gpus
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=gamma)
     elif ffn_ingress and comm is not None:
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=comm.gamma_comm_s_per_token)

@@ -432,8 +432,7 @@ def out_of_range_warnings(
     ffn_tokens : float or None
         r·B/m, FFN tokens per pass at the operating point (None: not checked).
     comm_tokens : float or None
-        Tokens of one Attention instance's transfer to the FFN (B per microbatch; None: not
-        checked).
+        Tokens of one Attention worker's transfer to the FFN, b/m (None: not checked).
     relinearised : bool, default False
         The caller linearises the profile's FFN curve at ``ffn_tokens`` (as ``size`` does):
         no warning where that curve's rows cover the point.
@@ -449,8 +448,8 @@ def out_of_range_warnings(
     >>> fits = [{"part": "attention", "fitted_range": {"kv_tokens": [4e3, 8e6]}},
     ...         {"part": "ffn", "fitted_range": {"ffn_tokens": [128, 4096]}}]
     >>> out_of_range_warnings({"fits": fits}, 1e5, 36795)  # doctest: +NORMALIZE_WHITESPACE
-    ['FFN tokens r·B = 36,795 lie outside the range the FFN line was fitted on (128-4,096);
-      the affine t_F is extrapolated 9x beyond its last point']
+    ['FFN tokens per pass r·B/m = 36,795 lie outside the range the FFN line was fitted on
+      (128-4,096); the affine t_F is extrapolated 9x beyond its last point']
     """
     profile = _as_profile(profile_or_fit)
     out: list[str] = []
@@ -462,29 +461,46 @@ def out_of_range_warnings(
                 f"KV tokens per worker and microbatch B·θ/(w·m) = {L:,.0f} lie outside the "
                 f"range the attention fit covers ({kv[0]:,.0f}-{kv[1]:,.0f}): t_A is extrapolated"
             )
-    line = _fit_range(profile, "ffn", "ffn_tokens")
-    if ffn_tokens is not None and line is not None:
-        tokens = float(ffn_tokens)
-        if not line[0] <= tokens <= line[1]:
-            factor = tokens / line[1] if tokens > line[1] else line[0] / tokens
-            msg = (
-                f"FFN tokens r·B = {tokens:,.0f} lie outside the range the FFN line was fitted on "
-                f"({line[0]:,.0f}-{line[1]:,.0f}); "
-            )
-            curve = (profile.get("ffn_curve") or {}).get("fitted_tokens")
-            covered = curve is not None and float(curve[0]) <= tokens <= float(curve[1])
-            if covered and relinearised:
-                return out + _comm_warnings(profile, comm_tokens)
-            if covered:
-                assert curve is not None
-                msg += (
-                    f"the FFN curve (rows {float(curve[0]):,.0f}-{float(curve[1]):,.0f}) covers "
-                    "it: linearise there (linearise_ffn)"
-                )
-            else:
-                msg += f"the affine t_F is extrapolated {factor:.2g}x beyond its last point"
-            out.append(msg)
+    if ffn_tokens is not None:
+        out += _ffn_warnings(profile, float(ffn_tokens), relinearised=relinearised)
     return out + _comm_warnings(profile, comm_tokens)
+
+
+def _outside(tokens: float, low: float, high: float) -> float | None:
+    """How far outside [low, high] ``tokens`` lies, as a factor; None inside."""
+    if low <= tokens <= high:
+        return None
+    return tokens / high if tokens > high else low / tokens
+
+
+def _ffn_warnings(profile: Mapping[str, Any], tokens: float, *, relinearised: bool) -> list[str]:
+    what = f"FFN tokens per pass r·B/m = {tokens:,.0f}"
+    data = (profile.get("ffn_curve") or {}).get("fitted_tokens")
+    curve = None if data is None else (float(data[0]), float(data[1]))
+    if relinearised and curve is not None:
+        # The caller linearises the curve at the point: only the curve's rows matter.
+        factor = _outside(tokens, *curve)
+        if factor is None:
+            return []
+        return [
+            f"{what} lie outside the rows the FFN curve was fitted on "
+            f"({curve[0]:,.0f}-{curve[1]:,.0f}): t_F is the curve extrapolated {factor:.2g}x"
+        ]
+    line = _fit_range(profile, "ffn", "ffn_tokens")
+    factor = None if line is None else _outside(tokens, *line)
+    if line is None or factor is None:
+        return []
+    msg = (
+        f"{what} lie outside the range the FFN line was fitted on ({line[0]:,.0f}-{line[1]:,.0f}); "
+    )
+    if curve is not None and _outside(tokens, *curve) is None:
+        msg += (
+            f"the FFN curve (rows {curve[0]:,.0f}-{curve[1]:,.0f}) covers it: linearise there "
+            "(linearise_ffn)"
+        )
+    else:
+        msg += f"the affine t_F is extrapolated {factor:.2g}x beyond its last point"
+    return [msg]
 
 
 def _comm_warnings(profile: Mapping[str, Any], comm_tokens: float | None) -> list[str]:
@@ -492,7 +508,8 @@ def _comm_warnings(profile: Mapping[str, Any], comm_tokens: float | None) -> lis
     if comm_tokens is None or bounds is None or bounds[0] <= comm_tokens <= bounds[1]:
         return []
     return [
-        f"tokens per transfer B/m = {comm_tokens:,.0f} lie outside the range the communication "
+        f"tokens per worker and transfer b/m = {comm_tokens:,.0f} lie outside the range the "
+        "communication "
         f"fit covers ({bounds[0]:,.0f}-{bounds[1]:,.0f}): t_C is extrapolated"
     ]
 

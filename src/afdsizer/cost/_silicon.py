@@ -546,6 +546,7 @@ def _comm_points(
     fan_out: float,
     op: str,
     gpus: int | None,
+    gpus_per_worker: int,
 ) -> tuple[_Array, _Array, dict[str, Any], list[str]]:
     lf = _table(root, "comm").filter((pl.col("op_name") == op) & (pl.col("nccl_dtype") == "half"))
     measured = sorted(lf.select("num_gpus").unique().collect()["num_gpus"].to_list())
@@ -568,8 +569,10 @@ def _comm_points(
         raise InputError(f"--comm-gpus {gpus} has no {op} rows; measured: {have}")
     lf = lf.filter(pl.col("num_gpus") == gpus)
     df = lf.group_by("message_size").agg(pl.col("latency").median()).sort("message_size").collect()
-    # Each Attention GPU sends its share B/g_A of the batch, c copies of h elements per token.
-    elements_per_token = model.hidden_size * fan_out / attn_gpus
+    # Each Attention GPU sends its share of its worker's batch, c copies of h elements per
+    # token: B/g_A under TP (the worker is the instance), its own b under DP. The fitted x is
+    # then tokens per worker, what the theory charges β_C by.
+    elements_per_token = model.hidden_size * fan_out / gpus_per_worker
     B = df["message_size"].to_numpy() / elements_per_token
     t = 2 * model.num_layers * df["latency"].to_numpy() * _MS
     record: dict[str, Any] = {"part": "comm", "table": "nccl", "kernel_source": "NCCL"}
@@ -726,6 +729,7 @@ def read_silicon(
         fan_out=fan_out,
         op=comm_op,
         gpus=comm_gpus,
+        gpus_per_worker=tp,
     )
     records["comm"] = comm_rec
     warnings += comm_warn

@@ -27,7 +27,7 @@ OPERATING_VARIABLE = {
     "moe": "ffn_tokens",
     "ffn_gemm": "ffn_tokens",
     "ffn": "ffn_tokens",
-    "comm": "batch",
+    "comm": "batch_per_worker",
 }
 """Which quantity of :meth:`Recommendation.work_per_pass` each part's x is."""
 CURVE_POINTS = 64
@@ -40,16 +40,23 @@ def _part(
     entry: Mapping[str, Any], work: Mapping[str, float], curve: FfnCurve | None
 ) -> CalibrationPart | None:
     points = entry.get("points")
-    if not isinstance(points, Mapping) or len(points.get("x") or []) < 2:
+    if points is None:
         return None  # a profile from before points were recorded, or a part without rows
     part = str(entry.get("part"))
     try:
+        if len(points["x"]) < 2:
+            return None
         return _checked_part(entry, part, points, work, curve)
-    except (TypeError, ValueError, KeyError) as exc:  # a hand-edited profile
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a hand-edited profile
         raise InputError(
-            f"the profile's fits entry {part!r} has unreadable points (x, measured_s and "
-            f"fitted_s must be equal-length lists of numbers): {exc}"
+            f"the profile's fits entry {part!r} is unreadable (points x, measured_s and "
+            "fitted_s must be equal-length lists of numbers, the errors numbers and "
+            f"ratio_to_roofline a mapping of numbers): {exc}"
         ) from None
+
+
+def _number_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _checked_part(
@@ -74,9 +81,9 @@ def _checked_part(
         fitted_range=(float(x.min()), float(x.max())),
         curve_range=curve.fitted_tokens if curve is not None and part == "ffn" else None,
         operating_x=None if variable is None else float(work[variable]),
-        median_rel_error=entry.get("median_rel_error"),
-        max_rel_error=entry.get("max_rel_error"),
-        ratio_to_roofline={str(k): float(v) for k, v in ratios.items()},
+        median_rel_error=_number_or_none(entry.get("median_rel_error")),
+        max_rel_error=_number_or_none(entry.get("max_rel_error")),
+        ratio_to_roofline={str(k): float(v) for k, v in dict(ratios).items()},
         warnings=tuple(str(w) for w in entry.get("warnings") or []),
     )
 

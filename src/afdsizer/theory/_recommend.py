@@ -235,22 +235,21 @@ class Recommendation:
         """What each part processes in one pass at (B, r_int), in a calibration's variables.
 
         A pass is one microbatch: B/(w·m) slots on each of the w workers of an Attention
-        instance, B/m tokens each way between an instance and the FFN, r·B/m tokens through
-        the FFN. These are the points a profile's fitted ranges must cover.
+        instance (each worker sends its own slots' tokens to the FFN and back), r·B/m tokens
+        through the FFN. These are the points a profile's fitted ranges must cover.
 
         Returns
         -------
         dict of str to float
             ``kv_tokens`` (B·θ/(w·m), KV tokens one worker attends), ``batch_per_worker``
-            (B/(w·m), the attention-side GEMMs' rows), ``batch`` (B/m, one instance's
-            transfer) and ``ffn_tokens`` (r·B/m).
+            (B/(w·m): the attention-side GEMMs' rows and the tokens of one worker's transfer,
+            what β_C multiplies) and ``ffn_tokens`` (r·B/m).
         """
         m = self.microbatches
         per_worker = self.batch / (self.workers_per_instance * m)
         return {
             "kv_tokens": per_worker * self.theta,
             "batch_per_worker": per_worker,
-            "batch": self.batch / m,
             "ffn_tokens": self.r_int * self.batch / m,
         }
 
