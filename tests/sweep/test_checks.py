@@ -100,6 +100,22 @@ def test_cross_field_rules_fail_before_any_cell(sim: dict[str, Any], word: str) 
         check_sweep(_spec(batch=[16, 32], ratio=[2], simulate=sim), "s.yaml", workers=1)
 
 
+def test_deployment_pipeline_rules_are_checked_with_a_way_out() -> None:
+    """The default simulate.pipeline (the deployment's) refuses what its bundle cannot run —
+    3 microbatches of 16 slots, or overlap with m = 2 — and names the simulator's own."""
+    bad = [
+        _spec(batch=[16], ratio=[2], microbatches=3, simulate={"steps": 100}),
+        _spec(batch=[16], ratio=[2], microbatches=2, pipeline="overlapped",
+              simulate={"steps": 100}),
+    ]  # fmt: skip
+    for spec in bad:
+        with pytest.raises(InputError, match=r"simulate\.pipeline: \[overlapped\]"):
+            check_sweep(spec, "s.yaml", workers=1)
+    fine = _spec(batch=[16], ratio=[2], microbatches=2, pipeline="overlapped",
+                 simulate={"steps": 100, "pipeline": ["overlapped"]})  # fmt: skip
+    check_sweep(fine, "s.yaml", workers=1)
+
+
 def test_run_sweep_refuses_before_writing(write_spec: Callable[..., Path], tmp_path: Path) -> None:
     """The refusal comes before the output directory exists."""
     spec = write_spec(simulate={"steps": 100, "pipeline": ["microbatch"], "microbatches": [3]})

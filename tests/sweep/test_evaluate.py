@@ -235,3 +235,26 @@ def test_simulated_cell_runs_the_deployment_it_sizes(
         assert row["sim_throughput_per_instance"] == pytest.approx(
             row["theory_throughput_per_instance"], rel=0.05
         )
+
+
+def test_simulated_roofline_cell_takes_the_models_layers(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """m = 2 on a roofline case without a ``layers`` key: the simulation runs the model's own
+    L (as the theory does), instead of failing the cell for want of layers."""
+    spec = write_spec(
+        traces=["bundled:azure_conv_2023"],
+        coefficients=None,
+        models=["llama-3.1-8b"],
+        hardware=["h100-sxm"],
+        microbatches=2,
+        batch=[32],
+        ratio=[2],
+        simulate={"steps": 600, "warmup_steps": 100},
+    )
+    summary = run_sweep(spec, tmp_path / "o", workers=1)
+    row = read_results(tmp_path / "o").row(0, named=True)
+    assert (summary.cells_failed, row["error"]) == (0, None)
+    assert row["sim_throughput_per_instance"] == pytest.approx(
+        row["theory_throughput_per_instance"], rel=0.1
+    )

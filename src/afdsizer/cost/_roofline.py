@@ -118,7 +118,8 @@ class RooflineEfficiency:
     kernel_launch_s : float
         Fixed time of every GEMM, norm and elementwise kernel, s.
     fp8_activation_quant_s : float
-        Extra fixed time of a per-tensor FP8 GEMM (the dynamic quantization of its input), s.
+        Extra fixed time of an FP8 GEMM, per-tensor or block-scaled: the dynamic quantization
+        of its input (one more kernel), s.
     fp8_block_gemm_floor_s : float, default 0
         Least time of a 128x128 block-scaled FP8 GEMM, s. 0: none. The measured vLLM DeepGemm
         rows are flat at ~92 µs up to m = 1024, but aiconfigurator's collector times block-FP8

@@ -403,8 +403,9 @@ def _calibration_panel(ax: Axes, part: CalibrationPart, summary: CalibrationSumm
         ax.legend(fontsize=6)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_title(f"{part.part} ({part.dtype or '?'})", fontsize=8)  # kernels: the table
-    ax.set_xlabel(_X_LABELS.get(part.x_name, part.x_name), fontsize=7)
+    # Profile text is the user's: "$" would start matplotlib mathtext. Kernels: the table.
+    ax.set_title(f"{part.part} ({part.dtype or '?'})".replace("$", r"\$"), fontsize=8)
+    ax.set_xlabel(_X_LABELS.get(part.x_name, part.x_name).replace("$", r"\$"), fontsize=7)
     ax.set_ylabel(f"ms per {part.per}", fontsize=7)
     ax.tick_params(labelsize=6)
 

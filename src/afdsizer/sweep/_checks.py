@@ -115,7 +115,13 @@ def _check_cross_fields(spec: SweepSpec, source: str) -> None:
                 where = f"batch {batch}, pipeline {options['pipeline']}"
                 if options.get("microbatches") is not None:
                     where += f", microbatches {options['microbatches']}"
-                raise InputError(f"sweep spec {source}: cells with {where}: {exc}") from None
+                hint = ""
+                if options["pipeline"] == "deployment":
+                    hint = (
+                        " (simulate.pipeline: deployment simulates the cells' deployment; "
+                        "name the simulator's own, e.g. simulate.pipeline: [overlapped])"
+                    )
+                raise InputError(f"sweep spec {source}: cells with {where}: {exc}{hint}") from None
 
 
 def check_sweep(

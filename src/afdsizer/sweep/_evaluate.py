@@ -212,15 +212,21 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients, D
 
 
 def _sim_config(
-    cell: SweepCell, seed: int, deployment: Deployment, ratio: int, batch: int
+    cell: SweepCell,
+    seed: int,
+    deployment: Deployment,
+    coefficients: CostCoefficients,
+    ratio: int,
+    batch: int,
 ) -> SimConfig:
     """The cell's simulator options; ``pipeline: deployment`` is the bundle its theory sized."""
     from afdsizer.sim import SimConfig
 
     if cell.pipeline == "deployment":
         assert cell.steps is not None  # a simulated cell always has its steps
+        # L as the theory took it: the deployment's, else the coefficients' (a roofline's).
         config = SimConfig.from_deployment(
-            deployment,
+            deployment.replace(layers=deployment.layers or coefficients.layers),
             ratio=ratio,
             batch=batch,
             steps=cell.steps,
@@ -257,7 +263,7 @@ def _sim_columns(
     cell = task.cell
     trace = _workload(_cell_trace_path(task)).trace
     assert trace is not None  # a trace-built workload keeps its trace
-    config = _sim_config(cell, task.sim_seed, deployment, ratio, batch)
+    config = _sim_config(cell, task.sim_seed, deployment, coefficients, ratio, batch)
     if cell.pipeline == "deployment":
         # As sized (and as the report simulates): B fits the KV load's quantile with every slot
         # busy; the simulator's admission rule, reserving each request's final P+D, is stricter.
