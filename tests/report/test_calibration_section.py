@@ -70,12 +70,30 @@ def _expected_operating_points(rec: dict[str, Any]) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("microbatches", [1, 2])
+@pytest.fixture(scope="module")
+def dp_profile_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from afdsizer.deployment import Deployment
+
+    path = tmp_path_factory.mktemp("calibration") / "dp.yaml"
+    deployment = Deployment(attn_gpus=4, attn_parallel="dp", ffn_gpus=8)
+    write_profile(calibrate(model="qwen3-30b-a3b", silicon=SAMPLE_H200, deployment=deployment),
+                  path)  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(("kind", "microbatches"), [("tp", 1), ("tp", 2), ("dp", 2)])
 def test_size_report_draws_each_part_at_its_operating_point(
-    run_cli: Any, profile_path: Path, tmp_path: Path, microbatches: int
+    run_cli: Any,
+    profile_path: Path,
+    dp_profile_path: Path,
+    tmp_path: Path,
+    kind: str,
+    microbatches: int,
 ) -> None:
     """size --profile --report: every fitted part with its points and the hand-computed
-    operating point, "outside" exactly where the profile's range misses it, warnings on top."""
+    operating point (per worker under DP), "outside" exactly where the profile's range misses
+    it, warnings on top."""
+    profile_path = dp_profile_path if kind == "dp" else profile_path
     page = tmp_path / "r.html"
     result: CliResult = run_cli(
         "size", "--profile", profile_path, "--isl", "1000", "--osl", "200",
@@ -83,6 +101,7 @@ def test_size_report_draws_each_part_at_its_operating_point(
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     rec = json.loads(result.stdout)
+    assert rec["workers_per_instance"] == (4 if kind == "dp" else 1)
     html = page.read_text(encoding="utf-8")
     parsed = parse_report(html)
     assert "calibration" in parsed.ids and "fig-calibration" in parsed.ids
