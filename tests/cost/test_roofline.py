@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from afdsizer.cost import (
@@ -634,6 +634,7 @@ def test_gemm_time_is_monotone_and_above_its_parts(
     beta=st.floats(-1e-6, 1e-5),
     noise_seed=st.integers(0, 2**16),
 )
+@example(xs=[106167.57816076129, 175156.07374820847], alpha=0.0, beta=0.0, noise_seed=0)
 def test_affine_fit_rel_equals_scipys_bounded_solver(
     xs: list[float], alpha: float, beta: float, noise_seed: int
 ) -> None:

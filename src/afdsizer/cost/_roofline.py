@@ -500,7 +500,7 @@ def _bounded_least_squares_2(
     lo = floor * norms
     u, *_ = np.linalg.lstsq(B, y, rcond=None)
     if u[0] >= lo[0] and u[1] >= lo[1]:
-        return float(u[0] / norms[0]), float(u[1] / norms[1])
+        return _unscaled(u, norms, floor)
     candidates = [np.array([lo[0], lo[1]])]
     for fixed in (0, 1):
         free = 1 - fixed
@@ -510,7 +510,14 @@ def _bounded_least_squares_2(
         point[fixed], point[free] = lo[fixed], value
         candidates.append(point)
     best = min(candidates, key=lambda v: float(np.sum((B @ v - y) ** 2)))
-    return float(best[0] / norms[0]), float(best[1] / norms[1])
+    return _unscaled(best, norms, floor)
+
+
+def _unscaled(
+    u: npt.NDArray[np.float64], norms: npt.NDArray[np.float64], floor: float
+) -> tuple[float, float]:
+    # Dividing a bound back by its column norm can round it a hair below the floor.
+    return max(floor, float(u[0] / norms[0])), max(floor, float(u[1] / norms[1]))
 
 
 def _attention_gemms_s(
