@@ -209,7 +209,7 @@ def _attn_gemm_entry(
         roof=roof,
         extra={
             "lm_head": {"kernel_source": lm.get("kernel_source"), "dtype": lm.get("dtype")},
-            "points": fit_points("batch", Bs, t_at, a, b),
+            "points": fit_points("batch", Bs, t_at, a + b * Bs),
         },
     )
 
@@ -509,8 +509,7 @@ def _comm_warnings(profile: Mapping[str, Any], comm_tokens: float | None) -> lis
         return []
     return [
         f"tokens per worker and transfer b/m = {comm_tokens:,.0f} lie outside the range the "
-        "communication "
-        f"fit covers ({bounds[0]:,.0f}-{bounds[1]:,.0f}): t_C is extrapolated"
+        f"communication fit covers ({bounds[0]:,.0f}-{bounds[1]:,.0f}): t_C is extrapolated"
     ]
 
 

@@ -50,17 +50,21 @@ def _check_range(name: str, bounds: tuple[float, float]) -> None:
 
 
 def fit_points(
-    x_name: str, x: npt.NDArray[np.float64], measured_s: npt.NDArray[np.float64], a: float, b: float
+    x_name: str,
+    x: npt.NDArray[np.float64],
+    measured_s: npt.NDArray[np.float64],
+    fitted_s: npt.NDArray[np.float64],
+    *,
+    per: str = "step",
 ) -> dict[str, Any]:
-    """The points of an affine fit a + b·x, in increasing x, as plain lists."""
+    """The points of a fit (measured beside fitted time at each x), in increasing x, as lists."""
     order = np.argsort(x, kind="stable")
-    xs = x[order]
     return {
         "x_name": x_name,
-        "x": xs.tolist(),
+        "x": x[order].tolist(),
         "measured_s": measured_s[order].tolist(),
-        "fitted_s": (a + b * xs).tolist(),
-        "per": "step",
+        "fitted_s": np.asarray(fitted_s)[order].tolist(),
+        "per": per,
     }
 
 
@@ -182,7 +186,9 @@ class CostFitter:
         )
         a, b, rel = affine_fit_rel(L[sel], m.attention_time_s[sel])
         self.alpha_attn_s_, self.beta_attn_s_per_token_ = a, b
-        self.points_ = {"attention": fit_points("kv_tokens", L[sel], m.attention_time_s[sel], a, b)}
+        self.points_ = {
+            "attention": fit_points("kv_tokens", L[sel], m.attention_time_s[sel], a + b * L[sel])
+        }
         self.attention_fit_median_rel_error_ = float(np.median(rel))
         self.attention_fit_max_rel_error_ = float(rel.max())
         self.n_points_ = {"attention": int(sel.sum())}
@@ -197,7 +203,7 @@ class CostFitter:
         self._need(sel, N, "FFN", f"N in {self.ffn_tokens_range} tokens")
         a, b, rel = affine_fit_rel(N[sel], m.ffn_time_s[sel])
         self.alpha_ffn_s_, self.beta_ffn_s_per_token_ = a, b
-        self.points_["ffn"] = fit_points("ffn_tokens", N[sel], m.ffn_time_s[sel], a, b)
+        self.points_["ffn"] = fit_points("ffn_tokens", N[sel], m.ffn_time_s[sel], a + b * N[sel])
         self.ffn_fit_median_rel_error_ = float(np.median(rel))
         self.ffn_fit_max_rel_error_ = float(rel.max())
         self.n_points_["ffn"] = int(sel.sum())
@@ -212,7 +218,7 @@ class CostFitter:
             self._need(sel, cB, "communication", f"B in {self.comm_batch_range} tokens")
             a, b, rel = affine_fit_rel(cB[sel], m.comm_time_s[sel])
             self.alpha_comm_s_, self.beta_comm_s_per_token_ = a, b
-            self.points_["comm"] = fit_points("batch", cB[sel], m.comm_time_s[sel], a, b)
+            self.points_["comm"] = fit_points("batch", cB[sel], m.comm_time_s[sel], a + b * cB[sel])
             self.comm_fit_median_rel_error_ = float(np.median(rel))
             self.comm_fit_max_rel_error_ = float(rel.max())
             self.n_points_["comm"] = int(sel.sum())
@@ -249,14 +255,8 @@ class CostFitter:
                 local_experts=local,
                 calls=calls,
             )
-            order = np.argsort(N, kind="stable")
-            self.points_[part] = {
-                "x_name": "ffn_tokens",
-                "x": N[order].tolist(),
-                "measured_s": t[order].tolist(),
-                "fitted_s": (curve.time_s(N[order]) / curve.calls).tolist(),
-                "per": "call",
-            }
+            per_call = curve.time_s(N) / curve.calls
+            self.points_[part] = fit_points("ffn_tokens", N, t, per_call, per="call")
             extra = self._to_rank(m, part, curve) if part == "moe" else {}
             curve = extra.pop("curve", curve)
             terms.append(curve)

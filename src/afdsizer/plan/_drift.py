@@ -163,8 +163,9 @@ def _fixed_layout_in_window(
         )  # fmt: skip
 
     batch = fixed.batch
+    coefficients = coefficients_at(batch)
     per_worker = max_batch_for_kv(
-        coefficients_at(batch),
+        coefficients,
         theta_tokens=workload.theta_tokens,
         slot_load_std_tokens=workload.slot_load_std_tokens,
         kv_quantile=deployment.kv_quantile,
@@ -176,7 +177,7 @@ def _fixed_layout_in_window(
                 f"the fixed layout ({fixed.attn_gpus}A {fixed.attn_parallel}, m = {m}) holds no "
                 f"microbatch of a window's requests (θ = {workload.theta_tokens:,.0f} tokens)"
             )
-    coefficients = coefficients_at(batch)
+        coefficients = coefficients_at(batch)  # t_F at the smaller batch's r·B/m
     curve = deployment_curve(
         coefficients, workload, deployment.replace(batch=batch), batch=batch, ratio=[fixed.ratio]
     )

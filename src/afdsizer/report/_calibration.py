@@ -66,7 +66,6 @@ def _checked_part(
     work: Mapping[str, float],
     curve: FfnCurve | None,
 ) -> CalibrationPart:
-    x = np.asarray(points["x"], dtype=np.float64)
     ratios = entry.get("ratio_to_roofline") or {}
     variable = OPERATING_VARIABLE.get(part)
     return CalibrationPart(
@@ -75,10 +74,9 @@ def _checked_part(
         dtype=entry.get("dtype"),
         x_name=str(points.get("x_name", "")),
         per=str(points.get("per", "step")),
-        x=x,
+        x=points["x"],
         measured_s=points["measured_s"],
         fitted_s=points["fitted_s"],
-        fitted_range=(float(x.min()), float(x.max())),
         curve_range=curve.fitted_tokens if curve is not None and part == "ffn" else None,
         operating_x=None if variable is None else float(work[variable]),
         median_rel_error=_number_or_none(entry.get("median_rel_error")),

@@ -397,8 +397,6 @@ class CalibrationPart:
         Times per decode step (all layers) or per kernel call (the curve parts).
     x, measured_s, fitted_s : array of float
         The points fitted, in increasing x: measured and fitted time, s.
-    fitted_range : (float, float)
-        Smallest and largest x fitted.
     curve_range : (float, float) or None
         For ``ffn`` with a fitted FFN curve: the rows that curve covers. ``size`` linearises
         the curve at the operating point, so the curve's range is the one that must hold it.
@@ -420,7 +418,6 @@ class CalibrationPart:
     x: FloatArray
     measured_s: FloatArray
     fitted_s: FloatArray
-    fitted_range: tuple[float, float]
     curve_range: tuple[float, float] | None = None
     operating_x: float | None = None
     median_rel_error: float | None = None
@@ -435,6 +432,11 @@ class CalibrationPart:
                      fitted_s=self.fitted_s)  # fmt: skip
         if self.x.size < 2 or not np.all(self.x > 0) or not np.all(np.diff(self.x) >= 0):
             raise InputError(f"{self.part} points must be >= 2 positive x in increasing order")
+
+    @property
+    def fitted_range(self) -> tuple[float, float]:
+        """Smallest and largest x fitted."""
+        return float(self.x[0]), float(self.x[-1])
 
     @property
     def inside_range(self) -> bool | None:

@@ -57,7 +57,7 @@ def report_payload(data: ReportData) -> dict[str, Any]:
         if data.calibration is None
         else {
             "source": data.calibration.source,
-            "parts": [row["part"] for row in _calibration_rows(data)],
+            "parts": [part.part for part in data.calibration.parts],
             "warnings": list(data.calibration.warnings),
         },
     }

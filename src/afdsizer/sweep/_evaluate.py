@@ -140,14 +140,17 @@ def _workload(path: str) -> Workload:
 
 def _sizing_inputs(task: CellTask) -> SizingInputs:
     """What ``afdsizer size`` would size the cell with: the trace's Workload, the cell's
-    Deployment (L from the model for the microbatch pipeline when not given) and coefficients,
-    re-linearisable at the operating point for a roofline case."""
+    Deployment (L for the microbatch pipeline, when not given, from the coefficients or the
+    model, so the theory and the simulation read one L) and coefficients, re-linearisable at
+    the operating point for a roofline case."""
     from afdsizer._sizing import SizingInputs, _model_layers, roofline_relineariser
 
     deployment = task.cell.deployment()
     needs_layers = deployment.resolved_pipeline == "microbatch" and deployment.layers is None
-    if needs_layers and task.coefficients.layers is None and task.model_path is not None:
-        layers = _model_layers(task.model_path, None)
+    if needs_layers:
+        layers = task.coefficients.layers
+        if layers is None and task.model_path is not None:
+            layers = _model_layers(task.model_path, None)
         if layers is not None:
             deployment = deployment.replace(layers=layers)
     relinearise = None
@@ -212,21 +215,15 @@ def _theory_columns(task: CellTask) -> tuple[dict[str, Any], CostCoefficients, D
 
 
 def _sim_config(
-    cell: SweepCell,
-    seed: int,
-    deployment: Deployment,
-    coefficients: CostCoefficients,
-    ratio: int,
-    batch: int,
+    cell: SweepCell, seed: int, deployment: Deployment, ratio: int, batch: int
 ) -> SimConfig:
     """The cell's simulator options; ``pipeline: deployment`` is the bundle its theory sized."""
     from afdsizer.sim import SimConfig
 
     if cell.pipeline == "deployment":
         assert cell.steps is not None  # a simulated cell always has its steps
-        # L as the theory took it: the deployment's, else the coefficients' (a roofline's).
         config = SimConfig.from_deployment(
-            deployment.replace(layers=deployment.layers or coefficients.layers),
+            deployment,
             ratio=ratio,
             batch=batch,
             steps=cell.steps,
@@ -263,7 +260,7 @@ def _sim_columns(
     cell = task.cell
     trace = _workload(_cell_trace_path(task)).trace
     assert trace is not None  # a trace-built workload keeps its trace
-    config = _sim_config(cell, task.sim_seed, deployment, coefficients, ratio, batch)
+    config = _sim_config(cell, task.sim_seed, deployment, ratio, batch)
     if cell.pipeline == "deployment":
         # As sized (and as the report simulates): B fits the KV load's quantile with every slot
         # busy; the simulator's admission rule, reserving each request's final P+D, is stricter.
