@@ -266,10 +266,10 @@ def calibrate(
         comm = roof
         source, comm_source = str(profile_csv), f"roofline ({hw.name})"
     fitter.fit(meas)
+    gpus_per_worker = dep.attn_gpus // dep.workers_per_instance  # g_A under TP, 1 under DP
     cap = None
     if hw is not None:
-        workers = dep.attn_gpus if dep.attn_parallel == "tp" else 1
-        cap = kv_capacity_tokens(spec, hw, kv_dtype=dep.kv_dtype, attn_gpus=workers)
+        cap = kv_capacity_tokens(spec, hw, kv_dtype=dep.kv_dtype, attn_gpus=gpus_per_worker)
     coeffs = fitter.coefficients(
         comm=comm,
         kv_capacity_tokens=cap,
@@ -278,8 +278,7 @@ def calibrate(
     if ffn_ingress and meas.comm_time_s is not None:
         # The FFN GPUs take in r·B tokens over g_F GPUs at the rate one Attention GPU sends:
         # β_C is per worker token, a worker being g_A GPUs (TP) or one (DP).
-        per_worker = dep.attn_gpus // dep.workers_per_instance
-        gamma = coeffs.beta_comm_s_per_token * per_worker / dep.ffn_gpus
+        gamma = coeffs.beta_comm_s_per_token * gpus_per_worker / dep.ffn_gpus
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=gamma)
     elif ffn_ingress and comm is not None:
         coeffs = dataclasses.replace(coeffs, gamma_comm_s_per_token=comm.gamma_comm_s_per_token)

@@ -25,13 +25,14 @@ from afdsizer._yaml import safe_load
 from afdsizer.cost._coefficients import CostCoefficients
 from afdsizer.cost._fit import CostFitter, fit_points
 from afdsizer.cost._hardware import HardwareSpec
-from afdsizer.cost._kernel_time import gemm_time_s
 from afdsizer.cost._model import ModelSpec
 from afdsizer.cost._moe_curve import FfnCurve, LinearisationMethod, linearise_ffn
 from afdsizer.cost._roofline import (
     LinkKind,
     RooflineEfficiency,
     affine_fit_rel,
+    gqa_projections_s,
+    lm_head_s,
     roofline_coefficients,
 )
 from afdsizer.cost._sharding import attention_gpus_per_worker
@@ -125,6 +126,8 @@ def _entry(
 ) -> dict[str, Any]:
     ratios, warnings = _ratio_entry(part, fitted, roof)
     sel = dict(selection or {})
+    extra = dict(extra or {})
+    notes = list(sel.get("notes", [])) + list(extra.pop("notes", []))
     kernel = sel.get("kernel") or {}
     warnings = list(kernel.get("warnings", [])) + warnings
     return {
@@ -139,11 +142,11 @@ def _entry(
         "roofline": roof,
         "ratio_to_roofline": ratios,
         "warnings": warnings,
-        "notes": list(sel.get("notes", [])),
+        "notes": notes,
         "kernel_choice": kernel.get("reason"),
         "kernel_candidates": kernel.get("candidates", []),
-        **(extra or {}),
-    } | {"notes": list(sel.get("notes", [])) + list((extra or {}).get("notes", []))}
+        **extra,
+    }
 
 
 def _attn_gemm_roofline_s(
@@ -161,19 +164,9 @@ def _attn_gemm_roofline_s(
     table = dtype or "bfloat16"
     wb = _TABLE_DTYPE_BYTES.get(table, 2)
     quant = table if table in ("fp8", "fp8_block") else None
-
-    def gemm(n: float, k: float, weight_bytes: float, quantization: str | None) -> float:
-        t = gemm_time_s(
-            0.0, n, k, weight_bytes=weight_bytes, quantization=quantization, hardware=hw,
-            efficiency=eff,
-        )  # fmt: skip
-        return float(t)
-
-    total = gemm(model.vocab_size / G, model.hidden_size, 2, None)
+    total = lm_head_s(model, hw, G, eff)
     if not model.is_mla:
-        d, h = model.head_dim, model.hidden_size
-        q, kv = model.num_attention_heads // G, max(1, model.num_kv_heads // G)
-        layer = gemm((q + 2 * kv) * d, h, wb, quant) + gemm(h, q * d, wb, quant)
+        layer = gqa_projections_s(model, hw, G, eff, weight_bytes=wb, quantization=quant)
         total += model.num_layers * layer
     return total
 

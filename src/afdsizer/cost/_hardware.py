@@ -8,6 +8,7 @@ with its source in a comment. A user file has the same keys as one preset entry 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ class HardwareSpec:
         return cls.from_mapping(presets[name], name=name)
 
 
+@functools.cache  # the bundled file never changes; every preset lookup read it again
 def _presets() -> dict[str, dict[str, Any]]:
     text = resources.files("afdsizer.cost").joinpath("presets/hardware.yaml").read_text()
     data: dict[str, dict[str, Any]] = safe_load(text)

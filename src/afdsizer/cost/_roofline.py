@@ -534,11 +534,46 @@ def _attention_gemms_s(
         proj, _ = _attention_params_per_gpu(m, G)
         share = proj / m.num_layers / 4
         return float(4 * _gemm(m, hw, eff, 0.0, share, 1.0))
+    return gqa_projections_s(
+        m, hw, G, eff, weight_bytes=m.weight_bytes_per_param, quantization=m.quantization
+    )
+
+
+def gqa_projections_s(
+    m: ModelSpec,
+    hw: HardwareSpec,
+    gpus: int,
+    eff: RooflineEfficiency,
+    *,
+    weight_bytes: float,
+    quantization: str | None,
+) -> float:
+    """One GQA layer's fused q/k/v and output projections on a GPU with 1/``gpus`` of the
+    heads, at decode sizes (m = 0: launch, quantization, weight read), s."""
     d, h = m.head_dim, m.hidden_size
-    q = m.num_attention_heads // G
-    kv = max(1, m.num_kv_heads // G)
-    qkv = _gemm(m, hw, eff, 0.0, (q + 2 * kv) * d, h)
-    return float(qkv + _gemm(m, hw, eff, 0.0, h, q * d))
+    q = m.num_attention_heads // gpus
+    kv = max(1, m.num_kv_heads // gpus)
+
+    def gemm(n: float, k: float) -> npt.NDArray[np.float64]:
+        return gemm_time_s(0.0, n, k, weight_bytes=weight_bytes, quantization=quantization,
+                           hardware=hw, efficiency=eff)  # fmt: skip
+
+    return float(gemm((q + 2 * kv) * d, h) + gemm(h, q * d))
+
+
+def lm_head_s(m: ModelSpec, hw: HardwareSpec, gpus: int, eff: RooflineEfficiency) -> float:
+    """The 16-bit LM head on a GPU with 1/``gpus`` of the vocabulary, once per pass, s."""
+    return float(
+        gemm_time_s(
+            0.0,
+            m.vocab_size / gpus,
+            m.hidden_size,
+            weight_bytes=UNQUANTIZED_WEIGHT_BYTES,
+            quantization=None,
+            hardware=hw,
+            efficiency=eff,
+        )
+    )
 
 
 def _attention_per_slot_s(
@@ -578,20 +613,11 @@ def _attention_terms(
     activations) is folded into β_A as δ/θ when ``slot_context_tokens`` θ is given.
     """
     G = attention_gpus_per_worker(m, dep)
-    L, h, launch = m.num_layers, m.hidden_size, eff.kernel_launch_s
+    L, launch = m.num_layers, eff.kernel_launch_s
     ep = m.is_moe and resolve_ffn_parallel(m, dep) == "ep"
     per_layer = _attention_gemms_s(m, hardware, dep, eff) + eff.attention_kernel_s
     per_layer += 2 * launch + (launch if ep else 0.0) + eff.attention_overhead_s_per_layer
-    lm_head = gemm_time_s(
-        0.0,
-        m.vocab_size / G,
-        h,
-        weight_bytes=UNQUANTIZED_WEIGHT_BYTES,
-        quantization=None,
-        hardware=hardware,
-        efficiency=eff,
-    )
-    alpha = L * per_layer + float(lm_head) + launch  # + the embedding gather
+    alpha = L * per_layer + lm_head_s(m, hardware, G, eff) + launch  # + the embedding gather
     kv_bw = hardware.hbm_bandwidth_bytes_per_s * (
         eff.attention_fp8_kv_bandwidth_frac
         if dep.kv_dtype == "fp8"

@@ -547,7 +547,7 @@ def _comm_points(
     op: str,
     gpus: int | None,
     gpus_per_worker: int,
-) -> tuple[_Array, _Array, dict[str, Any], list[str]]:
+) -> tuple[_Array, _Array, dict[str, Any]]:
     lf = _table(root, "comm").filter((pl.col("op_name") == op) & (pl.col("nccl_dtype") == "half"))
     measured = sorted(lf.select("num_gpus").unique().collect()["num_gpus"].to_list())
     if not measured:
@@ -579,7 +579,7 @@ def _comm_points(
     record |= {"op_name": op, "dtype": "half", "num_gpus": gpus, "fan_out": fan_out}
     record["elements_per_token_per_gpu"] = elements_per_token
     record["notes"] = notes
-    return B, t, record, []
+    return B, t, record
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -721,7 +721,7 @@ def read_silicon(
     moe = ffn.get("moe")
     ep = moe["ep"] if moe else 1
     fan_out = float(min(model.experts_per_token, ep)) if model.is_moe and ep > 1 else 1.0
-    cB, ct, comm_rec, comm_warn = _comm_points(
+    cB, ct, comm_rec = _comm_points(
         root,
         model,
         attn_gpus=attn_gpus,
@@ -732,7 +732,6 @@ def read_silicon(
         gpus_per_worker=tp,
     )
     records["comm"] = comm_rec
-    warnings += comm_warn
     scaled = sorted({s for table in [*tables, *ffn["tables"]] for s in table.scaled})
     filters: dict[str, Any] = {part: _legacy_filter(rec) for part, rec in records.items()}
     if scaled:
