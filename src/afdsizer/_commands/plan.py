@@ -331,7 +331,8 @@ def _drift(
     scale = 1.0 if rate is None or own is None else rate / own
     return plan_drift(workload.trace, window_s=parse_window_s(window), model=model,
                       hardware=hardware, base=base, space=space, profile=profile,
-                      gpu_budget=gpu_budget, rate_scale=scale, refine=refine)  # fmt: skip
+                      gpu_budget=gpu_budget, rate_scale=scale, refine=refine,
+                      workload=workload)  # fmt: skip
 
 
 def _first_expressible(

@@ -196,6 +196,7 @@ def plan_drift(
     gpu_budget: int | None = None,
     rate_scale: float = 1.0,
     refine: int = 1,
+    workload: Workload | None = None,
 ) -> DriftReport:
     """Plan each window of a timestamped trace on its own, and one layout for all of them.
 
@@ -203,6 +204,7 @@ def plan_drift(
     provisions once); each window then needs ⌈λ_w/capacity⌉ of its bundles. ``rate_scale``
     multiplies every window's rate (plan a larger service with the same diurnal shape);
     ``refine`` layouts per plan are sized by ``recommend`` (0: the screen alone, fastest).
+    ``workload`` is the whole trace's, when the caller has it (its worker-load draws are reused).
 
     Raises
     ------
@@ -215,8 +217,8 @@ def plan_drift(
     rates = [rate_scale * idx.size / (hi - lo) for lo, hi, idx in parts]
     decode_all = float(np.mean(trace.decode_tokens))
     fixed_plan = plan_layouts(
-        Workload.from_trace(trace), model=model, hardware=hardware, base=base, space=space,
-        profile=profile, gpu_budget=gpu_budget, rate_per_s=max(rates), refine=refine,
+        workload or Workload.from_trace(trace), model=model, hardware=hardware, base=base,
+        space=space, profile=profile, gpu_budget=gpu_budget, rate_per_s=max(rates), refine=refine,
     )  # fmt: skip
     fixed = fixed_plan.candidates[0]
     windows = []

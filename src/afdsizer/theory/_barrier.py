@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+from scipy import optimize, special
 
 from afdsizer.cost import CostCoefficients
 from afdsizer.theory._validate import check_sigma, check_theta
@@ -408,6 +408,4 @@ def barrier_attention_fixed_point(
     hi = 2.0
     while excess(hi) < 0:
         hi *= 2.0
-    from scipy import optimize  # kept off the import path
-
     return float(optimize.brentq(excess, hi / 2.0, hi, xtol=1e-10, rtol=1e-12))

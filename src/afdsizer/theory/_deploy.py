@@ -43,8 +43,6 @@ from afdsizer.theory._joint import (
 from afdsizer.theory._meanfield import MeanFieldRule
 from afdsizer.theory._pipeline import PipelineShape, PipelineStepModel
 from afdsizer.theory._recommend import (
-    _SECONDS_PER_HOUR,
-    _TABLE_HALF_WIDTH,
     RatioRow,
     Recommendation,
     _continuous_optimum,
@@ -60,6 +58,11 @@ _GRID = 64
 
 ModelFactory = Callable[[int, bool], _StepModel]
 """(B, use the barrier law) → the step model at B (Gaussian when the flag is False)."""
+
+
+_TABLE_HALF_WIDTH = 4
+"""The Λ(r) table lists r_int − 4 … r_int + 4 (r >= 1)."""
+_SECONDS_PER_HOUR = 3600.0
 
 
 def pipeline_shape(coefficients: CostCoefficients, deployment: Deployment) -> PipelineShape:

@@ -27,10 +27,6 @@ __all__ = ["Objective", "RatioRow", "Recommendation"]
 Objective = Literal["throughput_per_gpu", "throughput_per_instance", "tokens_per_dollar"]
 """What the (B, r) choice maximises."""
 
-_TABLE_HALF_WIDTH = 4
-"""The Λ(r) table lists r_int − 4 … r_int + 4 (r >= 1)."""
-_SECONDS_PER_HOUR = 3600.0
-
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class RatioRow:
