@@ -247,10 +247,12 @@ def resolve_coefficients(
     profile: Path | None = None,
     coeffs: Path | None = None,
     slot_context_tokens: float | None = None,
+    profile_doc: Mapping[str, Any] | None = None,
 ) -> CostCoefficients:
     """Coefficients from a file (``coeffs``), a fitted profile, or the roofline of presets.
 
-    ``slot_context_tokens`` (θ) lets the roofline charge the per-request attention work.
+    ``slot_context_tokens`` (θ) lets the roofline charge the per-request attention work;
+    ``profile_doc`` is ``profile`` already parsed (:func:`afdsizer.cost.load_profile`).
 
     Raises
     ------
@@ -270,6 +272,7 @@ def resolve_coefficients(
         hardware=hardware or DEFAULT_HARDWARE,
         deployment=deployment,
         profile=profile,
+        profile_doc=profile_doc,
         moe_routing=None if deployment.moe_routing == "auto" else deployment.moe_routing,
         slot_context_tokens=slot_context_tokens,
     )
@@ -335,6 +338,7 @@ def resolve_inputs(
         profile=profile,
         coeffs=coeffs,
         slot_context_tokens=theta,
+        profile_doc=profile_doc,
     )
     if deployment.layers is None and deployment.resolved_pipeline == "microbatch":
         layers = coefficients.layers or _model_layers(model, coeffs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,14 @@ def load_coefficients(path: str | Path) -> CostCoefficients:
         A key is missing or a value is not a positive number.
     """
     path = Path(path)
-    data = _read_mapping(path)
+    return _coefficients_of(_read_mapping(path), source=str(path))
+
+
+def _coefficients_of(data: Mapping[str, Any], *, source: str) -> CostCoefficients:
+    """The coefficients of a parsed file: at top level, or under a profile's ``coefficients``."""
     if isinstance(data.get("coefficients"), dict):
         data = data["coefficients"]
-    return CostCoefficients.from_mapping(data, source=str(path))
+    return CostCoefficients.from_mapping(dict(data), source=source)
 
 
 def cost_coefficients(
@@ -78,6 +83,7 @@ def cost_coefficients(
     attn_gpus: int | None = None,
     ffn_gpus: int | None = None,
     profile: str | Path | None = None,
+    profile_doc: Mapping[str, Any] | None = None,
     ffn_hardware: str | Path | HardwareSpec | None = None,
     link: LinkKind = "auto",
     ffn_ingress: bool = False,
@@ -107,6 +113,8 @@ def cost_coefficients(
         Older keywords for the deployment's fields; they must agree with ``deployment``.
     profile : path, optional
         Fitted profile; replaces the roofline.
+    profile_doc : mapping, optional
+        ``profile`` as :func:`load_profile` already parsed it (not read again).
     ffn_hardware : str, path or HardwareSpec, optional
         FFN-side GPU if different from ``hardware``.
     link : {"auto", "scale-up", "scale-out"}, default "auto"
@@ -156,7 +164,11 @@ def cost_coefficients(
             else load_hardware_spec(ffn_hardware)
         )
     if profile is not None:
-        fitted = load_coefficients(profile)
+        fitted = (
+            load_coefficients(profile)
+            if profile_doc is None
+            else _coefficients_of(profile_doc, source=str(profile))
+        )
         if fitted.kv_capacity_tokens is None:
             cap = kv_capacity_tokens(spec, hw, efficiency=efficiency, deployment=dep)
             fitted = dataclasses.replace(fitted, kv_capacity_tokens=cap)

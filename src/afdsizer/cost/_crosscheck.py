@@ -13,6 +13,7 @@ operating point (B·θ KV tokens per worker, r·B FFN tokens) lies outside it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -373,10 +374,16 @@ def load_profile(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        # The bounded reader and the alias-refusing loader every other input goes through.
-        data = safe_load(read_text_file(path))
+        # The bounded reader and the alias-refusing loader every other input goes through; a
+        # .json profile gets the JSON parser, as load_coefficients gives it.
+        text = read_text_file(path)
+        data = json.loads(text) if path.suffix == ".json" else safe_load(text)
     except OSError as exc:
         raise DataFileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(
+            f"{path} is not JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from None
     except yaml.YAMLError as exc:
         raise DataFileError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
