@@ -172,7 +172,7 @@ def _model_identity(model: str) -> tuple[str, str | None]:
 
     path = Path(model)
     if path.is_file():
-        arch = json.loads(path.read_text()).get("architectures", [None])[0]
+        arch = (json.loads(path.read_text()).get("architectures") or [None])[0]
         return str(path.parent), arch
     if model in MODEL_PRESETS:
         preset = Path(__file__).parents[1] / "cost" / "presets" / "models" / f"{model}.json"
@@ -344,10 +344,17 @@ def _first_expressible(
     serve_model: str | None,
 ) -> str:
     """Launch lines of the best candidate ``target`` can express (refusals say why not)."""
+    from afdsizer.deployment import Deployment
+    from afdsizer.plan import LaunchSpec, emit_launch
+
+    common = _launch_context(workload, model, hardware, serve_model)  # once, not per candidate
     first: InputError | None = None
     for rank, cand in enumerate(result.candidates):
+        spec = LaunchSpec(
+            deployment=cand.deployment(Deployment()), ratio=cand.ratio, batch=cand.batch, **common
+        )
         try:
-            text = _launch(target, cand, workload, model, hardware, serve_model)
+            text = emit_launch(target, spec)
         except InputError as exc:
             if target == "dynamo":
                 raise
@@ -360,35 +367,25 @@ def _first_expressible(
     raise first
 
 
-def _launch(
-    target: str,
-    best: Candidate,
-    workload: Workload,
-    model: str,
-    hardware: str,
-    serve_model: str | None,
-) -> str:
+def _launch_context(
+    workload: Workload, model: str, hardware: str, serve_model: str | None
+) -> dict[str, Any]:
+    """The LaunchSpec fields every candidate shares: model identity, hardware, mean lengths."""
     from afdsizer.cost import load_model_spec
-    from afdsizer.deployment import Deployment
-    from afdsizer.plan import LaunchSpec, emit_launch
 
     served, arch = _model_identity(model)
     isl = osl = None
     if workload.trace is not None:
         isl = round(float(workload.trace.prompt_tokens.mean()))
         osl = max(1, round(float(workload.trace.decode_tokens.mean())))
-    spec = LaunchSpec(
-        deployment=best.deployment(Deployment()),
-        ratio=best.ratio,
-        batch=best.batch,
-        model=serve_model or served,
-        moe=load_model_spec(model).is_moe,
-        architecture=arch,
-        hardware=hardware,
-        isl_tokens=isl,
-        osl_tokens=osl,
-    )
-    return emit_launch(target, spec)
+    return {
+        "model": serve_model or served,
+        "moe": load_model_spec(model).is_moe,
+        "architecture": arch,
+        "hardware": hardware,
+        "isl_tokens": isl,
+        "osl_tokens": osl,
+    }
 
 
 def _payload(
