@@ -12,7 +12,6 @@ line over the range (docs/design.md §10: fit where the deployment operates).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -287,9 +286,7 @@ class CostFitter:
         share = float((m.moe_shape or {}).get("rank_share", 1.0))
         if share == 1.0:
             return {}
-        rank = dataclasses.replace(
-            curve, local_experts=curve.local_experts * share, token_s=curve.token_s * share
-        )
+        rank = curve.for_rank(share)
         out: dict[str, Any] = {"curve": rank, "rank_share": share}
         if m.moe_ep_tokens is not None and m.moe_ep_call_time_s is not None:
             N, t = m.moe_ep_tokens, m.moe_ep_call_time_s

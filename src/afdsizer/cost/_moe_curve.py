@@ -92,6 +92,13 @@ class ExpertCurve:
         out: _Array = self.local_experts * (1.0 - (1.0 - k / E) ** N)
         return out
 
+    def for_rank(self, share: float) -> ExpertCurve:
+        """The curve moved to one EP rank holding ``share`` of the experts: its local experts
+        and its per-token work scale by ``share``."""
+        return dataclasses.replace(
+            self, local_experts=self.local_experts * share, token_s=self.token_s * share
+        )
+
     def time_s(self, tokens: npt.ArrayLike) -> _Array:
         """Time per decode step for N tokens, s (all ``calls``)."""
         N = np.asarray(tokens, dtype=np.float64)

@@ -467,10 +467,7 @@ def _rank_curve(model: ModelSpec, moe: dict[str, Any]) -> Any:
         experts_per_token=model.experts_per_token,
         local_experts=model.num_experts,
     )
-    share = moe["rank_share"]
-    return dataclasses.replace(
-        curve, local_experts=curve.local_experts * share, token_s=curve.token_s * share
-    )
+    return curve.for_rank(moe["rank_share"])
 
 
 def _ffn_points(
