@@ -157,3 +157,31 @@ def test_fleet_for_hand_worked() -> None:
     assert f.requests_per_s_capacity == pytest.approx(15.0)
     assert f.headroom == pytest.approx(0.2)
     assert fleet_for(1000.0, 10, 10.0, 200.0).bundles == 2
+
+
+@pytest.mark.parametrize("pipeline", ["microbatch", "overlapped"])
+def test_candidate_deployment_is_the_step_model_it_was_sized_with(pipeline: str) -> None:
+    """m = 1 under the flow shop is the serial step: the deployment a candidate hands to
+    --verify and drift carries that pipeline and the model's L, so recommend on it gives the
+    candidate's own E[τ] (it used to fall back to the overlapped step at m = 1)."""
+    from afdsizer.theory import recommend
+
+    workload = Workload.from_trace()
+    space = PlanSpace(attn_gpus=(1,), attn_parallel=("tp",), ffn_gpus=(2,), ffn_parallel=("ep",),
+                      microbatches=(1,), max_ratio=8, pipeline=pipeline)  # fmt: skip
+    plan = plan_layouts(workload, model=MODEL, hardware=HARDWARE, base=Deployment(), space=space,
+                        refine=1)  # fmt: skip
+    cand = plan.candidates[0]
+    assert cand.source == "recommend"
+    dep = cand.deployment(Deployment())
+    want = "microbatch" if pipeline == "microbatch" else "overlapped"
+    assert (dep.resolved_pipeline, dep.layers) == (want, load_model_spec(MODEL).num_layers)
+    from afdsizer.plan._adapter import operating_point_coefficients
+
+    coeffs = operating_point_coefficients(
+        model=MODEL, hardware=HARDWARE, deployment=dep, tokens_per_pass=cand.ratio * cand.batch,
+        slot_context_tokens=workload.theta_tokens,
+    )  # fmt: skip
+    rec = recommend(coeffs, workload, dep)
+    (row,) = [r for r in rec.ratio_table if r.ratio == cand.ratio]
+    assert row.step_time_s == pytest.approx(cand.tpot_s, rel=1e-9)

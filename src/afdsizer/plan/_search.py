@@ -111,6 +111,11 @@ class Candidate:
         Attention-, communication- or FFN-bound.
     source : str
         "recommend" (sized by afdsizer.theory.recommend) or "screen" (closed-form screen).
+    pipeline : str
+        The step model it was sized with (the search's ``pipeline``: the m·L flow shop, serial
+        at m = 1, or free overlap).
+    layers : int or None
+        L of that flow shop.
     """
 
     attn_gpus: int
@@ -128,9 +133,11 @@ class Candidate:
     tpot_p99_s: float
     regime: str
     source: str
+    pipeline: str = "auto"
+    layers: int | None = None
 
     def deployment(self, base: Deployment) -> Deployment:
-        """``base`` with this candidate's layout and batch."""
+        """``base`` with this candidate's layout, batch and step model (as it was sized)."""
         return base.replace(
             attn_gpus=self.attn_gpus,
             ffn_gpus=self.ffn_gpus,
@@ -138,6 +145,8 @@ class Candidate:
             ffn_parallel=self.ffn_parallel,
             microbatches=self.microbatches,
             kv_dtype=self.kv_dtype,
+            pipeline=self.pipeline,
+            layers=self.layers or base.layers,
             batch=self.batch,
             batch_per_gpu=None,
         )
@@ -386,6 +395,8 @@ def _screen_candidate(layout: _Layout, res: ScreenResult, idx: tuple[int, ...]) 
         tpot_p99_s=float(res.step_time_p99_s[idx]),
         regime=str(res.regime[idx]),
         source="screen",
+        pipeline=d.pipeline,
+        layers=d.layers,
     )
 
 
